@@ -1,0 +1,1 @@
+"""Bring up and deploy the topologies the suite checks."""

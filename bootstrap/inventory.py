@@ -1,0 +1,230 @@
+"""Site inventories: the YAML a field engineer writes for a real site, and the
+lab writes for itself.
+
+Validated with pydantic; every error names the field it is about::
+
+    site: lab-5node
+    topology: 5node
+    ssh: {user: root, key: /root/.ssh/id_ed25519}
+    nodes:
+      - {name: node1, address: 10.127.190.251, roles: [first, control, platform-ha]}
+      ...
+    vips: {platform: 10.127.190.100, db: 10.127.190.101}
+    db: {user: root, password_env: HA_DB_PASSWORD}
+    expect: {kernel: 3.10.0-1062.4.3.el7.yn20191203.x86_64}
+
+Passwords are never stored in the inventory, only where to read them from.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bootstrap.topology import TOPOLOGIES, Role, get_topology
+
+SCHEMA_VERSION = 1
+NAME_RE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+
+
+class InventoryError(ValueError):
+    """An inventory that cannot be used; the message names the file and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SshSettings(_Strict):
+    user: str = "root"
+    key: Path = Field(description="Private key used to reach every node")
+    port: int = Field(default=22, ge=1, le=65535)
+    known_hosts: Path | None = Field(
+        default=None, description="Pinned host keys; when absent, unknown keys are accepted"
+    )
+    connect_timeout: float = Field(default=5.0, gt=0, le=120)
+
+
+class NodeEntry(_Strict):
+    name: str = Field(pattern=NAME_RE)
+    address: ipaddress.IPv4Address
+    roles: list[Role] = Field(min_length=1)
+
+    def has(self, role: Role) -> bool:
+        return role in self.roles
+
+
+class Vips(_Strict):
+    platform: ipaddress.IPv4Address
+    db: ipaddress.IPv4Address | None = None
+    # Lab only: where the shared object storage answers (MinIO's role).
+    storage: ipaddress.IPv4Address | None = None
+
+
+class DbSettings(_Strict):
+    user: str = "root"
+    port: int = Field(default=3306, ge=1, le=65535)
+    password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DbSettings:
+        if (self.password_env is None) == (self.password_file is None):
+            raise ValueError("give exactly one of password_env or password_file")
+        return self
+
+    def password(self) -> str:
+        """Read the password from where the inventory says; never logged."""
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise InventoryError(
+                    f"db.password_env: environment variable {self.password_env} is not set"
+                )
+            return value
+        assert self.password_file is not None
+        try:
+            return self.password_file.read_text().strip()
+        except OSError as exc:
+            raise InventoryError(
+                f"db.password_file: cannot read {self.password_file}: {exc.strerror}"
+            ) from None
+
+
+class Expectations(_Strict):
+    kernel: str | None = None
+    kernel_pattern: str | None = None
+
+    @field_validator("kernel_pattern")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+
+class Inventory(_Strict):
+    version: Literal[1] = SCHEMA_VERSION
+    site: str = Field(pattern=NAME_RE)
+    topology: str
+    profile: str = "document"
+    ssh: SshSettings
+    nodes: list[NodeEntry] = Field(min_length=1)
+    vips: Vips
+    db: DbSettings
+    expect: Expectations = Expectations()
+
+    @field_validator("topology")
+    @classmethod
+    def _known_topology(cls, value: str) -> str:
+        if value not in TOPOLOGIES:
+            raise ValueError(f"unknown topology {value!r}; choose one of: {', '.join(sorted(TOPOLOGIES))}")
+        return value
+
+    @model_validator(mode="after")
+    def _matches_topology(self) -> Inventory:
+        topo = get_topology(self.topology)
+        problems: list[str] = []
+        seen_names: set[str] = set()
+        seen_addrs: set[ipaddress.IPv4Address] = set()
+        for i, node in enumerate(self.nodes):
+            if node.name in seen_names:
+                problems.append(f"nodes[{i}].name: duplicate node name {node.name!r}")
+            if node.address in seen_addrs:
+                problems.append(f"nodes[{i}].address: duplicate address {node.address}")
+            seen_names.add(node.name)
+            seen_addrs.add(node.address)
+        counts: dict[Role, int] = {}
+        for node in self.nodes:
+            for role in node.roles:
+                counts[role] = counts.get(role, 0) + 1
+        for role, want in topo.role_counts().items():
+            if counts.get(role, 0) != want:
+                problems.append(
+                    f"nodes: {topo.name} needs {want} node(s) with role {role.value!r}, "
+                    f"found {counts.get(role, 0)}"
+                )
+        for role, have in counts.items():
+            if role is not Role.COMPUTE and role not in topo.role_counts():
+                problems.append(f"nodes: role {role.value!r} has no place in {topo.name} ({have} node(s))")
+        for vip in topo.vips:
+            if getattr(self.vips, vip.name) is None:
+                problems.append(f"vips.{vip.name}: {topo.name} needs a {vip.name} VIP")
+        node_addrs = {n.address for n in self.nodes}
+        for vip_name in ("platform", "db", "storage"):
+            addr = getattr(self.vips, vip_name)
+            if addr is not None and addr in node_addrs:
+                problems.append(f"vips.{vip_name}: {addr} is also a node's address")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # Convenience views -------------------------------------------------
+    def node(self, name: str) -> NodeEntry:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    def nodes_with(self, role: Role) -> list[NodeEntry]:
+        return [n for n in self.nodes if n.has(role)]
+
+    def nodes_by_role(self) -> dict[Role, list[str]]:
+        return {role: [n.name for n in self.nodes_with(role)] for role in Role}
+
+    def first_node(self) -> NodeEntry:
+        return self.nodes_with(Role.FIRST)[0]
+
+
+def _format_errors(source: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ""
+        for part in err["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  {loc or '(top level)'}: {msg}")
+    return f"{source}: invalid inventory\n" + "\n".join(lines)
+
+
+def parse(data: Any, source: str = "inventory") -> Inventory:
+    if not isinstance(data, dict):
+        raise InventoryError(f"{source}: the inventory must be a YAML mapping, not {type(data).__name__}")
+    try:
+        return Inventory.model_validate(data)
+    except ValidationError as exc:
+        raise InventoryError(_format_errors(source, exc)) from None
+
+
+def load(path: str | os.PathLike[str]) -> Inventory:
+    """Read and validate an inventory file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise InventoryError(f"{p}: cannot read inventory: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise InventoryError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse(data, str(p))
+
+
+def dump(inv: Inventory, path: str | os.PathLike[str]) -> None:
+    data = inv.model_dump(mode="json", exclude_none=True)
+    text = "# Site inventory (schema version %d); see README, 'Site inventories'.\n" % SCHEMA_VERSION
+    text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

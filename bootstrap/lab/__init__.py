@@ -1,0 +1,1 @@
+"""The local lab: systemd-nspawn machines on one Linux bridge."""

@@ -1,0 +1,127 @@
+"""Command line of the local lab: ``python -m bootstrap.lab --help``."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from bootstrap.lab.hostenv import LabError
+from bootstrap.lab.lab import Lab
+from bootstrap.topology import TOPOLOGIES, UnknownTopology
+
+
+def _subnet(value: str) -> ipaddress.IPv4Network:
+    try:
+        return ipaddress.IPv4Network(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an IPv4 network: {exc}") from None
+
+
+def _topology(value: str) -> str:
+    if value not in TOPOLOGIES:
+        raise argparse.ArgumentTypeError(
+            f"unknown topology {value!r}; choose one of: {', '.join(sorted(TOPOLOGIES))}"
+        )
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bootstrap.lab",
+        description="A local lab of systemd-nspawn machines shaped like an HA topology.",
+    )
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    up = sub.add_parser("up", help="Bring the lab up (idempotent; repairs a crashed lab)")
+    up.add_argument("--topology", type=_topology, required=True, help="3node, 4node or 5node")
+    up.add_argument("--compute", type=int, default=0, help="Number of compute nodes (default 0)")
+    up.add_argument("--subnet", type=_subnet, default=None, help="Private /24 for the lab (default 10.213.47.0/24 or $HA_LAB_SUBNET)")
+    st = sub.add_parser("status", help="Nodes, addresses, roles, state and VIP holders")
+    st.add_argument("--json", action="store_true", help="Print JSON")
+    ex = sub.add_parser("exec", help="Run a command on a node; its exit code is passed through")
+    ex.add_argument("node")
+    ex.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
+    for name, text in (
+        ("kill", "Power cut: every process of the node dies at once"),
+        ("stop", "Clean shutdown of the node; its files are kept"),
+        ("start", "Boot a stopped or killed node again"),
+        ("partition", "Cut the node off the lab network (it keeps running)"),
+    ):
+        sub.add_parser(name, help=text).add_argument("node")
+    heal = sub.add_parser("heal", help="Reattach partitioned nodes (all, or the one named)")
+    heal.add_argument("node", nargs="?")
+    sub.add_parser("inventory", help="Print the path of the lab's site inventory")
+    sub.add_parser("build", help="Build the cached root file system (done by up when missing)")
+    sub.add_parser("down", help="Remove every machine, mount, cgroup and the bridge of the lab")
+    return p
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    print(f"topology {status['topology']}  subnet {status['subnet']}  bridge {status['bridge']}")
+    print(f"{'NODE':10} {'ADDRESS':15} {'STATE':12} {'MEM MiB':>8}  ROLES")
+    for n in status["nodes"]:
+        print(f"{n['name']:10} {n['address']:15} {n['state']:12} {n['memory_mib']:8.1f}  {','.join(n['roles'])}")
+    for name, vip in status["vips"].items():
+        holders = ", ".join(vip["holders"]) or "nobody"
+        print(f"VIP {name:9} {vip['address']:15} held by {holders}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    lab = Lab()
+    try:
+        if args.cmd == "up":
+            lab.up(args.topology, args.compute, args.subnet, log=sys.stderr)
+            _print_status(lab.status())
+        elif args.cmd == "status":
+            status = lab.status()
+            if args.json:
+                print(json.dumps(status, indent=2))
+            else:
+                _print_status(status)
+        elif args.cmd == "exec":
+            command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+            if not command:
+                raise LabError("exec needs a command: python -m bootstrap.lab exec NODE -- CMD...")
+            ssh = lab.exec_argv(args.node, command)
+            sys.stdout.flush()
+            return subprocess.run(ssh, check=False).returncode
+        elif args.cmd == "kill":
+            lab.kill(args.node)
+        elif args.cmd == "stop":
+            lab.stop(args.node)
+        elif args.cmd == "start":
+            lab.start(args.node)
+        elif args.cmd == "partition":
+            lab.partition(args.node)
+        elif args.cmd == "heal":
+            healed = lab.heal(args.node)
+            print("healed: " + (", ".join(healed) or "nothing was partitioned"))
+        elif args.cmd == "inventory":
+            path = lab.paths.inventory
+            if not path.exists():
+                raise LabError("no lab is up; start one with: python -m bootstrap.lab up --topology 5node")
+            print(path)
+        elif args.cmd == "build":
+            from bootstrap.lab import rootfs
+
+            print(rootfs.build(log=sys.stderr))
+        elif args.cmd == "down":
+            removed = lab.down()
+            print("removed: " + (", ".join(removed) or "nothing (no lab was up)"))
+    except (LabError, UnknownTopology) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    os.umask(0o022)
+    sys.exit(main())

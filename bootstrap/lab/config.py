@@ -1,0 +1,110 @@
+"""Settings of the local lab: where it keeps things and what its machines carry.
+
+Every value can be overridden by an environment variable so that a user (or a
+self-test) can run the lab elsewhere without editing code.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# What every lab machine carries (issue 2 and what later steps deploy). Changing
+# this list changes the cache key, so the root file system is rebuilt.
+PACKAGES: tuple[str, ...] = (
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "keepalived",
+    "mariadb-server",
+    "etcd-server",
+    "python3",
+    "iproute2",
+    "iputils-ping",
+    "procps",
+    "curl",
+    "cron",
+    "sudo",
+    "openssl",
+    "iptables",
+    "ca-certificates",
+)
+SUITE = "bookworm"
+# Bumped whenever the one-time fixes applied to the cached tree change.
+RECIPE_VERSION = 1
+
+# Services installed but left off: the deployer turns them on where the topology wants them.
+DISABLED_SERVICES: tuple[str, ...] = ("mariadb", "etcd", "keepalived", "e2scrub_reap")
+MASKED_UNITS: tuple[str, ...] = (
+    "systemd-networkd-wait-online.service",  # cost 13 s per boot, nothing waits for it here
+    "console-getty.service",  # nobody logs in on the console
+)
+
+DEFAULT_SUBNET = "10.213.47.0/24"
+BRIDGE = "halab0"
+CGROUP_GROUP = "ha-lab"
+
+# Host part of each address in the lab /24.
+GATEWAY_HOST = 1  # the bridge: the host's own address on the lab network
+SLOT_HOSTS = {"node1": 11, "node2": 12, "node3": 13, "db1": 21, "db2": 22}
+COMPUTE_FIRST_HOST = 31
+VIP_HOSTS = {"platform": 100, "db": 101, "storage": 102}
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    home: Path
+    cache: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "state.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.home / ".lock"
+
+    @property
+    def nodes_dir(self) -> Path:
+        return self.home / "nodes"
+
+    @property
+    def ssh_dir(self) -> Path:
+        return self.home / "ssh"
+
+    @property
+    def ssh_key(self) -> Path:
+        return self.ssh_dir / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.ssh_dir / "known_hosts"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.ssh_dir / "config"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.home / "secrets"
+
+    @property
+    def db_password_file(self) -> Path:
+        return self.secrets_dir / "db-password"
+
+    @property
+    def inventory(self) -> Path:
+        return self.home / "inventory.yaml"
+
+
+def paths() -> LabPaths:
+    return LabPaths(
+        home=Path(os.environ.get("HA_LAB_HOME", "/var/lib/ha-lab")),
+        cache=Path(os.environ.get("HA_LAB_CACHE", "/var/cache/ha-lab")),
+    )
+
+
+def default_subnet() -> ipaddress.IPv4Network:
+    return ipaddress.IPv4Network(os.environ.get("HA_LAB_SUBNET", DEFAULT_SUBNET))

@@ -1,0 +1,154 @@
+"""What the lab needs from the host it runs on, checked up front with one clear
+message each: root, tools, a free subnet, a package mirror."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from bootstrap.lab.config import BRIDGE, SUITE
+
+
+class LabError(RuntimeError):
+    """A problem the user can act on; the CLI prints it without a traceback."""
+
+
+# tool -> Debian package that provides it
+HOST_TOOLS = {
+    "systemd-nspawn": "systemd-container",
+    "debootstrap": "debootstrap",
+    "ip": "iproute2",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "mount": "mount",
+    "umount": "mount",
+    "setsid": "util-linux",
+    "nsenter": "util-linux",
+}
+
+
+def run(
+    argv: Sequence[str], *, timeout: float = 60, check: bool = True, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a host command with a timeout; failures become a LabError naming it."""
+    try:
+        proc = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout, input=input, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise LabError(f"{argv[0]} did not finish within {timeout:g} s: {' '.join(argv)}") from None
+    except FileNotFoundError:
+        raise LabError(f"{argv[0]} is not installed on this host") from None
+    if check and proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()
+        raise LabError(
+            f"{' '.join(argv)} failed (exit {proc.returncode})" + (f": {detail[-1]}" if detail else "")
+        )
+    return proc
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError(
+            "the lab needs root (it mounts overlays, creates a bridge and cgroups); run it as root"
+        )
+
+
+def require_tools(tools: Sequence[str] = tuple(HOST_TOOLS)) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        pkgs = sorted({HOST_TOOLS.get(t, t) for t in missing})
+        raise LabError(
+            f"missing host tools: {', '.join(missing)}; install them with: "
+            f"apt-get install -y {' '.join(pkgs)}"
+        )
+
+
+def host_networks(exclude_dev: str = BRIDGE) -> list[tuple[ipaddress.IPv4Network, str]]:
+    """Every IPv4 network the host routes or has an address in, but the lab's own."""
+    found: list[tuple[ipaddress.IPv4Network, str]] = []
+    routes = json.loads(run(["ip", "-j", "-4", "route", "show", "table", "all"]).stdout or "[]")
+    for route in routes:
+        dst = route.get("dst", "")
+        if route.get("dev") == exclude_dev or dst in ("default", "") or route.get("type") in (
+            "broadcast",
+            "multicast",
+        ):
+            continue
+        try:
+            net = ipaddress.IPv4Network(dst if "/" in dst else f"{dst}/32", strict=False)
+        except ValueError:
+            continue
+        if net.is_loopback:
+            continue
+        found.append((net, f"route {dst} dev {route.get('dev', '?')}"))
+    addrs = json.loads(run(["ip", "-j", "-4", "addr", "show"]).stdout or "[]")
+    for link in addrs:
+        if link.get("ifname") in (exclude_dev, "lo"):
+            continue
+        for info in link.get("addr_info", []):
+            net = ipaddress.IPv4Network(f"{info['local']}/{info['prefixlen']}", strict=False)
+            found.append((net, f"address {info['local']}/{info['prefixlen']} on {link['ifname']}"))
+    return found
+
+
+def check_subnet(subnet: ipaddress.IPv4Network) -> None:
+    if subnet.prefixlen != 24:
+        raise LabError(f"lab subnet {subnet}: must be a /24")
+    if not subnet.is_private:
+        raise LabError(f"lab subnet {subnet}: must be a private range (RFC 1918)")
+    for net, what in host_networks():
+        if net.overlaps(subnet):
+            raise LabError(
+                f"lab subnet {subnet} overlaps the host's {what}; "
+                "choose another with --subnet or HA_LAB_SUBNET"
+            )
+
+
+_LIST_LINE = re.compile(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)\s+(.*)$")
+
+
+def apt_mirror(root: Path = Path("/etc/apt")) -> str:
+    """The host's own Debian mirror for the lab's suite, read from its apt sources.
+
+    The project never names a mirror itself; HA_LAB_MIRROR overrides.
+    """
+    override = os.environ.get("HA_LAB_MIRROR")
+    if override:
+        return override
+    candidates: list[tuple[str, list[str], list[str]]] = []  # uri, suites, components
+    legacy = [root / "sources.list", *sorted((root / "sources.list.d").glob("*.list"))]
+    for f in legacy:
+        if not f.is_file():
+            continue
+        for line in f.read_text(errors="replace").splitlines():
+            m = _LIST_LINE.match(line)
+            if m:
+                candidates.append((m.group(1), [m.group(2)], m.group(3).split()))
+    for f in sorted((root / "sources.list.d").glob("*.sources")):
+        for para in re.split(r"\n\s*\n", f.read_text(errors="replace")):
+            fields: dict[str, str] = {}
+            for line in para.splitlines():
+                if line.startswith("#") or ":" not in line or line[0].isspace():
+                    continue
+                key, _, value = line.partition(":")
+                fields[key.strip().lower()] = value.strip()
+            if "deb" not in fields.get("types", "").split():
+                continue
+            if fields.get("enabled", "yes").lower() == "no":
+                continue
+            for uri in fields.get("uris", "").split():
+                candidates.append((uri, fields.get("suites", "").split(), fields.get("components", "").split()))
+    for uri, suites, comps in candidates:
+        if SUITE in suites and "main" in comps and "security" not in uri:
+            return uri
+    raise LabError(
+        f"no Debian {SUITE} mirror found in {root}/sources.list*; "
+        "set HA_LAB_MIRROR to the URL of one"
+    )

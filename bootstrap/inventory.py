@@ -84,17 +84,13 @@ class DbSettings(_Strict):
         if self.password_env is not None:
             value = os.environ.get(self.password_env)
             if value is None:
-                raise InventoryError(
-                    f"db.password_env: environment variable {self.password_env} is not set"
-                )
+                raise InventoryError(f"db.password_env: environment variable {self.password_env} is not set")
             return value
         assert self.password_file is not None
         try:
             return self.password_file.read_text().strip()
         except OSError as exc:
-            raise InventoryError(
-                f"db.password_file: cannot read {self.password_file}: {exc.strerror}"
-            ) from None
+            raise InventoryError(f"db.password_file: cannot read {self.password_file}: {exc.strerror}") from None
 
 
 class Expectations(_Strict):
@@ -150,8 +146,7 @@ class Inventory(_Strict):
         for role, want in topo.role_counts().items():
             if counts.get(role, 0) != want:
                 problems.append(
-                    f"nodes: {topo.name} needs {want} node(s) with role {role.value!r}, "
-                    f"found {counts.get(role, 0)}"
+                    f"nodes: {topo.name} needs {want} node(s) with role {role.value!r}, found {counts.get(role, 0)}"
                 )
         for role, have in counts.items():
             if role is not Role.COMPUTE and role not in topo.role_counts():
@@ -223,7 +218,7 @@ def load(path: str | os.PathLike[str]) -> Inventory:
 
 def dump(inv: Inventory, path: str | os.PathLike[str]) -> None:
     data = inv.model_dump(mode="json", exclude_none=True)
-    text = "# Site inventory (schema version %d); see README, 'Site inventories'.\n" % SCHEMA_VERSION
+    text = f"# Site inventory (schema version {SCHEMA_VERSION}); see README, 'Site inventories'.\n"
     text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)
     tmp = Path(f"{path}.tmp")
     tmp.write_text(text)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """What a node does in an HA install (see the document's tables)."""
 
     FIRST = "first"  # the First Node: runs the installer, has SSH to the others
@@ -26,9 +26,6 @@ class Role(str, Enum):
     DB = "db"  # standalone MariaDB (4node)
     DB_HA = "db-ha"  # MariaDB master-master + keepalived for the DB VIP
     COMPUTE = "compute"  # K8s Node + Host, joined through the platform VIP
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)
@@ -166,9 +163,7 @@ def failure_sets(
         choices: list[list[tuple[str, ...]]] = []
         for budget in promise:
             names = nodes_by_role.get(budget.role, [])
-            options = [
-                combo for k in range(budget.count + 1) for combo in itertools.combinations(names, k)
-            ]
+            options = [combo for k in range(budget.count + 1) for combo in itertools.combinations(names, k)]
             choices.append(options)
         for pick in itertools.product(*choices):
             chosen = frozenset(name for combo in pick for name in combo)

@@ -24,9 +24,7 @@ def _subnet(value: str) -> ipaddress.IPv4Network:
 
 def _topology(value: str) -> str:
     if value not in TOPOLOGIES:
-        raise argparse.ArgumentTypeError(
-            f"unknown topology {value!r}; choose one of: {', '.join(sorted(TOPOLOGIES))}"
-        )
+        raise argparse.ArgumentTypeError(f"unknown topology {value!r}; choose one of: {', '.join(sorted(TOPOLOGIES))}")
     return value
 
 
@@ -39,7 +37,9 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="Bring the lab up (idempotent; repairs a crashed lab)")
     up.add_argument("--topology", type=_topology, required=True, help="3node, 4node or 5node")
     up.add_argument("--compute", type=int, default=0, help="Number of compute nodes (default 0)")
-    up.add_argument("--subnet", type=_subnet, default=None, help="Private /24 for the lab (default 10.213.47.0/24 or $HA_LAB_SUBNET)")
+    up.add_argument(
+        "--subnet", type=_subnet, default=None, help="Private /24 for the lab (default 10.213.47.0/24, $HA_LAB_SUBNET)"
+    )
     st = sub.add_parser("status", help="Nodes, addresses, roles, state and VIP holders")
     st.add_argument("--json", action="store_true", help="Print JSON")
     ex = sub.add_parser("exec", help="Run a command on a node; its exit code is passed through")

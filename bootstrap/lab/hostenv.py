@@ -38,26 +38,20 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run a host command with a timeout; failures become a LabError naming it."""
     try:
-        proc = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, input=input, check=False
-        )
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, input=input, check=False)
     except subprocess.TimeoutExpired:
         raise LabError(f"{argv[0]} did not finish within {timeout:g} s: {' '.join(argv)}") from None
     except FileNotFoundError:
         raise LabError(f"{argv[0]} is not installed on this host") from None
     if check and proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
-        raise LabError(
-            f"{' '.join(argv)} failed (exit {proc.returncode})" + (f": {detail[-1]}" if detail else "")
-        )
+        raise LabError(f"{' '.join(argv)} failed (exit {proc.returncode})" + (f": {detail[-1]}" if detail else ""))
     return proc
 
 
 def require_root() -> None:
     if os.geteuid() != 0:
-        raise LabError(
-            "the lab needs root (it mounts overlays, creates a bridge and cgroups); run it as root"
-        )
+        raise LabError("the lab needs root (it mounts overlays, creates a bridge and cgroups); run it as root")
 
 
 def require_tools(tools: Sequence[str] = tuple(HOST_TOOLS)) -> None:
@@ -65,8 +59,7 @@ def require_tools(tools: Sequence[str] = tuple(HOST_TOOLS)) -> None:
     if missing:
         pkgs = sorted({HOST_TOOLS.get(t, t) for t in missing})
         raise LabError(
-            f"missing host tools: {', '.join(missing)}; install them with: "
-            f"apt-get install -y {' '.join(pkgs)}"
+            f"missing host tools: {', '.join(missing)}; install them with: apt-get install -y {' '.join(pkgs)}"
         )
 
 
@@ -76,9 +69,14 @@ def host_networks(exclude_dev: str = BRIDGE) -> list[tuple[ipaddress.IPv4Network
     routes = json.loads(run(["ip", "-j", "-4", "route", "show", "table", "all"]).stdout or "[]")
     for route in routes:
         dst = route.get("dst", "")
-        if route.get("dev") == exclude_dev or dst in ("default", "") or route.get("type") in (
-            "broadcast",
-            "multicast",
+        if (
+            route.get("dev") == exclude_dev
+            or dst in ("default", "")
+            or route.get("type")
+            in (
+                "broadcast",
+                "multicast",
+            )
         ):
             continue
         try:
@@ -106,8 +104,7 @@ def check_subnet(subnet: ipaddress.IPv4Network) -> None:
     for net, what in host_networks():
         if net.overlaps(subnet):
             raise LabError(
-                f"lab subnet {subnet} overlaps the host's {what}; "
-                "choose another with --subnet or HA_LAB_SUBNET"
+                f"lab subnet {subnet} overlaps the host's {what}; choose another with --subnet or HA_LAB_SUBNET"
             )
 
 
@@ -148,7 +145,4 @@ def apt_mirror(root: Path = Path("/etc/apt")) -> str:
     for uri, suites, comps in candidates:
         if SUITE in suites and "main" in comps and "security" not in uri:
             return uri
-    raise LabError(
-        f"no Debian {SUITE} mirror found in {root}/sources.list*; "
-        "set HA_LAB_MIRROR to the URL of one"
-    )
+    raise LabError(f"no Debian {SUITE} mirror found in {root}/sources.list*; set HA_LAB_MIRROR to the URL of one")

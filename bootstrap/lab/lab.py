@@ -237,9 +237,7 @@ class Lab:
 
     def _write_ssh_files(self, st: dict[str, Any], host_keys: dict[str, str]) -> None:
         p = self.paths
-        known = [
-            f"{name},{st['nodes'][name]['address']} ssh-ed25519 {key}" for name, key in sorted(host_keys.items())
-        ]
+        known = [f"{name},{st['nodes'][name]['address']} ssh-ed25519 {key}" for name, key in sorted(host_keys.items())]
         p.known_hosts.write_text("\n".join(known) + "\n")
         blocks = [f"Host {name}\n  HostName {node['address']}\n" for name, node in st["nodes"].items()]
         blocks.append(

@@ -24,14 +24,11 @@ VETH_PREFIX = "vb-"
 MAX_NAME = 15 - len(VETH_PREFIX)
 
 
-class State(str, enum.Enum):
+class State(enum.StrEnum):
     RUNNING = "running"
     PARTITIONED = "partitioned"
     STOPPED = "stopped"
     ABSENT = "absent"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def cgroup2_root() -> Path:

@@ -160,7 +160,7 @@ class Inventory(_Strict):
             if addr is not None and addr in node_addrs:
                 problems.append(f"vips.{vip_name}: {addr} is also a node's address")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     # Convenience views -------------------------------------------------
@@ -187,7 +187,10 @@ def _format_errors(source: str, exc: ValidationError) -> str:
         for part in err["loc"]:
             loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
         msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"  {loc or '(top level)'}: {msg}")
+        if loc:
+            lines.append(f"  {loc}: {msg}")
+        else:  # cross-field problems already name their fields, one per line
+            lines.extend(f"  {part}" for part in msg.splitlines())
     return f"{source}: invalid inventory\n" + "\n".join(lines)
 
 

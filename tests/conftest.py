@@ -1,0 +1,47 @@
+"""Self-tests of the suite. Tests marked ``lab`` bring the local lab up (root)."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+VALID_INVENTORY: dict[str, Any] = {
+    "site": "acme-prod",
+    "topology": "5node",
+    "ssh": {"user": "root", "key": "/root/.ssh/id_rsa"},
+    "nodes": [
+        {"name": "cp1", "address": "10.127.190.251", "roles": ["first", "control", "platform-ha"]},
+        {"name": "cp2", "address": "10.127.190.245", "roles": ["control", "platform-ha"]},
+        {"name": "cp3", "address": "10.127.190.229", "roles": ["control", "platform-ha"]},
+        {"name": "dba", "address": "10.127.190.252", "roles": ["db-ha"]},
+        {"name": "dbb", "address": "10.127.190.254", "roles": ["db-ha"]},
+    ],
+    "vips": {"platform": "10.127.190.100", "db": "10.127.190.101"},
+    "db": {"user": "root", "password_env": "ACME_DB_PASSWORD"},
+    "expect": {"kernel": "3.10.0-1062.4.3.el7.yn20191203.x86_64"},
+}
+
+
+@pytest.fixture
+def valid_inventory() -> dict[str, Any]:
+    return copy.deepcopy(VALID_INVENTORY)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="the lab needs root")
+    for item in items:
+        if "lab" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -45,7 +45,7 @@ def test_mirror_from_legacy_list_with_options(tmp_path: Path) -> None:
 
 def test_no_mirror_is_one_clear_error(tmp_path: Path) -> None:
     root = _apt(tmp_path, listfile="deb http://x.example.invalid/debian bullseye main\n")
-    with pytest.raises(LabError, match="no Debian bookworm mirror found .* set HA_LAB_MIRROR"):
+    with pytest.raises(LabError, match=r"no Debian bookworm mirror found .* set HA_LAB_MIRROR"):
         apt_mirror(root)
 
 
@@ -69,7 +69,7 @@ def test_real_host_routes_are_seen() -> None:
     nets = hostenv.host_networks()
     if not nets:
         pytest.skip("this host has no IPv4 route besides the default")
-    net, what = nets[0]
+    net, _what = nets[0]
     with pytest.raises(LabError, match="overlaps the host's"):
         check_subnet(ipaddress.IPv4Network(f"{net.network_address}/24", strict=False))
 

@@ -92,7 +92,7 @@ def test_password_comes_from_the_named_source_only(
 ) -> None:
     site = inv.parse(valid_inventory)
     monkeypatch.delenv("ACME_DB_PASSWORD", raising=False)
-    with pytest.raises(inv.InventoryError, match="db.password_env: environment variable ACME_DB_PASSWORD is not set"):
+    with pytest.raises(inv.InventoryError, match=r"db\.password_env: environment variable ACME_DB_PASSWORD is not set"):
         site.db.password()
     monkeypatch.setenv("ACME_DB_PASSWORD", "s3cr3t-Zebra")
     assert site.db.password() == "s3cr3t-Zebra"

@@ -21,7 +21,8 @@ def test_again(node, host):
 
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     pytester.makepyfile(test_site=CHECK)
-    return pytester.runpytest_subprocess("-p", "fixtures.plugin", "-p", "no:cacheprovider", "-p", "no:pytest11.testinfra", *args, timeout=120)
+    plugins = ("-p", "fixtures.plugin", "-p", "no:cacheprovider", "-p", "no:pytest11.testinfra")
+    return pytester.runpytest_subprocess(*plugins, *args, timeout=120)
 
 
 def _no_traceback(result: pytest.RunResult) -> None:

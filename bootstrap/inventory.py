@@ -81,16 +81,39 @@ class DbSettings(_Strict):
 
     def password(self) -> str:
         """Read the password from where the inventory says; never logged."""
-        if self.password_env is not None:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise InventoryError(f"db.password_env: environment variable {self.password_env} is not set")
-            return value
-        assert self.password_file is not None
-        try:
-            return self.password_file.read_text().strip()
-        except OSError as exc:
-            raise InventoryError(f"db.password_file: cannot read {self.password_file}: {exc.strerror}") from None
+        return _read_secret("db", "password", self.password_env, self.password_file)
+
+
+def _read_secret(section: str, name: str, env: str | None, file: Path | None) -> str:
+    if env is not None:
+        value = os.environ.get(env)
+        if value is None:
+            raise InventoryError(f"{section}.{name}_env: environment variable {env} is not set")
+        return value
+    assert file is not None
+    try:
+        return file.read_text().strip()
+    except OSError as exc:
+        raise InventoryError(f"{section}.{name}_file: cannot read {file}: {exc.strerror}") from None
+
+
+class StorageSettings(_Strict):
+    """The S3 endpoint of the platform's shared object storage (MinIO's role)."""
+
+    endpoint: str = Field(pattern=r"^https?://[^/\s]+$", description="http(s)://host:port")
+    access_key: str
+    secret_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    secret_key_file: Path | None = None
+    bucket: str = Field(default="ha-conformance-probe", pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StorageSettings:
+        if (self.secret_key_env is None) == (self.secret_key_file is None):
+            raise ValueError("give exactly one of secret_key_env or secret_key_file")
+        return self
+
+    def secret_key(self) -> str:
+        return _read_secret("storage", "secret_key", self.secret_key_env, self.secret_key_file)
 
 
 class Expectations(_Strict):
@@ -117,6 +140,7 @@ class Inventory(_Strict):
     nodes: list[NodeEntry] = Field(min_length=1)
     vips: Vips
     db: DbSettings
+    storage: StorageSettings | None = None
     expect: Expectations = Expectations()
 
     @field_validator("topology")

@@ -42,6 +42,11 @@ MASKED_UNITS: tuple[str, ...] = (
     "console-getty.service",  # nobody logs in on the console
 )
 
+SHARED_MOUNT = "/srv/ha-shared"
+TOOLS_MOUNT = "/opt/ha-lab/bin"
+S3_PORT = 8333
+S3_ACCESS_KEY = "ha-lab"
+
 DEFAULT_SUBNET = "10.213.47.0/24"
 BRIDGE = "halab0"
 CGROUP_GROUP = "ha-lab"
@@ -95,8 +100,21 @@ class LabPaths:
         return self.secrets_dir / "db-password"
 
     @property
+    def s3_secret_file(self) -> Path:
+        return self.secrets_dir / "s3-secret"
+
+    @property
     def inventory(self) -> Path:
         return self.home / "inventory.yaml"
+
+    @property
+    def shared_dir(self) -> Path:
+        """Storage every control node mounts (the NAS that MinIO's data lives on)."""
+        return self.home / "shared"
+
+    @property
+    def tools_dir(self) -> Path:
+        return self.home / "tools"
 
 
 def paths() -> LabPaths:

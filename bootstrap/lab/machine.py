@@ -79,6 +79,9 @@ class Machine:
     bridge: str
     rootfs: Path
     home: Path  # per-node directory: upper/, work/, merged/, console.log
+    # (host path, path in the machine, read-only): the storage the control nodes
+    # share, and lab tools that are not Debian packages.
+    binds: tuple[tuple[Path, str, bool], ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.name) > MAX_NAME:
@@ -241,6 +244,8 @@ class Machine:
             "--resolv-conf=off",
             "--link-journal=no",
         ]
+        for src, dst, ro in self.binds:
+            argv.append(f"--bind{'-ro' if ro else ''}={src}:{dst}")
         # The shell moves itself into the node's cgroup before it becomes nspawn,
         # so every process of the machine is born there; setsid -f detaches it
         # from us (init reaps it).

@@ -1,0 +1,455 @@
+"""The HA document's steps, each idempotent: it looks first and changes only what
+differs, counting each change.
+
+Sections: OS preparation (关闭 selinux, DB-HA sysctls), MariaDB (安装部署Mariadb数据库
+and the DB-HA page), keepalived for the DB and platform VIPs, the First Node's
+passwordless SSH (配置ssh免密登录), kubectl configuration (配置使用kubectl命令),
+compute nodes joined through the VIP, the ``yunion`` user of the upgrade section.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shlex
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bootstrap.profiles import platform_auth_pass, platform_router_id
+from bootstrap.topology import Role
+
+if TYPE_CHECKING:
+    from bootstrap.deploy.core import Deployment
+    from bootstrap.inventory import NodeEntry
+
+MARK = "# Managed by cloudpods-ha-conformance (bootstrap/deploy); edits are overwritten.\n"
+
+
+def sql_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# OS ------------------------------------------------------------------------------
+def os_prep(d: Deployment, node: NodeEntry) -> None:
+    r = d.remote(node)
+    step = "os"
+    # SELinux: disabled in its config file (created where SELinux is absent, so the
+    # file states the same on every node), and off now where it exists.
+    current = r.read("/etc/selinux/config")
+    if current is None:
+        r.put("/etc/selinux/config", MARK + "SELINUX=disabled\nSELINUXTYPE=targeted\n")
+        d.changed(node, step, "wrote /etc/selinux/config with SELINUX=disabled")
+    elif not re.search(r"^SELINUX=disabled\s*$", current, re.M):
+        r.run("sed -i -E 's/^SELINUX=.*/SELINUX=disabled/' /etc/selinux/config")
+        d.changed(node, step, "set SELINUX=disabled in /etc/selinux/config")
+    if r.run("command -v getenforce && getenforce", check=False).stdout.strip().endswith("Enforcing"):
+        r.run("setenforce 0")
+        d.changed(node, step, "setenforce 0")
+    # firewalld off where present (a running firewalld breaks replication).
+    if r.run("systemctl cat firewalld.service", check=False).ok and (
+        r.run("systemctl is-enabled firewalld", check=False).ok
+        or r.run("systemctl is-active firewalld", check=False).ok
+    ):
+        r.run("systemctl disable --now firewalld")
+        d.changed(node, step, "disabled firewalld")
+    # Swap off (the installer's precondition).
+    if r.run("tail -n +2 /proc/swaps", check=False).stdout.strip():
+        r.run("swapoff -a && sed -i -E 's/^([^#].*\\sswap\\s)/#\\1/' /etc/fstab")
+        d.changed(node, step, "swap off")
+    # Time in sync: a container shares its host's clock; elsewhere run the distro's NTP client.
+    virt = r.run("systemd-detect-virt --container", check=False).stdout.strip()
+    if virt in ("", "none"):
+        dist = d.distro(node)
+        svc = dist.time_service
+        if not r.run(f"systemctl is-active {svc}", check=False).ok:
+            if not r.run(f"systemctl cat {svc}.service", check=False).ok:
+                r.run(f"{dist.install} {' '.join(dist.time_packages)}", timeout=600)
+            r.run(f"systemctl enable --now {svc}")
+            d.changed(node, step, f"started {svc}")
+    # sysctls of the DB-HA page (VIP binding before it moves here).
+    if node.has(Role.DB_HA):
+        content = MARK + "net.ipv4.ip_forward = 1\nnet.ipv4.ip_nonlocal_bind = 1\n"
+        if r.put("/etc/sysctl.d/90-cloudpods-ha.conf", content):
+            d.changed(node, step, "wrote /etc/sysctl.d/90-cloudpods-ha.conf")
+        live = r.run("sysctl -n net.ipv4.ip_forward net.ipv4.ip_nonlocal_bind").stdout.split()
+        if live != ["1", "1"]:
+            r.run("sysctl -q -p /etc/sysctl.d/90-cloudpods-ha.conf")
+            d.changed(node, step, "applied ip_forward=1, ip_nonlocal_bind=1")
+
+
+# MariaDB -------------------------------------------------------------------------------
+def _db_ha_index(d: Deployment, node: NodeEntry) -> int:
+    return [n.name for n in d.nodes(Role.DB_HA)].index(node.name)
+
+
+def mariadb_config(d: Deployment, node: NodeEntry) -> str:
+    p = d.profile
+    lines = [
+        MARK.strip(),
+        "[mysqld]",
+        "bind-address = 0.0.0.0",
+        "skip_name_resolve",
+        f"expire_logs_days = {p.expire_logs_days}",
+        "innodb_file_per_table = ON",
+    ]
+    if node.has(Role.DB_HA):
+        i = _db_ha_index(d, node) + 1
+        lines += [
+            f"max_connections = {p.max_connections_ha}",
+            "log-bin = mysql-bin",
+            "binlog-format = row",
+            "log-slave-updates",
+            "auto_increment_increment = 2",
+            f"auto_increment_offset = {i}",
+            f"server-id = {i}",
+            "slave-net-timeout = 10",
+        ]
+    else:
+        lines.append(f"max_connections = {p.max_connections_single}")
+    return "\n".join(lines) + "\n"
+
+
+def mysql(d: Deployment, node: NodeEntry, sql: str, check: bool = True) -> str:
+    """SQL as the local root over the server's socket; the SQL (with any password) goes on stdin."""
+    res = d.remote(node).run("mysql -N -B", stdin=sql, check=check)
+    return res.stdout
+
+
+def mariadb(d: Deployment, node: NodeEntry) -> None:
+    r, dist, step = d.remote(node), d.distro(node), "mariadb"
+    if not r.run("command -v mysqld || test -x /usr/sbin/mariadbd", check=False).ok:
+        r.run(f"{dist.install} {' '.join(dist.mariadb_packages)}", timeout=900)
+        d.changed(node, step, "installed MariaDB")
+    conf = f"{dist.mariadb_conf_dir}/90-cloudpods-ha.cnf"
+    conf_changed = r.put(conf, mariadb_config(d, node))
+    if conf_changed:
+        d.changed(node, step, f"wrote {conf}")
+    svc = dist.mariadb_service
+    if not r.run(f"systemctl is-enabled {svc}", check=False).ok:
+        r.run(f"systemctl enable {svc}")
+        d.changed(node, step, f"enabled {svc}")
+    if conf_changed or not r.run(f"systemctl is-active {svc}", check=False).ok:
+        r.run(f"systemctl restart {svc}", timeout=180)
+        d.changed(node, step, f"restarted {svc}")
+    pw = sql_quote(d.db_password)
+    # root@localhost: the document's `mysqladmin password`, keeping socket login for root.
+    has_pw = mysql(
+        d,
+        node,
+        "SELECT COUNT(*) FROM mysql.global_priv WHERE User='root' AND Host='localhost' "
+        "AND JSON_EXISTS(Priv, '$.auth_or');",
+    ).strip()
+    if has_pw != "1":
+        mysql(
+            d,
+            node,
+            "SET sql_log_bin=0; ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket "
+            f"OR mysql_native_password USING PASSWORD({pw});",
+        )
+        d.changed(node, step, "set the root password")
+    # root@'%' with ALL and GRANT OPTION (the document's GRANT, the installer's preflight).
+    users = [("root", "ALL PRIVILEGES", " WITH GRANT OPTION")]
+    if node.has(Role.DB_HA):
+        users.append(("repl", "REPLICATION SLAVE", ""))
+    for user, privs, extra in users:
+        ok = mysql(
+            d,
+            node,
+            f"SELECT COUNT(*) FROM mysql.user WHERE User='{user}' AND Host='%' "
+            f"AND authentication_string=PASSWORD({pw})"
+            + (" AND Grant_priv='Y' AND Super_priv='Y'" if extra else " AND Repl_slave_priv='Y'")
+            + ";",
+        ).strip()
+        if ok != "1":
+            mysql(
+                d,
+                node,
+                f"SET sql_log_bin=0; CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY {pw}; "
+                f"ALTER USER '{user}'@'%' IDENTIFIED BY {pw}; GRANT {privs} ON *.* TO '{user}'@'%'{extra}; "
+                "FLUSH PRIVILEGES;",
+            )
+            d.changed(node, step, f"granted {privs} to {user}@'%'")
+
+
+def _slave_status(d: Deployment, node: NodeEntry) -> dict[str, str]:
+    out = d.remote(node).run("mysql -E -e 'SHOW SLAVE STATUS'").stdout
+    status = {}
+    for line in out.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            status[key.strip()] = value.strip()
+    return status
+
+
+def replication(d: Deployment, node: NodeEntry) -> None:
+    """Master-master: each DB-HA node replicates from the other (GTID)."""
+    peers = [n for n in d.nodes(Role.DB_HA) if n.name != node.name]
+    peer = str(peers[0].address)
+    status = _slave_status(d, node)
+    if status.get("Master_Host") != peer or status.get("Master_User") != "repl":
+        mysql(
+            d,
+            node,
+            "STOP SLAVE; CHANGE MASTER TO "
+            f"MASTER_HOST='{peer}', MASTER_PORT={d.inventory.db.port}, MASTER_USER='repl', "
+            f"MASTER_PASSWORD={sql_quote(d.db_password)}, MASTER_USE_GTID=slave_pos, "
+            "MASTER_CONNECT_RETRY=1; START SLAVE;",
+        )
+        d.changed(node, "replication", f"replicating from {peers[0].name} ({peer})")
+    elif status.get("Slave_IO_Running") != "Yes" or status.get("Slave_SQL_Running") != "Yes":
+        mysql(d, node, "START SLAVE;")
+        d.changed(node, "replication", "started the slave threads")
+
+
+def replication_running(d: Deployment) -> str | None:
+    for node in d.nodes(Role.DB_HA):
+        st = _slave_status(d, node)
+        if (st.get("Slave_IO_Running"), st.get("Slave_SQL_Running")) != ("Yes", "Yes"):
+            return (
+                f"{node.name}: IO={st.get('Slave_IO_Running')} SQL={st.get('Slave_SQL_Running')} "
+                f"{st.get('Last_IO_Error', '')}{st.get('Last_SQL_Error', '')}"
+            )
+    return None
+
+
+# keepalived --------------------------------------------------------------------------------
+CHK_MYSQL = (
+    "#!/bin/bash\n"
+    + MARK
+    + """\
+# TCP probe of the local MariaDB (the DB-HA page's chk_mysql).
+exec timeout 1 bash -c '</dev/tcp/127.0.0.1/3306'
+"""
+)
+CHK_PLATFORM = (
+    "#!/bin/bash\n"
+    + MARK
+    + """\
+# The control-plane endpoint of this node answers healthy.
+[ "$(curl -sk --max-time 1 https://127.0.0.1:6443/healthz)" = ok ]
+"""
+)
+
+
+def nic_of(d: Deployment, node: NodeEntry) -> str:
+    """The NIC that carries the node's own address (br0 once a Host service runs)."""
+    out = d.remote(node).run("ip -o -4 addr show").stdout
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) > 3 and parts[3].split("/")[0] == str(node.address):
+            return parts[1].split("@")[0]
+    raise RuntimeError(f"{node.name}: no interface carries {node.address}")
+
+
+@dataclass(frozen=True)
+class Vrrp:
+    """One keepalived vrrp_instance."""
+
+    name: str
+    state: str
+    nic: str
+    router_id: int
+    priority: int
+    auth: str
+    vip: str
+    advert_int: int = 1
+    nopreempt: bool = False
+    track: str | None = None
+    notify: str | None = None
+
+    def render(self) -> str:
+        lines = [
+            f"vrrp_instance {self.name} {{",
+            f"    state {self.state}",
+            f"    interface {self.nic}",
+            f"    virtual_router_id {self.router_id}",
+            f"    priority {self.priority}",
+            f"    advert_int {self.advert_int}",
+        ]
+        if self.nopreempt:
+            lines.append("    nopreempt")
+        lines += ["    authentication {", "        auth_type PASS", f"        auth_pass {self.auth}", "    }"]
+        lines += ["    virtual_ipaddress {", f"        {self.vip}/32 dev {self.nic}", "    }"]
+        if self.track:
+            lines += ["    track_script {", f"        {self.track}", "    }"]
+        if self.notify:
+            lines.append(f"    notify {self.notify}")
+        return "\n".join([*lines, "}"])
+
+
+def vrrp_script(name: str) -> str:
+    return f'vrrp_script {name} {{\n    script "/etc/keepalived/{name}"\n    interval 1\n    fall 2\n    rise 1\n}}'
+
+
+def keepalived_config(d: Deployment, node: NodeEntry, nic: str) -> str:
+    p = d.profile
+    parts = [
+        MARK.strip(),
+        "global_defs {",
+        f"    router_id {node.name}",
+        "    enable_script_security",
+        "    script_user root",
+        "}",
+    ]
+    if node.has(Role.DB_HA):
+        i = _db_ha_index(d, node)
+        vip = str(d.inventory.vips.db)
+        parts += [
+            vrrp_script("chk_mysql"),
+            Vrrp(
+                "VI_DB",
+                p.db_states[i],
+                nic,
+                p.db_router_id,
+                p.db_priorities[i],
+                platform_auth_pass(vip),
+                vip,
+                advert_int=p.advert_int,
+                nopreempt=True,
+                track="chk_mysql",
+            ).render(),
+        ]
+    if node.has(Role.PLATFORM_HA):
+        vip = str(d.inventory.vips.platform)
+        first = node.has(Role.FIRST)
+        priority = p.platform_master_priority if first else p.platform_backup_priority
+        parts += [
+            vrrp_script("chk_platform"),
+            Vrrp(
+                "VI_PLATFORM",
+                "MASTER" if first else "BACKUP",
+                nic,
+                platform_router_id(vip),
+                priority,
+                platform_auth_pass(vip),
+                vip,
+                advert_int=p.advert_int,
+                track="chk_platform",
+            ).render(),
+        ]
+    if d.lab is not None and node.has(Role.CONTROL):
+        from bootstrap.lab.standin.deploy import storage_instance
+
+        parts.append(storage_instance(d, node, nic))
+    return "\n".join(parts) + "\n"
+
+
+def keepalived(d: Deployment, node: NodeEntry) -> None:
+    r, step = d.remote(node), "keepalived"
+    nic = nic_of(d, node)
+    changed = False
+    if node.has(Role.DB_HA) and r.put("/etc/keepalived/chk_mysql", CHK_MYSQL, mode=0o755):
+        changed = True
+        d.changed(node, step, "wrote /etc/keepalived/chk_mysql")
+    if node.has(Role.PLATFORM_HA) and r.put("/etc/keepalived/chk_platform", CHK_PLATFORM, mode=0o755):
+        changed = True
+        d.changed(node, step, "wrote /etc/keepalived/chk_platform")
+    if r.put(d.distro(node).keepalived_conf, keepalived_config(d, node, nic)):
+        changed = True
+        d.changed(node, step, f"wrote {d.distro(node).keepalived_conf} (interface {nic})")
+    if not r.run("command -v keepalived", check=False).ok:
+        r.run(f"{d.distro(node).install} keepalived", timeout=600)
+        d.changed(node, step, "installed keepalived")
+    if not r.run("systemctl is-enabled keepalived", check=False).ok:
+        r.run("systemctl enable keepalived")
+        d.changed(node, step, "enabled keepalived")
+    if changed or not r.run("systemctl is-active keepalived", check=False).ok:
+        r.run("systemctl restart keepalived")
+        d.changed(node, step, "restarted keepalived")
+
+
+def vip_holders(d: Deployment, vip: str, group: list[NodeEntry]) -> list[str]:
+    holders = []
+    for node in group:
+        out = d.remote(node).run("ip -o -4 addr show", check=False).stdout
+        if any(line.split()[3].split("/")[0] == vip for line in out.splitlines() if len(line.split()) > 3):
+            holders.append(node.name)
+    return holders
+
+
+def vips_settled(d: Deployment) -> str | None:
+    groups = [(str(d.inventory.vips.platform), d.nodes(Role.PLATFORM_HA))]
+    if d.inventory.vips.db is not None and d.nodes(Role.DB_HA):
+        groups.append((str(d.inventory.vips.db), d.nodes(Role.DB_HA)))
+    for vip, group in groups:
+        holders = vip_holders(d, vip, group)
+        if len(holders) != 1:
+            return f"VIP {vip} held by {holders or 'nobody'}"
+    return None
+
+
+# SSH trust, kubectl, compute, upgrade user ---------------------------------------------------
+def ssh_trust(d: Deployment) -> None:
+    """配置ssh免密登录: the First Node's key on every other control node."""
+    first = d.inventory.first_node()
+    r = d.remote(first)
+    if not r.run("test -f ~/.ssh/id_rsa.pub", check=False).ok:
+        r.run("mkdir -p -m 700 ~/.ssh && ssh-keygen -q -t rsa -b 3072 -N '' -f ~/.ssh/id_rsa")
+        d.changed(first, "ssh-trust", "generated ~/.ssh/id_rsa (ssh-keygen)")
+    pub = r.run("cat ~/.ssh/id_rsa.pub").stdout.strip()
+    for peer in d.nodes(Role.CONTROL):
+        if peer.name == first.name:
+            continue
+        pr = d.remote(peer)
+        if not pr.run(f"grep -qxF {shlex.quote(pub)} ~/.ssh/authorized_keys", check=False).ok:
+            pr.run(
+                f"mkdir -p -m 700 ~/.ssh && echo {shlex.quote(pub)} >> ~/.ssh/authorized_keys "
+                "&& chmod 600 ~/.ssh/authorized_keys"
+            )
+            d.changed(peer, "ssh-trust", f"authorized {first.name}'s key (ssh-copy-id)")
+        addr = str(peer.address)
+        if not r.run(f"ssh-keygen -F {addr} -f ~/.ssh/known_hosts", check=False).ok:
+            r.run(
+                f"ssh-keyscan -T 5 -t ed25519,rsa,ecdsa {addr} 2>/dev/null >> ~/.ssh/known_hosts && "
+                f"ssh-keygen -F {addr} -f ~/.ssh/known_hosts"
+            )
+            d.changed(first, "ssh-trust", f"recorded {peer.name}'s host key")
+
+
+def admin_conf(d: Deployment, server: str, ca_b64: str, token: str) -> str:
+    return (
+        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n"
+        f"    certificate-authority-data: {ca_b64}\n    server: {server}\n  name: kubernetes\n"
+        "contexts:\n- context:\n    cluster: kubernetes\n    user: kubernetes-admin\n"
+        "  name: kubernetes-admin@kubernetes\ncurrent-context: kubernetes-admin@kubernetes\n"
+        "preferences: {}\nusers:\n- name: kubernetes-admin\n  user:\n"
+        f"    token: {token}\n"
+    )
+
+
+def control_files(d: Deployment) -> None:
+    """/etc/kubernetes/admin.conf on the control nodes (made on the First Node, copied as
+    the installer does), then 配置使用kubectl命令 on the others."""
+    first = d.inventory.first_node()
+    r = d.remote(first)
+    server = f"https://{d.inventory.vips.platform}:6443"
+    conf = r.read("/etc/kubernetes/admin.conf")
+    if conf is None or f"server: {server}" not in conf:
+        ca = r.run("base64 -w0 /etc/ha-standin/tls.crt 2>/dev/null || echo ''").stdout.strip()
+        conf = admin_conf(d, server, ca, secrets.token_hex(16))
+        r.put("/etc/kubernetes/admin.conf", conf, mode=0o600)
+        d.changed(first, "control", "wrote /etc/kubernetes/admin.conf")
+    for node in d.nodes(Role.CONTROL):
+        nr = d.remote(node)
+        if node.name != first.name and nr.put("/etc/kubernetes/admin.conf", conf, mode=0o600):
+            d.changed(node, "control", "copied /etc/kubernetes/admin.conf from the First Node")
+        # mkdir -p $HOME/.kube; cp -i /etc/kubernetes/admin.conf $HOME/.kube/config; chown
+        if nr.put("/root/.kube/config", conf, mode=0o600):
+            d.changed(node, "kubectl", "copied admin.conf to $HOME/.kube/config")
+    for node in d.nodes(Role.COMPUTE):
+        # First Node IP: the VIP, not the First Node's address; port 6443.
+        kubelet = admin_conf(d, server, "", "bootstrap-token").replace("kubernetes-admin", "system:node")
+        if d.remote(node).put("/etc/kubernetes/kubelet.conf", kubelet, mode=0o600):
+            d.changed(node, "compute", f"joined through {server}")
+
+
+def yunion_user(d: Deployment, node: NodeEntry) -> None:
+    """高可用环境升级: upgrades run as the non-root ``yunion`` user with sudo."""
+    r = d.remote(node)
+    if not r.run("id -u yunion", check=False).ok:
+        r.run("useradd -m -s /bin/bash yunion")
+        d.changed(node, "upgrade", "created user yunion")
+    sudoers = MARK + "yunion ALL=(ALL) NOPASSWD: ALL\n"
+    if r.put("/etc/sudoers.d/yunion", sudoers, mode=0o440):
+        r.run("visudo -cf /etc/sudoers.d/yunion")
+        d.changed(node, "upgrade", "allowed yunion to sudo")

@@ -1,0 +1,215 @@
+"""Deploys the lab's platform stand-in: an etcd cluster across the control nodes,
+the endpoints server (server.py), and shared S3 storage placed by keepalived.
+
+Lab only: the real platform (Kubernetes and Cloudpods services) cannot run on the
+lab's machines. No check in suites/ knows this exists; checks probe the same
+endpoints they probe on a real install.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bootstrap.deploy.steps import MARK, Vrrp
+from bootstrap.profiles import platform_auth_pass, platform_router_id
+from bootstrap.topology import Role
+
+if TYPE_CHECKING:
+    from bootstrap.deploy.core import Deployment
+    from bootstrap.inventory import NodeEntry
+
+SERVER_SOURCE = Path(__file__).with_name("server.py")
+ETCD_DEFAULTS = "/etc/default/etcd"
+
+STANDIN_UNIT = (
+    MARK
+    + """\
+[Unit]
+Description=Cloudpods platform stand-in (lab): k8s API health, web console, keystone ping
+After=network.target etcd.service
+
+[Service]
+ExecStart=/usr/bin/python3 /usr/local/lib/ha-standin/server.py
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+"""
+)
+
+STORAGE_NOTIFY = (
+    "#!/bin/bash\n"
+    + MARK
+    + """\
+# keepalived notify: the S3 server runs where the storage address is (MinIO's role).
+case "$3" in
+    MASTER) systemctl start --no-block ha-storage ;;
+    *) systemctl stop --no-block ha-storage ;;
+esac
+"""
+)
+
+
+def _control(d: Deployment) -> list[NodeEntry]:
+    return d.nodes(Role.CONTROL)
+
+
+def etcd_defaults(d: Deployment, node: NodeEntry) -> str:
+    members = ",".join(f"{n.name}=http://{n.address}:2380" for n in _control(d))
+    ip = node.address
+    return (
+        MARK
+        + "\n".join(
+            [
+                f"ETCD_NAME={node.name}",
+                "ETCD_DATA_DIR=/var/lib/etcd/default",
+                f"ETCD_LISTEN_PEER_URLS=http://{ip}:2380",
+                f"ETCD_LISTEN_CLIENT_URLS=http://{ip}:2379,http://127.0.0.1:2379",
+                f"ETCD_INITIAL_ADVERTISE_PEER_URLS=http://{ip}:2380",
+                f"ETCD_ADVERTISE_CLIENT_URLS=http://{ip}:2379",
+                f"ETCD_INITIAL_CLUSTER={members}",
+                "ETCD_INITIAL_CLUSTER_STATE=new",
+                "ETCD_INITIAL_CLUSTER_TOKEN=cloudpods-ha-lab",
+                "ETCD_HEARTBEAT_INTERVAL=100",
+                "ETCD_ELECTION_TIMEOUT=1000",
+            ]
+        )
+        + "\n"
+    )
+
+
+def etcd(d: Deployment, node: NodeEntry) -> None:
+    """The control-plane quorum: one etcd member per control node."""
+    r = d.remote(node)
+    if r.put(ETCD_DEFAULTS, etcd_defaults(d, node)):
+        # A member list change needs a fresh cluster: this is a lab, its data is disposable.
+        r.run("systemctl stop etcd; rm -rf /var/lib/etcd/default")
+        d.changed(node, "standin", "configured the etcd member")
+        restart = True
+    else:
+        restart = not r.run("systemctl is-active etcd", check=False).ok
+    if not r.run("systemctl is-enabled etcd", check=False).ok:
+        r.run("systemctl enable etcd")
+        d.changed(node, "standin", "enabled etcd")
+    if restart:
+        # --no-block: each member waits for its peers, so all start together.
+        r.run("systemctl restart --no-block etcd")
+        d.changed(node, "standin", "started etcd")
+
+
+def etcd_healthy(d: Deployment) -> str | None:
+    for node in _control(d):
+        out = d.remote(node).run("curl -s --max-time 1 http://127.0.0.1:2379/health", check=False).stdout
+        if '"health":"true"' not in out.replace(" ", ""):
+            return f"{node.name}: etcd health {out.strip() or 'no answer'}"
+    return None
+
+
+def standin(d: Deployment, node: NodeEntry) -> None:
+    r, step = d.remote(node), "standin"
+    changed = False
+    if r.put("/usr/local/lib/ha-standin/server.py", SERVER_SOURCE.read_text(), mode=0o755):
+        changed = True
+        d.changed(node, step, "installed the stand-in server")
+    if not r.run("test -s /etc/ha-standin/tls.key && test -s /etc/ha-standin/tls.crt", check=False).ok:
+        sans = ",".join(f"IP:{a}" for a in (node.address, d.inventory.vips.platform, "127.0.0.1"))
+        r.run(
+            "mkdir -p /etc/ha-standin && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+            "-nodes -days 3650 -keyout /etc/ha-standin/tls.key -out /etc/ha-standin/tls.crt "
+            f"-subj /CN={node.name} -addext subjectAltName={sans} 2>/dev/null && chmod 600 /etc/ha-standin/tls.key"
+        )
+        changed = True
+        d.changed(node, step, "made a TLS certificate")
+    db_host = d.inventory.vips.db or d.nodes(Role.DB)[0].address
+    cnf = f"[client]\nuser={d.inventory.db.user}\npassword={d.db_password}\n"
+    if r.put("/etc/ha-standin/db.cnf", cnf, mode=0o600):
+        changed = True
+        d.changed(node, step, "wrote the database client credentials (0600)")
+    config = {
+        "etcd_health_url": "http://127.0.0.1:2379/health",
+        "db_host": str(db_host),
+        "db_port": d.inventory.db.port,
+        "db_cnf": "/etc/ha-standin/db.cnf",
+        "cert": "/etc/ha-standin/tls.crt",
+        "key": "/etc/ha-standin/tls.key",
+    }
+    if r.put("/etc/ha-standin/config.json", json.dumps(config, indent=2) + "\n"):
+        changed = True
+        d.changed(node, step, "wrote /etc/ha-standin/config.json")
+    if r.put("/etc/systemd/system/ha-standin.service", STANDIN_UNIT):
+        r.run("systemctl daemon-reload")
+        changed = True
+        d.changed(node, step, "installed ha-standin.service")
+    if not r.run("systemctl is-enabled ha-standin", check=False).ok:
+        r.run("systemctl enable ha-standin")
+        d.changed(node, step, "enabled ha-standin")
+    if changed or not r.run("systemctl is-active ha-standin", check=False).ok:
+        r.run("systemctl restart ha-standin")
+        d.changed(node, step, "restarted ha-standin")
+    storage_files(d, node)
+
+
+def storage_unit(d: Deployment) -> str:
+    assert d.lab is not None
+    lab = d.lab
+    return (
+        MARK
+        + f"""\
+[Unit]
+Description=Shared S3 object storage (lab, MinIO's role), started by keepalived where the storage address is
+
+[Service]
+ExecStart={lab.tools_mount}/weed server -dir={lab.shared_mount}/weed -ip={lab.storage_vip} -ip.bind=0.0.0.0 \\
+    -s3 -s3.port={lab.s3_port} -s3.config=/etc/ha-storage/s3.json -volume.max=30 -master.volumeSizeLimitMB=64
+Restart=on-failure
+RestartSec=1
+"""
+    )
+
+
+def storage_files(d: Deployment, node: NodeEntry) -> None:
+    assert d.lab is not None
+    r, step = d.remote(node), "storage"
+    creds = {
+        "identities": [
+            {
+                "name": "cloudpods",
+                "credentials": [{"accessKey": d.lab.s3_access_key, "secretKey": d.lab.s3_secret}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+    changed = r.put("/etc/ha-storage/s3.json", json.dumps(creds) + "\n", mode=0o600)
+    if r.put("/etc/systemd/system/ha-storage.service", storage_unit(d)):
+        r.run(f"systemctl daemon-reload && mkdir -p {d.lab.shared_mount}/weed")
+        changed = True
+    if r.put("/etc/keepalived/storage-notify", STORAGE_NOTIFY, mode=0o755):
+        changed = True
+    if changed:
+        d.changed(node, step, "installed the storage service and its keepalived notify script")
+        if r.run("systemctl is-active ha-storage", check=False).ok:
+            r.run("systemctl restart ha-storage")
+
+
+def storage_instance(d: Deployment, node: NodeEntry, nic: str) -> str:
+    """keepalived places the storage address (and with it the S3 server) on one control node."""
+    assert d.lab is not None
+    vip = d.lab.storage_vip
+    router_id = (platform_router_id(str(d.inventory.vips.platform)) + 1) % 255 or 1
+    if router_id == d.profile.db_router_id:
+        router_id = (router_id + 1) % 255 or 1
+    first = node.has(Role.FIRST)
+    return Vrrp(
+        "VI_STORAGE",
+        "MASTER" if first else "BACKUP",
+        nic,
+        router_id,
+        100 if first else 90,
+        platform_auth_pass(vip),
+        vip,
+        advert_int=d.profile.advert_int,
+        notify="/etc/keepalived/storage-notify",
+    ).render()

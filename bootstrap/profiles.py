@@ -1,0 +1,83 @@
+"""Values that differ between the HA document and the installer's automated
+variant (see shared/docs/cloudpods-ha-facts.md). The deployer installs a
+profile; the checks expect it. Any value can be overridden per site.
+
+>>> platform_router_id("10.127.190.100")
+250
+>>> platform_auth_pass("10.127.190.100")
+'MTAuMTI3'
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    # MariaDB (single-DB section of the document, and the DB-HA page)
+    max_connections_single: int
+    max_connections_ha: int
+    expire_logs_days: int
+    # keepalived for the DB VIP
+    db_states: tuple[str, str]  # node 1, node 2
+    db_priorities: tuple[int, int]
+    db_router_id: int
+    # keepalived for the platform VIP: first control node, then the others
+    platform_master_priority: int
+    platform_backup_priority: int
+    advert_int: int = 1
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Profile:
+        unknown = set(overrides) - set(self.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown profile value(s): {', '.join(sorted(unknown))}")
+        return replace(self, **overrides)
+
+
+PROFILES: dict[str, Profile] = {
+    # The HA document and its linked DB-HA page.
+    "document": Profile(
+        name="document",
+        max_connections_single=300,
+        max_connections_ha=1000,  # the DB-HA page sets 300, then 1000: the later one wins
+        expire_logs_days=30,
+        db_states=("MASTER", "BACKUP"),
+        db_priorities=(100, 99),
+        db_router_id=99,
+        platform_master_priority=100,
+        platform_backup_priority=90,
+    ),
+    # yunionio/ocboot's mariadb-ha role and lib/ocboot.py.
+    "ocboot": Profile(
+        name="ocboot",
+        max_connections_single=300,
+        max_connections_ha=1000,
+        expire_logs_days=30,
+        db_states=("BACKUP", "BACKUP"),
+        db_priorities=(99, 99),
+        db_router_id=92,
+        platform_master_priority=100,
+        platform_backup_priority=90,
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(sorted(PROFILES))}") from None
+
+
+def platform_router_id(vip: str) -> int:
+    """ocboot: the VIP's digits as one number, modulo 255."""
+    return int(vip.replace(".", "")) % 255
+
+
+def platform_auth_pass(vip: str) -> str:
+    """ocboot: the first 8 characters of base64(VIP)."""
+    return base64.b64encode(vip.encode()).decode()[:8]

@@ -271,8 +271,17 @@ class Machine:
     def clear_runtime_leftovers(self) -> None:
         """What a killed nspawn leaves behind and a new one would trip over."""
         shutil.rmtree(f"/run/systemd/nspawn/propagate/{self.name}", ignore_errors=True)
-        if self.cgroup.is_dir() and not self.populated():
-            rmtree_cgroup(self.cgroup)
+        if self.populated():
+            return
+        rmtree_cgroup(self.cgroup)
+        # The kernel frees a dead machine's network namespace, and its veth with
+        # it, asynchronously; wait a little, then remove the veth ourselves.
+        veth = Path(f"/sys/class/net/{self.veth}")
+        deadline = time.monotonic() + 3
+        while veth.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if veth.exists():
+            run(["ip", "link", "del", self.veth], check=False)
 
     def kill(self, timeout: float = 5.0) -> None:
         """Power cut: every process of the machine dies at once."""

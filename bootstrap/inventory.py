@@ -142,6 +142,27 @@ class Inventory(_Strict):
     db: DbSettings
     storage: StorageSettings | None = None
     expect: Expectations = Expectations()
+    # Any profile value (bootstrap/profiles.py) the site differs in, e.g. max_connections_ha: 2000.
+    profile_overrides: dict[str, int | float | str | list[int | str]] = Field(default_factory=dict)
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        from bootstrap.profiles import PROFILES
+
+        if value not in PROFILES:
+            raise ValueError(f"unknown profile {value!r}; choose one of: {', '.join(sorted(PROFILES))}")
+        return value
+
+    @field_validator("profile_overrides")
+    @classmethod
+    def _known_overrides(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from bootstrap.profiles import Profile
+
+        unknown = sorted(set(value) - set(Profile.__dataclass_fields__) - {"name"})
+        if unknown:
+            raise ValueError(f"unknown profile value(s): {', '.join(unknown)}")
+        return value
 
     @field_validator("topology")
     @classmethod

@@ -30,6 +30,10 @@ class Profile:
     platform_master_priority: int
     platform_backup_priority: int
     advert_int: int = 1
+    # Bounds the checks apply (not from the document: engineering defaults).
+    clock_skew_max_s: float = 2.0
+    replication_lag_max_s: float = 10.0
+    vip_observation_s: float = 3.0
 
     def with_overrides(self, overrides: dict[str, Any]) -> Profile:
         unknown = set(overrides) - set(self.__dataclass_fields__)

@@ -46,6 +46,8 @@ def deploy(inventory: inv.Inventory, lab: LabExtras | None = None, log: TextIO =
         if d.nodes(Role.DB_HA):
             d.wait_for("replication", lambda: steps.replication_running(d))
         d.wait_for("VIPs", lambda: steps.vips_settled(d))
+        if lab is not None:
+            d.wait_for("storage", lambda: standin.storage_ready(d), timeout=90)
         d.say(f"done: {len(d.changes)} change(s)")
         return d.changes
     finally:

@@ -1,0 +1,75 @@
+"""The requirement catalog (suites/catalog.yaml), loaded and validated."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bootstrap.topology import TOPOLOGIES, Role
+
+CATALOG = Path(__file__).with_name("catalog.yaml")
+AREAS = ("OS", "SSH", "VIP", "KA", "DB", "DBHA", "CP", "ST", "WEB", "UPG", "SURV")
+SEVERITIES = ("critical", "high", "medium", "low")
+PHASES = ("preinstall", "postinstall")
+ID_RE = re.compile(r"^HA-(" + "|".join(AREAS) + r")-\d{3}$")
+
+
+class Text(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def get(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+class Requirement(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=ID_RE.pattern)
+    title: Text
+    section: str = Field(min_length=1)
+    severity: Literal["critical", "high", "medium", "low"]
+    topologies: tuple[str, ...] = tuple(TOPOLOGIES)
+    scope: Literal["node", "vip", "site"]
+    roles: tuple[Role, ...] = ()
+    exclude_roles: tuple[Role, ...] = ()
+    phases: tuple[Literal["preinstall", "postinstall"], ...] = Field(min_length=1)
+    expect: dict[str, Any] = Field(default_factory=dict)
+    manual: bool = False
+    writes: bool = False
+    remediation: Text
+
+    @property
+    def area(self) -> str:
+        return self.id.split("-")[1]
+
+
+class CatalogError(ValueError):
+    pass
+
+
+@cache
+def load(path: Path = CATALOG) -> dict[str, Requirement]:
+    data = yaml.safe_load(path.read_text())
+    result: dict[str, Requirement] = {}
+    for i, entry in enumerate(data):
+        try:
+            req = Requirement.model_validate(entry)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise CatalogError(f"{path}: entry {i} ({entry.get('id', '?')}): {loc}: {first['msg']}") from None
+        if req.id in result:
+            raise CatalogError(f"{path}: duplicate requirement {req.id}")
+        if req.scope == "node" and not req.roles:
+            raise CatalogError(f"{path}: {req.id}: a node-scoped requirement needs roles")
+        unknown = set(req.topologies) - set(TOPOLOGIES)
+        if unknown:
+            raise CatalogError(f"{path}: {req.id}: unknown topologies {sorted(unknown)}")
+        result[req.id] = req
+    return result

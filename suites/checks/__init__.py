@@ -1,0 +1,1 @@
+"""Check modules, one per area; each registers its checks with suites.registry.check."""

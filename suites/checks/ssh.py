@@ -1,0 +1,28 @@
+"""HA-SSH: the First Node's passwordless SSH to the other control nodes."""
+
+from __future__ import annotations
+
+import shlex
+
+from suites.context import Context
+from suites.registry import check
+
+
+@check("HA-SSH-001")
+def first_node_reaches_control_node(ctx: Context) -> None:
+    """Run on the First Node, as the document verifies it: ssh root@IP hostname."""
+    assert ctx.node is not None
+    first = ctx.inventory.first_node()
+    target = str(ctx.node.address)
+    command = (
+        f"ssh -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=yes root@{shlex.quote(target)} hostname"
+    )
+    result = ctx.rt.run(first, command, timeout=15)
+    ev = [(f"{first.name}$ {command}", (result.stdout + result.stderr).strip())]
+    ctx.require(result.rc == 0, f"{first.name} cannot log in to {ctx.node.name} ({target}) without a password", ev)
+    expected = ctx.rt.facts(ctx.node)["hostname"]
+    ctx.require(
+        result.stdout.strip() == expected,
+        f"{first.name} read hostname {result.stdout.strip()!r} from {target}, but the node calls itself {expected!r}",
+        ev,
+    )

@@ -1,0 +1,290 @@
+"""What a check sees: the site, the node or VIP under test, expected values, and
+facts gathered from nodes in as few round trips as possible (one batched shell
+script per node, one SQL session per database node), cached per worker.
+
+Checks are read-only: nothing here changes a node.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+import pymysql
+
+from bootstrap import inventory as inv
+from bootstrap.profiles import Profile, get_profile
+from bootstrap.remote import Remote, RemoteError, Result
+from bootstrap.topology import TOPOLOGIES, Role, VipSpec
+from suites.catalog import Requirement
+
+
+class CheckFailed(AssertionError):
+    """The requirement does not hold; carries the evidence."""
+
+    def __init__(self, message: str, evidence: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.evidence = evidence or []
+
+
+class NodeUnreachable(RuntimeError):
+    """The node could not be asked; every check on it reports this one message."""
+
+
+# One shell script answers every node-level question: (name, command).
+FACT_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("hostname", "hostname"),
+    ("kernel", "uname -r"),
+    ("selinux_config", "cat /etc/selinux/config 2>/dev/null || echo '(no /etc/selinux/config)'"),
+    ("getenforce", "if command -v getenforce >/dev/null; then getenforce; else echo '(SELinux absent)'; fi"),
+    ("swaps", "tail -n +2 /proc/swaps"),
+    ("firewalld", "systemctl is-active firewalld 2>/dev/null || true"),
+    ("date", "date +%s.%N"),
+    ("addr", "ip -o -4 addr show"),
+    ("keepalived_conf", "cat /etc/keepalived/keepalived.conf 2>/dev/null || true"),
+    (
+        "keepalived_service",
+        "echo enabled=$(systemctl is-enabled keepalived 2>&1) active=$(systemctl is-active keepalived 2>&1)",
+    ),
+    ("sysctl", "sysctl -n net.ipv4.ip_forward net.ipv4.ip_nonlocal_bind 2>&1"),
+    (
+        "admin_conf",
+        "for f in /etc/kubernetes/admin.conf /etc/rancher/k3s/k3s.yaml; do "
+        "[ -f $f ] && { echo \"file=$f\"; grep -E '^[[:space:]]*server:' $f; }; done; true",
+    ),
+    (
+        "kube_config",
+        "if [ -f $HOME/.kube/config ]; then stat -c 'owner=%U mode=%a' $HOME/.kube/config; "
+        "for f in /etc/kubernetes/admin.conf /etc/rancher/k3s/k3s.yaml; do [ -f $f ] && "
+        '{ cmp -s $HOME/.kube/config $f && echo "same-as=$f" || echo "differs-from=$f"; }; done; '
+        "else echo missing; fi",
+    ),
+    (
+        "kubelet_conf",
+        "for f in /etc/kubernetes/kubelet.conf /etc/rancher/k3s/agent/kubelet.kubeconfig; do "
+        "[ -f $f ] && { echo \"file=$f\"; grep -E '^[[:space:]]*server:' $f; }; done; true",
+    ),
+    ("yunion", "id yunion 2>&1; sudo -n -l -U yunion 2>&1 | tail -n 5"),
+)
+MARK = "@@ha-fact@@"
+
+
+def fact_script() -> str:
+    return "\n".join(f"echo '{MARK} {name}'; {{ {cmd}; }} 2>&1" for name, cmd in FACT_COMMANDS)
+
+
+def parse_facts(output: str) -> dict[str, str]:
+    facts: dict[str, str] = {}
+    current: str | None = None
+    lines: list[str] = []
+    for line in output.splitlines():
+        if line.startswith(MARK + " "):
+            if current is not None:
+                facts[current] = "\n".join(lines).strip()
+            current, lines = line[len(MARK) + 1 :].strip(), []
+        else:
+            lines.append(line)
+    if current is not None:
+        facts[current] = "\n".join(lines).strip()
+    return facts
+
+
+COMMANDS = dict(FACT_COMMANDS)
+
+
+@dataclass
+class NodeFacts:
+    values: dict[str, str]
+    runner_before: float
+    runner_after: float
+
+    def __getitem__(self, name: str) -> str:
+        return self.values.get(name, "")
+
+    def evidence(self, *names: str) -> list[tuple[str, str]]:
+        return [(COMMANDS[n], self[n]) for n in names]
+
+
+DB_VARIABLES = (
+    "skip_name_resolve",
+    "expire_logs_days",
+    "innodb_file_per_table",
+    "max_connections",
+    "server_id",
+    "auto_increment_offset",
+    "auto_increment_increment",
+    "log_bin",
+    "binlog_format",
+    "log_slave_updates",
+)
+
+
+@dataclass
+class DbFacts:
+    variables: dict[str, Any]
+    grants: list[str]
+    slave: dict[str, Any]
+
+
+@dataclass
+class SiteRuntime:
+    """Per-worker view of the site: connections and facts, fetched once."""
+
+    inventory: inv.Inventory
+    profile: Profile
+    phase: str = "postinstall"
+    _remotes: dict[str, Remote] = field(default_factory=dict)
+    _facts: dict[str, NodeFacts] = field(default_factory=dict)
+    _db: dict[str, DbFacts] = field(default_factory=dict)
+    _dead: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _secrets: set[str] = field(default_factory=set)
+
+    @classmethod
+    def create(cls, inventory: inv.Inventory, profile_name: str | None, phase: str) -> SiteRuntime:
+        profile = get_profile(profile_name or inventory.profile).with_overrides(dict(inventory.profile_overrides))
+        rt = cls(inventory=inventory, profile=profile, phase=phase)
+        with contextlib.suppress(inv.InventoryError):
+            rt._secrets.add(inventory.db.password())
+        if inventory.storage is not None:
+            with contextlib.suppress(inv.InventoryError):
+                rt._secrets.add(inventory.storage.secret_key())
+        return rt
+
+    @property
+    def topology(self) -> Any:
+        return TOPOLOGIES[self.inventory.topology]
+
+    def vip_spec(self, name: str) -> VipSpec:
+        return next(v for v in self.topology.vips if v.name == name)
+
+    def vip_group(self, name: str) -> list[inv.NodeEntry]:
+        return self.inventory.nodes_with(self.vip_spec(name).holder_role)
+
+    def vip_address(self, name: str) -> str:
+        return str(getattr(self.inventory.vips, name))
+
+    def db_endpoint(self) -> str:
+        if self.inventory.vips.db is not None:
+            return str(self.inventory.vips.db)
+        return str(self.inventory.nodes_with(Role.DB)[0].address)
+
+    # Nodes ---------------------------------------------------------------------
+    def remote(self, node: inv.NodeEntry) -> Remote:
+        with self._lock:
+            if node.name in self._dead:
+                raise NodeUnreachable(self._dead[node.name])
+            if node.name not in self._remotes:
+                ssh = self.inventory.ssh
+                try:
+                    with socket.create_connection((str(node.address), ssh.port), timeout=ssh.connect_timeout):
+                        pass
+                except OSError as exc:
+                    why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+                    self._dead[node.name] = (
+                        f"{node.name} ({node.address}) is unreachable over SSH: {node.address}:{ssh.port}: {why}"
+                    )
+                    raise NodeUnreachable(self._dead[node.name]) from None
+                self._remotes[node.name] = Remote.for_node(self.inventory, node.name, self._secrets)
+            return self._remotes[node.name]
+
+    def run(self, node: inv.NodeEntry, command: str, timeout: float = 30) -> Result:
+        remote = self.remote(node)
+        try:
+            return remote.run(command, timeout=timeout, check=False)
+        except RemoteError as exc:
+            with self._lock:
+                self._dead[node.name] = str(exc)
+            raise NodeUnreachable(str(exc)) from None
+
+    def facts(self, node: inv.NodeEntry) -> NodeFacts:
+        if node.name not in self._facts:
+            before = time.time()
+            result = self.run(node, fact_script())
+            after = time.time()
+            self._facts[node.name] = NodeFacts(parse_facts(result.stdout), before, after)
+        return self._facts[node.name]
+
+    def connect_db(self, host: str, timeout: float = 5) -> pymysql.connections.Connection:  # type: ignore[type-arg]
+        db = self.inventory.db
+        return pymysql.connect(
+            host=host,
+            port=db.port,
+            user=db.user,
+            password=db.password(),
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            write_timeout=timeout,
+            autocommit=True,
+        )
+
+    def db_facts(self, node: inv.NodeEntry) -> DbFacts:
+        if node.name not in self._db:
+            try:
+                conn = self.connect_db(str(node.address))
+            except pymysql.MySQLError as exc:
+                raise CheckFailed(f"{node.name}: cannot connect to MariaDB at {node.address}:3306: {exc}") from None
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT " + ", ".join(f"@@{v}" for v in DB_VARIABLES))
+                    variables = dict(zip(DB_VARIABLES, cur.fetchone() or (), strict=False))
+                    try:
+                        cur.execute("SHOW GRANTS FOR 'root'@'%'")
+                        grants = [row[0] for row in cur.fetchall()]
+                    except pymysql.MySQLError as exc:
+                        grants = [f"(none: {exc.args[-1]})"]
+                with conn.cursor(pymysql.cursors.DictCursor) as cur:
+                    cur.execute("SHOW SLAVE STATUS")
+                    slave = cur.fetchone() or {}
+            finally:
+                conn.close()
+            self._db[node.name] = DbFacts(variables, grants, slave)
+        return self._db[node.name]
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret:
+                text = text.replace(secret, "<redacted>")
+        return text
+
+    def close(self) -> None:
+        for remote in self._remotes.values():
+            remote.close()
+
+
+@dataclass
+class Context:
+    """What one check item gets."""
+
+    rt: SiteRuntime
+    req: Requirement
+    node: inv.NodeEntry | None = None
+    subject: str | None = None  # the VIP name for vip-scoped requirements
+
+    @property
+    def inventory(self) -> inv.Inventory:
+        return self.rt.inventory
+
+    @property
+    def facts(self) -> NodeFacts:
+        assert self.node is not None
+        return self.rt.facts(self.node)
+
+    def expected(self, key: str) -> Any:
+        """An expected value from the catalog entry, resolved through the profile."""
+        ref = self.req.expect[key]
+        if isinstance(ref, str) and hasattr(self.rt.profile, ref):
+            return getattr(self.rt.profile, ref)
+        return ref
+
+    def fail(self, message: str, evidence: list[tuple[str, str]] | None = None) -> NoReturn:
+        raise CheckFailed(message, evidence)
+
+    def require(self, condition: object, message: str, evidence: list[tuple[str, str]] | None = None) -> None:
+        if not condition:
+            self.fail(message, evidence)

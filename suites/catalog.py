@@ -38,6 +38,7 @@ class Requirement(BaseModel):
     scope: Literal["node", "vip", "site"]
     roles: tuple[Role, ...] = ()
     exclude_roles: tuple[Role, ...] = ()
+    vips: tuple[str, ...] = ("platform", "db")  # scope vip: which VIPs
     phases: tuple[Literal["preinstall", "postinstall"], ...] = Field(min_length=1)
     expect: dict[str, Any] = Field(default_factory=dict)
     manual: bool = False

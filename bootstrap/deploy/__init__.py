@@ -20,8 +20,13 @@ from bootstrap.topology import Role
 __all__ = ["Change", "DeployError", "LabExtras", "deploy"]
 
 
-def deploy(inventory: inv.Inventory, lab: LabExtras | None = None, log: TextIO = sys.stderr) -> list[Change]:
-    d = Deployment(inventory, lab=lab, log=log)
+def deploy(
+    inventory: inv.Inventory, lab: LabExtras | None = None, log: TextIO = sys.stderr, stage: str = "install"
+) -> list[Change]:
+    """``stage="prepare"`` stops where the document's preparation ends and the
+    installer would start (OS, databases, DB VIP, SSH trust): what
+    ``--phase preinstall`` checks."""
+    d = Deployment(inventory, lab=lab, log=log, stage=stage)
     try:
         d.say(f"site {inventory.site} ({inventory.topology}), {len(inventory.nodes)} nodes")
         d.connect_all()
@@ -29,24 +34,23 @@ def deploy(inventory: inv.Inventory, lab: LabExtras | None = None, log: TextIO =
         d.parallel("mariadb", d.nodes(Role.DB, Role.DB_HA), lambda n: steps.mariadb(d, n))
         if d.nodes(Role.DB_HA):
             d.parallel("replication", d.nodes(Role.DB_HA), lambda n: steps.replication(d, n))
-        if lab is not None:
+        install = stage == "install"
+        if lab is not None and install:
             from bootstrap.lab.standin import deploy as standin
 
             d.parallel("etcd", d.nodes(Role.CONTROL), lambda n: standin.etcd(d, n))
             d.wait_for("etcd quorum", lambda: standin.etcd_healthy(d))
             d.parallel("standin", d.nodes(Role.CONTROL), lambda n: standin.standin(d, n))
-        d.parallel(
-            "keepalived",
-            d.nodes(Role.DB_HA, Role.PLATFORM_HA, *([Role.CONTROL] if lab else [])),
-            lambda n: steps.keepalived(d, n),
-        )
+        ka_roles = [Role.DB_HA, *([Role.PLATFORM_HA] if install else []), *([Role.CONTROL] if lab and install else [])]
+        d.parallel("keepalived", d.nodes(*ka_roles), lambda n: steps.keepalived(d, n))
         steps.ssh_trust(d)
-        steps.control_files(d)
-        d.parallel("upgrade user", d.nodes(Role.CONTROL), lambda n: steps.yunion_user(d, n))
+        if install:
+            steps.control_files(d)
+            d.parallel("upgrade user", d.nodes(Role.CONTROL), lambda n: steps.yunion_user(d, n))
         if d.nodes(Role.DB_HA):
             d.wait_for("replication", lambda: steps.replication_running(d))
         d.wait_for("VIPs", lambda: steps.vips_settled(d))
-        if lab is not None:
+        if lab is not None and install:
             d.wait_for("storage", lambda: standin.storage_ready(d), timeout=90)
         d.say(f"done: {len(d.changes)} change(s)")
         return d.changes

@@ -46,6 +46,7 @@ class Deployment:
     inventory: inv.Inventory
     lab: LabExtras | None = None
     log: TextIO = sys.stderr
+    stage: str = "install"  # or "prepare": the document's preparation only
     profile: Profile = field(init=False)
     db_password: str = field(init=False)
     remotes: dict[str, Remote] = field(default_factory=dict)
@@ -54,7 +55,9 @@ class Deployment:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.profile = get_profile(self.inventory.profile)
+        if self.stage not in ("prepare", "install"):
+            raise DeployError(f"unknown deploy stage {self.stage!r}; choose prepare or install")
+        self.profile = get_profile(self.inventory.profile).with_overrides(dict(self.inventory.profile_overrides))
         self.db_password = self.inventory.db.password()
         secrets = {self.db_password}
         if self.lab is not None:

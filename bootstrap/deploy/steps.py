@@ -309,7 +309,7 @@ def keepalived_config(d: Deployment, node: NodeEntry, nic: str) -> str:
                 track="chk_mysql",
             ).render(),
         ]
-    if node.has(Role.PLATFORM_HA):
+    if node.has(Role.PLATFORM_HA) and d.stage == "install":
         vip = str(d.inventory.vips.platform)
         first = node.has(Role.FIRST)
         priority = p.platform_master_priority if first else p.platform_backup_priority
@@ -327,7 +327,7 @@ def keepalived_config(d: Deployment, node: NodeEntry, nic: str) -> str:
                 track="chk_platform",
             ).render(),
         ]
-    if d.lab is not None and node.has(Role.CONTROL):
+    if d.lab is not None and node.has(Role.CONTROL) and d.stage == "install":
         from bootstrap.lab.standin.deploy import storage_instance
 
         parts.append(storage_instance(d, node, nic))
@@ -341,7 +341,11 @@ def keepalived(d: Deployment, node: NodeEntry) -> None:
     if node.has(Role.DB_HA) and r.put("/etc/keepalived/chk_mysql", CHK_MYSQL, mode=0o755):
         changed = True
         d.changed(node, step, "wrote /etc/keepalived/chk_mysql")
-    if node.has(Role.PLATFORM_HA) and r.put("/etc/keepalived/chk_platform", CHK_PLATFORM, mode=0o755):
+    if (
+        node.has(Role.PLATFORM_HA)
+        and d.stage == "install"
+        and r.put("/etc/keepalived/chk_platform", CHK_PLATFORM, mode=0o755)
+    ):
         changed = True
         d.changed(node, step, "wrote /etc/keepalived/chk_platform")
     if r.put(d.distro(node).keepalived_conf, keepalived_config(d, node, nic)):
@@ -368,7 +372,7 @@ def vip_holders(d: Deployment, vip: str, group: list[NodeEntry]) -> list[str]:
 
 
 def vips_settled(d: Deployment) -> str | None:
-    groups = [(str(d.inventory.vips.platform), d.nodes(Role.PLATFORM_HA))]
+    groups = [(str(d.inventory.vips.platform), d.nodes(Role.PLATFORM_HA))] if d.stage == "install" else []
     if d.inventory.vips.db is not None and d.nodes(Role.DB_HA):
         groups.append((str(d.inventory.vips.db), d.nodes(Role.DB_HA)))
     for vip, group in groups:

@@ -141,6 +141,7 @@ class SiteRuntime:
     _remotes: dict[str, Remote] = field(default_factory=dict)
     _facts: dict[str, NodeFacts] = field(default_factory=dict)
     _db: dict[str, DbFacts] = field(default_factory=dict)
+    _db_dead: dict[str, str] = field(default_factory=dict)
     _dead: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _secrets: set[str] = field(default_factory=set)
@@ -224,11 +225,15 @@ class SiteRuntime:
         )
 
     def db_facts(self, node: inv.NodeEntry) -> DbFacts:
+        if node.name in self._db_dead:
+            raise CheckFailed(self._db_dead[node.name])
         if node.name not in self._db:
             try:
-                conn = self.connect_db(str(node.address))
+                conn = self.connect_db(str(node.address), timeout=self.inventory.ssh.connect_timeout)
             except pymysql.MySQLError as exc:
-                raise CheckFailed(f"{node.name}: cannot connect to MariaDB at {node.address}:3306: {exc}") from None
+                port = self.inventory.db.port
+                self._db_dead[node.name] = f"{node.name}: cannot connect to MariaDB at {node.address}:{port}: {exc}"
+                raise CheckFailed(self._db_dead[node.name]) from None
             try:
                 with conn.cursor() as cur:
                     cur.execute("SELECT " + ", ".join(f"@@{v}" for v in DB_VARIABLES))

@@ -1,0 +1,148 @@
+"""The conformance suites against the lab: all green on each deployed topology, and
+waivers, profiles, overrides and an unreachable node behave as documented."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bootstrap.deploy import deploy
+from bootstrap.deploy.lab import lab_extras_for
+from bootstrap.inventory import load
+from bootstrap.lab.lab import Lab
+
+pytestmark = [pytest.mark.lab, pytest.mark.destructive]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def suite(*args: str, report: Path) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--report-dir={report}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    results = report / "results.json"
+    doc = json.loads(results.read_text()) if results.exists() else {}
+    return proc, doc
+
+
+def outcomes(doc: dict[str, Any]) -> dict[str, str]:
+    return {c["id"]: c["outcome"] for c in doc["checks"]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def free_lab() -> Iterator[None]:
+    if Lab().is_up():
+        pytest.fail("a lab is already up on this host; the self-tests need it: python -m bootstrap.lab down")
+    yield
+    Lab().down()
+
+
+@pytest.mark.parametrize("topology", ["3node", "4node", "5node"])
+def test_every_check_passes_on_the_deployed_topology(topology: str, tmp_path: Path) -> None:
+    proc, doc = suite(f"--topology={topology}", "-n", "2", report=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    counts = Counter(outcomes(doc).values())
+    assert set(counts) <= {"passed", "manual"}, counts
+    assert counts["passed"] > 40
+    assert doc["topology"] == topology and doc["site"] == f"lab-{topology}"
+    assert not Lab().is_up(), "the run brought the lab up, so it must take it down"
+
+
+@pytest.fixture(scope="module")
+def deployed() -> Path:
+    lab = Lab()
+    lab.up("5node")
+    deploy(load(lab.paths.inventory), lab=lab_extras_for(lab.paths.inventory), log=io.StringIO())
+    return lab.paths.inventory
+
+
+def variant(deployed: Path, tmp_path: Path, **changes: Any) -> Path:
+    data = yaml.safe_load(deployed.read_text())
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            data.setdefault(section, {})[field] = value
+        else:
+            data[section] = value
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_waivers_turn_a_failure_into_a_waiver_until_they_expire(deployed: Path, tmp_path: Path) -> None:
+    inv = variant(deployed, tmp_path, expect={"kernel": "3.10.0-1062.4.3.el7.yn20191203.x86_64"})
+    waivers = tmp_path / "waivers.yaml"
+    waivers.write_text(
+        yaml.safe_dump(
+            {
+                "waivers": [
+                    {
+                        "requirement": "HA-OS-002",
+                        "node": "node1",
+                        "justification": "lab runs the host kernel",
+                        "expires": "2099-12-31",
+                    },
+                    {
+                        "requirement": "HA-OS-002",
+                        "justification": "old approval for every node",
+                        "expires": "2020-01-01",
+                    },
+                ]
+            }
+        )
+    )
+    proc, doc = suite(f"--inventory={inv}", "-k", "HA-OS-002", f"--waivers={waivers}", report=tmp_path / "r")
+    got = outcomes(doc)
+    assert got["HA-OS-002[node1]"] == "waived"
+    assert got["HA-OS-002[node2]"] == "failed" and got["HA-OS-002[node3]"] == "failed"
+    msg = next(c["message"] for c in doc["checks"] if c["id"] == "HA-OS-002[node2]")
+    assert "expected 3.10.0-1062.4.3.el7.yn20191203.x86_64" in msg
+    assert "waiver expired on 2020-01-01; ignored" in msg
+    assert proc.returncode == 1
+
+
+def test_profile_and_overrides_change_expectations(deployed: Path, tmp_path: Path) -> None:
+    _proc, doc = suite(f"--inventory={deployed}", "--profile=ocboot", "-k", "HA-KA-003", report=tmp_path / "a")
+    got = outcomes(doc)
+    assert got == {"HA-KA-003[db1]": "failed", "HA-KA-003[db2]": "failed"}
+    msg = next(c["message"] for c in doc["checks"] if c["id"] == "HA-KA-003[db1]")
+    assert "state MASTER (expected BACKUP)" in msg and "virtual_router_id 99 (expected 92)" in msg
+
+    inv = variant(deployed, tmp_path, profile_overrides={"max_connections_ha": 2000})
+    _, doc = suite(f"--inventory={inv}", "-k", "HA-DB-003", report=tmp_path / "b")
+    got = outcomes(doc)
+    assert got == {"HA-DB-003[db1]": "failed", "HA-DB-003[db2]": "failed"}
+    assert "max_connections is 1000, expected 2000" in doc["checks"][0]["message"]
+
+
+def test_a_dead_node_fails_its_checks_in_one_line_and_spares_the_rest(deployed: Path, tmp_path: Path) -> None:
+    lab = Lab()
+    lab.kill("db2")
+    try:
+        proc, doc = suite(f"--inventory={deployed}", "-n", "2", "-m", "os or db", report=tmp_path)
+    finally:
+        lab.start("db2")
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout
+    by_node = [c for c in doc["checks"] if c["node"] == "db2"]
+    assert by_node and all(c["outcome"] in ("error", "failed") for c in by_node)
+    assert all(c["message"].startswith(("db2 (10.", "db2: cannot connect to MariaDB at 10.")) for c in by_node), by_node
+    others = [c for c in doc["checks"] if c["node"] not in ("db2", None)]
+    assert others and all(c["outcome"] == "passed" for c in others)
+    password = load(deployed).db.password()
+    for f in tmp_path.rglob("*"):
+        if f.is_file():
+            assert password not in f.read_text(errors="replace")

@@ -1,0 +1,141 @@
+"""The conformance plugin as users run it (pytester), without the lab: options,
+collection and ids, markers, the coverage gate, waiver files, unreachable nodes."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from suites.catalog import CATALOG
+from tests.conftest import VALID_INVENTORY
+
+PLUGINS = ("-p", "fixtures.plugin", "-p", "no:cacheprovider", "-p", "no:pytest11.testinfra")
+
+
+def loopback_inventory(pytester: pytest.Pytester) -> Path:
+    """A valid 5node inventory whose nodes are loopback addresses where nothing listens."""
+    key = pytester.path / "key"
+    key.write_text("not a key\n")
+    data: dict[str, Any] = copy.deepcopy(VALID_INVENTORY)
+    data["ssh"] = {"user": "root", "key": str(key), "port": 1, "connect_timeout": 1}
+    for i, node in enumerate(data["nodes"]):
+        node["address"] = f"127.0.0.{10 + i}"
+    data["vips"] = {"platform": "127.0.0.100", "db": "127.0.0.101"}
+    path = pytester.path / "site.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(*PLUGINS, *args, timeout=180)
+
+
+def test_ids_name_requirement_and_node(pytester: pytest.Pytester) -> None:
+    inv = loopback_inventory(pytester)
+    result = run(pytester, f"--inventory={inv}", str(CATALOG), "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    out = result.stdout.str()
+    assert "catalog.yaml::HA-DB-003[dba]" in out
+    assert "catalog.yaml::HA-DBHA-001[dbb]" in out
+    assert "catalog.yaml::HA-VIP-001[vip-platform]" in out
+    assert "catalog.yaml::HA-CP-002[site]" in out
+    assert "HA-SSH-001[cp1]" not in out  # the First Node checks the others, not itself
+    assert "HA-VIP-005" not in out  # preinstall only
+
+
+def test_markers_select_by_area_severity_and_phase(pytester: pytest.Pytester) -> None:
+    inv = loopback_inventory(pytester)
+    result = run(pytester, f"--inventory={inv}", str(CATALOG), "--collect-only", "-q", "-m", "dbha and critical")
+    ids = [line.split("::")[1] for line in result.stdout.lines if "::" in line]
+    assert ids and all(i.startswith(("HA-DBHA-001", "HA-DBHA-005")) for i in ids)
+    pre = run(pytester, f"--inventory={inv}", str(CATALOG), "--collect-only", "-q", "--phase=preinstall")
+    assert "HA-VIP-005[vip-platform]" in pre.stdout.str()
+    assert "HA-CP-002[site]" not in pre.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--profile=vendor", "--profile: unknown profile 'vendor'; choose one of: document, ocboot"),
+        ("--phase=during", "--phase: unknown phase 'during'; choose one of: preinstall, postinstall"),
+        ("--topology=7node", "--topology: unknown topology '7node'"),
+    ],
+)
+def test_bad_options_are_usage_errors(pytester: pytest.Pytester, option: str, message: str) -> None:
+    result = run(pytester, option, str(CATALOG))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_coverage_gate_names_unknown_and_unchecked_requirements(pytester: pytest.Pytester) -> None:
+    inv = loopback_inventory(pytester)
+    catalog = yaml.safe_load(CATALOG.read_text())
+    extra = copy.deepcopy(catalog[0])
+    extra["id"] = "HA-OS-099"
+    (pytester.path / "catalog.yaml").write_text(yaml.safe_dump([*catalog, extra], allow_unicode=True))
+    pytester.makeconftest(
+        """
+        from suites.registry import check
+
+        @check("HA-OS-098")
+        def stray(ctx):
+            pass
+        """
+    )
+    result = run(pytester, f"--inventory={inv}", "--catalog=catalog.yaml", "catalog.yaml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "requirement coverage gate:" in err
+    assert "HA-OS-099: catalogued, but no check verifies it" in err
+    assert "HA-OS-098: named by conftest.stray, but not in the catalog" in err
+
+
+@pytest.mark.parametrize(
+    ("waiver", "message"),
+    [
+        (
+            {"requirement": "HA-OS-002", "expires": "2030-01-01"},
+            "waivers[0].justification: Field required",
+        ),
+        (
+            {"requirement": "HA-OS-002", "justification": "ok", "expires": "2030-01-01"},
+            "waivers[0].justification: a waiver needs a justification of at least 10 characters",
+        ),
+        (
+            {"requirement": "HA-OS-777", "justification": "approved by the customer", "expires": "2030-01-01"},
+            "waivers[0].requirement: unknown requirement HA-OS-777",
+        ),
+        (
+            {"requirement": "HA-OS-002", "justification": "approved by the customer", "expires": "soon"},
+            "waivers[0].expires: Input should be a valid date",
+        ),
+    ],
+)
+def test_bad_waiver_files_name_the_field(pytester: pytest.Pytester, waiver: dict[str, str], message: str) -> None:
+    (pytester.path / "waivers.yaml").write_text(yaml.safe_dump({"waivers": [waiver]}))
+    result = run(pytester, "--waivers=waivers.yaml", str(CATALOG))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+
+
+def test_unreachable_nodes_fail_each_check_with_one_line(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    inv = loopback_inventory(pytester)
+    result = run(pytester, f"--inventory={inv}", str(CATALOG), "-m", "os", f"--report-dir={tmp_path}")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    assert "Traceback" not in out
+    result.stdout.fnmatch_lines(
+        ["*HA-OS-001[[]dba]*", "dba (127.0.0.13) is unreachable over SSH: 127.0.0.13:1: Connection refused"]
+    )
+    doc = json.loads((tmp_path / "results.json").read_text())
+    node_checks = [c for c in doc["checks"] if c["node"]]
+    assert node_checks and all(c["outcome"] == "error" for c in node_checks)
+    assert all("unreachable over SSH" in c["message"] for c in node_checks)
+    assert doc["schema"] == "cloudpods-ha-conformance/results" and doc["version"] == 1
+    assert doc["site"] == "acme-prod" and doc["phase"] == "postinstall"

@@ -7,7 +7,9 @@ Checks are read-only: nothing here changes a node.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -138,6 +140,9 @@ class SiteRuntime:
     inventory: inv.Inventory
     profile: Profile
     phase: str = "postinstall"
+    # "paramiko" (one persistent connection per node, batched facts) or
+    # "testinfra-ssh" (the benchmark's baseline); from $HA_TRANSPORT.
+    transport: str = field(default_factory=lambda: os.environ.get("HA_TRANSPORT", "paramiko"))
     _remotes: dict[str, Remote] = field(default_factory=dict)
     _facts: dict[str, NodeFacts] = field(default_factory=dict)
     _db: dict[str, DbFacts] = field(default_factory=dict)
@@ -145,6 +150,9 @@ class SiteRuntime:
     _dead: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _secrets: set[str] = field(default_factory=set)
+    _prefetched: bool = False
+    _samples: dict[str, list[tuple[float, tuple[str, ...]]]] | None = None
+    _sample_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def create(cls, inventory: inv.Inventory, profile_name: str | None, phase: str) -> SiteRuntime:
@@ -195,6 +203,8 @@ class SiteRuntime:
             return self._remotes[node.name]
 
     def run(self, node: inv.NodeEntry, command: str, timeout: float = 30) -> Result:
+        if self.transport == "testinfra-ssh":
+            return self._run_testinfra_ssh(node, command)
         remote = self.remote(node)
         try:
             return remote.run(command, timeout=timeout, check=False)
@@ -203,13 +213,79 @@ class SiteRuntime:
                 self._dead[node.name] = str(exc)
             raise NodeUnreachable(str(exc)) from None
 
+    def prefetch(self) -> None:
+        """Ask every node its facts at once (parallel SSH), the first time any is needed."""
+        if self._prefetched:
+            return
+        self._prefetched = True
+
+        def one(node: inv.NodeEntry) -> None:
+            with contextlib.suppress(NodeUnreachable):
+                self.facts(node)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.inventory.nodes)) as pool:
+            list(pool.map(one, self.inventory.nodes))
+
+    def vip_samples(self, window: float) -> dict[str, list[tuple[float, tuple[str, ...]]]]:
+        """Holders of every VIP, sampled together every 0.5 s over one window (shared by the VIP checks)."""
+        with self._sample_lock:
+            if self._samples is None:
+                groups = {v.name: (self.vip_address(v.name), self.vip_group(v.name)) for v in self.topology.vips}
+                nodes = {n.name: n for _, group in groups.values() for n in group}
+                samples: dict[str, list[tuple[float, tuple[str, ...]]]] = {name: [] for name in groups}
+                start = time.monotonic()
+                with concurrent.futures.ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+                    while True:
+
+                        def addrs(node: inv.NodeEntry) -> tuple[str, str]:
+                            try:
+                                return node.name, self.run(node, "ip -o -4 addr show", timeout=5).stdout
+                            except NodeUnreachable:
+                                return node.name, ""
+
+                        seen = dict(pool.map(addrs, nodes.values()))
+                        at = time.monotonic() - start
+                        for name, (vip, group) in groups.items():
+                            held = tuple(n.name for n in group if f" {vip}/" in seen.get(n.name, ""))
+                            samples[name].append((at, held))
+                        if at >= window:
+                            break
+                        time.sleep(0.5)
+                self._samples = samples
+            return self._samples
+
     def facts(self, node: inv.NodeEntry) -> NodeFacts:
+        if not self._prefetched and self.transport == "paramiko":
+            self.prefetch()
         if node.name not in self._facts:
             before = time.time()
-            result = self.run(node, fact_script())
+            if self.transport == "testinfra-ssh":  # one command per question, as plain testinfra suites do
+                values = {name: self.run(node, f"{{ {cmd}; }} 2>&1").stdout.strip() for name, cmd in FACT_COMMANDS}
+            else:
+                values = parse_facts(self.run(node, fact_script()).stdout)
             after = time.time()
-            self._facts[node.name] = NodeFacts(parse_facts(result.stdout), before, after)
+            self._facts[node.name] = NodeFacts(values, before, after)
         return self._facts[node.name]
+
+    def _run_testinfra_ssh(self, node: inv.NodeEntry, command: str) -> Result:
+        """Benchmark baseline: testinfra's plain ssh:// backend, a new connection per command."""
+        import testinfra
+
+        ssh = self.inventory.ssh
+        extra = "-o BatchMode=yes"
+        if ssh.known_hosts is not None:
+            extra += f" -o UserKnownHostsFile={ssh.known_hosts} -o StrictHostKeyChecking=yes"
+        host = testinfra.get_host(
+            f"ssh://{ssh.user}@{node.address}:{ssh.port}",
+            ssh_identity_file=str(ssh.key),
+            ssh_extra_args=extra,
+            controlpersist=0,
+            timeout=int(ssh.connect_timeout),
+        )
+        out = host.run(command)
+        if out.rc == 255:
+            raise NodeUnreachable(f"{node.name} ({node.address}) is unreachable over SSH: {out.stderr.strip()}")
+        return Result(out.rc, out.stdout, out.stderr)
 
     def connect_db(self, host: str, timeout: float = 5) -> pymysql.connections.Connection:  # type: ignore[type-arg]
         db = self.inventory.db

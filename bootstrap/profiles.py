@@ -34,6 +34,8 @@ class Profile:
     clock_skew_max_s: float = 2.0
     replication_lag_max_s: float = 10.0
     vip_observation_s: float = 3.0
+    rto_bound_s: float = 15.0  # services the document promises must be back within this
+    storage_rto_bound_s: float = 60.0  # MinIO's move to another node (the document gives no bound)
 
     def with_overrides(self, overrides: dict[str, Any]) -> Profile:
         unknown = set(overrides) - set(self.__dataclass_fields__)

@@ -35,7 +35,7 @@ class Requirement(BaseModel):
     section: str = Field(min_length=1)
     severity: Literal["critical", "high", "medium", "low"]
     topologies: tuple[str, ...] = tuple(TOPOLOGIES)
-    scope: Literal["node", "vip", "site"]
+    scope: Literal["node", "vip", "site", "scenario"]
     roles: tuple[Role, ...] = ()
     exclude_roles: tuple[Role, ...] = ()
     vips: tuple[str, ...] = ("platform", "db")  # scope vip: which VIPs
@@ -43,6 +43,7 @@ class Requirement(BaseModel):
     expect: dict[str, Any] = Field(default_factory=dict)
     manual: bool = False
     writes: bool = False
+    destructive: bool = False  # breaks nodes on purpose (survivability); restores them after
     remediation: Text
 
     @property

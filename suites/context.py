@@ -151,6 +151,8 @@ class SiteRuntime:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _secrets: set[str] = field(default_factory=set)
     _prefetched: bool = False
+    # Set by the plugin: how destructive steps may reach this site.
+    options: dict[str, Any] = field(default_factory=dict)
     _samples: dict[str, list[tuple[float, tuple[str, ...]]]] | None = None
     _sample_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -327,6 +329,20 @@ class SiteRuntime:
             self._db[node.name] = DbFacts(variables, grants, slave)
         return self._db[node.name]
 
+    def faults(self) -> Any:
+        """The fault injector for this site: the lab's, or a confirmed real site's."""
+        from bootstrap import faults as fl
+
+        path = self.options.get("inventory_path")
+        first = str(self.inventory.first_node().address)
+        return fl.for_run(
+            path,
+            self.inventory,
+            journal_dir=self.options.get("journal_dir"),
+            confirmed_site=self.options.get("confirm_site"),
+            runner_ip=fl.runner_address_towards(first),
+        )
+
     def _redact(self, text: str) -> str:
         for secret in self._secrets:
             if secret:
@@ -345,7 +361,8 @@ class Context:
     rt: SiteRuntime
     req: Requirement
     node: inv.NodeEntry | None = None
-    subject: str | None = None  # the VIP name for vip-scoped requirements
+    subject: str | None = None  # the VIP name for vip-scoped requirements, the scenario's name for SURV
+    figures: dict[str, Any] = field(default_factory=dict)  # measured figures for results.json
 
     @property
     def inventory(self) -> inv.Inventory:

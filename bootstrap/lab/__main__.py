@@ -52,7 +52,9 @@ def parser() -> argparse.ArgumentParser:
         ("partition", "Cut the node off the lab network (it keeps running)"),
     ):
         sub.add_parser(name, help=text).add_argument("node")
-    heal = sub.add_parser("heal", help="Reattach partitioned nodes (all, or the one named)")
+    heal = sub.add_parser(
+        "heal", help="Reattach partitioned nodes (all, or the one named); without NODE also undo journalled faults"
+    )
     heal.add_argument("node", nargs="?")
     sub.add_parser("inventory", help="Print the path of the lab's site inventory")
     sub.add_parser("build", help="Build the cached root file system (done by up when missing)")
@@ -99,7 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "partition":
             lab.partition(args.node)
         elif args.cmd == "heal":
+            restored = []
+            if args.node is None:  # also undo what an interrupted run left in the fault journal
+                from bootstrap.faults import LabFaults, restore_journal
+
+                restored = restore_journal(LabFaults())
             healed = lab.heal(args.node)
+            if restored:
+                print("restored: " + ", ".join(restored))
             print("healed: " + (", ".join(healed) or "nothing was partitioned"))
         elif args.cmd == "inventory":
             path = lab.paths.inventory

@@ -221,6 +221,13 @@ class Lab:
         bridge, addr = st["bridge"], f"{st['bridge_address']}/24"
         if not Path(f"/sys/class/net/{bridge}").exists():
             run(["ip", "link", "add", bridge, "type", "bridge"])
+        # A bridge without its own MAC takes its lowest port's: it would change whenever a
+        # node dies or is cut off, and the nodes' ARP entries for the host would go stale.
+        mac = "02:ha:00:%02x:%02x:%02x".replace("ha", "4c") % tuple(
+            ipaddress.IPv4Network(st["subnet"]).network_address.packed[:3]
+        )
+        if Path(f"/sys/class/net/{bridge}/address").read_text().strip() != mac:
+            run(["ip", "link", "set", bridge, "address", mac])
         current = run(["ip", "-4", "-o", "addr", "show", "dev", bridge]).stdout
         for line in current.splitlines():
             existing = line.split()[3]

@@ -201,24 +201,17 @@ def storage_instance(d: Deployment, node: NodeEntry, nic: str) -> str:
     router_id = (platform_router_id(str(d.inventory.vips.platform)) + 1) % 255 or 1
     if router_id == d.profile.db_router_id:
         router_id = (router_id + 1) % 255 or 1
-    first = node.has(Role.FIRST)
+    # Every node BACKUP with nopreempt: the S3 server moves only when its node fails,
+    # never back on its own (each move restarts the server: a needless outage).
     return Vrrp(
         "VI_STORAGE",
-        "MASTER" if first else "BACKUP",
+        "BACKUP",
         nic,
         router_id,
-        100 if first else 90,
+        100 if node.has(Role.FIRST) else 90,
         platform_auth_pass(vip),
         vip,
         advert_int=d.profile.advert_int,
+        nopreempt=True,
         notify="/etc/keepalived/storage-notify",
     ).render()
-
-
-def storage_ready(d: Deployment) -> str | None:
-    """The S3 endpoint answers HTTP on the storage address (any status: it is up)."""
-    assert d.lab is not None
-    first = d.inventory.first_node()
-    url = f"http://{d.lab.storage_vip}:{d.lab.s3_port}/"
-    code = d.remote(first).run(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {url}", check=False).stdout
-    return None if code.strip() not in ("", "000") else f"S3 at {url} does not answer yet"

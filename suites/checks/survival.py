@@ -1,0 +1,35 @@
+"""HA-SURV: kill, stop, partition and service failures the topology promises to survive."""
+
+from __future__ import annotations
+
+from bootstrap.faults import FaultError
+from suites.context import Context
+from suites.registry import check
+from suites.survival.recheck import failing_read_only_checks
+from suites.survival.scenarios import Runner, generate
+
+
+def run_scenario(ctx: Context) -> None:
+    scenario = next(s for s in generate(ctx.inventory) if s.name == ctx.subject)
+    faults = ctx.rt.faults()
+    storage = float(ctx.expected("storage_rto_s")) if "storage_rto_s" in ctx.req.expect else 60.0
+    bounds = {"rto_bound_s": float(ctx.expected("rto_s")), "storage_rto_bound_s": storage}
+    try:
+        outcome = Runner(ctx.inventory, faults, bounds).run(scenario)
+    except (TimeoutError, FaultError) as exc:
+        ctx.fail(f"{scenario.name}: {exc}")
+    ctx.figures.update(outcome.figures)
+    ctx.figures["timeline"] = outcome.timeline
+    if not outcome.problems:
+        again = failing_read_only_checks(ctx.inventory, ctx.rt.profile.name)
+        if again:
+            outcome.problems.append("read-only checks fail after recovery: " + "; ".join(again[:5]))
+    evidence = [("timeline ('#' up, '.' down)", "\n".join(f"{s:13} {p}" for s, p in sorted(outcome.timeline.items())))]
+    evidence.append(("events (s)", "\n".join(f"{t:7.2f} {what}" for t, what in outcome.figures.get("events", []))))
+    rto = outcome.figures.get("rto_s", {})
+    evidence.append(("RTO per service (s)", ", ".join(f"{k}={v}" for k, v in sorted(rto.items()))))
+    ctx.require(not outcome.problems, f"{scenario.name}: " + "; ".join(outcome.problems), evidence)
+
+
+for requirement in ("HA-SURV-001", "HA-SURV-002", "HA-SURV-003", "HA-SURV-004", "HA-SURV-005"):
+    check(requirement)(run_scenario)

@@ -1,0 +1,1 @@
+"""Survivability: faults the topologies promise to survive, under a workload."""

@@ -1,0 +1,286 @@
+"""Scenarios generated from the topology data, and the runner that measures them.
+
+For every failure set the document promises to survive: a power cut, a clean
+shutdown and a network partition of its nodes; a service failure on each VIP
+holder; and for failures the document calls fatal, the outage and the recovery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+
+from bootstrap import inventory as inv
+from bootstrap.faults import Fault, Faults
+from bootstrap.topology import TOPOLOGIES, Role, failure_sets
+from suites.survival import analysis
+from suites.survival.workload import SCHEMA, TABLE, History, Workload, connect, prepare_table
+
+KIND_REQUIREMENT = {
+    "kill": "HA-SURV-001",
+    "stop": "HA-SURV-002",
+    "partition": "HA-SURV-003",
+    "service": "HA-SURV-004",
+    "fatal": "HA-SURV-005",
+}
+DB_SERVICES = ("db-write", "db-read", "keystone")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    kind: str  # kill | stop | partition | service | fatal
+    nodes: tuple[str, ...] = ()  # the failure set (service: resolved to the VIP holder at run time)
+    service: str | None = None  # service scenarios: mariadb (DB VIP) or keepalived (platform VIP)
+    vip: str | None = None
+
+    @property
+    def requirement(self) -> str:
+        return KIND_REQUIREMENT[self.kind]
+
+    @property
+    def name(self) -> str:
+        if self.kind == "service":
+            return f"{self.service}-on-{self.vip}-vip-holder"
+        return f"{self.kind}-{'+'.join(self.nodes)}"
+
+
+def generate(inventory: inv.Inventory) -> list[Scenario]:
+    topo = TOPOLOGIES[inventory.topology]
+    by_role = inventory.nodes_by_role()
+    result = []
+    for nodes in failure_sets(topo.survives, by_role):
+        ordered = tuple(n.name for n in inventory.nodes if n.name in nodes)
+        result += [Scenario(kind, ordered) for kind in ("kill", "stop", "partition")]
+    if by_role.get(Role.DB_HA):
+        result.append(Scenario("service", service="mariadb", vip="db"))
+    result.append(Scenario("service", service="keepalived", vip="platform"))
+    for nodes in failure_sets(topo.fatal, by_role):
+        result.append(Scenario("fatal", tuple(n.name for n in inventory.nodes if n.name in nodes)))
+    return result
+
+
+@dataclass
+class Outcome:
+    problems: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+    timeline: dict[str, str] = field(default_factory=dict)
+
+
+class Runner:
+    def __init__(self, inventory: inv.Inventory, faults: Faults, bounds: dict[str, float]) -> None:
+        self.inv = inventory
+        self.faults = faults
+        self.bounds = bounds
+        self.password = inventory.db.password()
+        self.db_host = str(inventory.vips.db or inventory.nodes_with(Role.DB)[0].address)
+        self.vips = {v.name: str(getattr(inventory.vips, v.name)) for v in TOPOLOGIES[inventory.topology].vips}
+
+    # Site state ---------------------------------------------------------------------
+    def _db(self, host: str) -> Any:
+        return connect(host, self.inv.db.port, self.inv.db.user, self.password)
+
+    def _query(self, host: str, sql: str) -> list[tuple[Any, ...]]:
+        conn = self._db(host)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql)
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+
+    def converged(self) -> str | None:
+        """None when each VIP has one holder and replication runs both ways, else why not."""
+        holders = self.faults.vip_holders(self.vips)
+        for vip, held in holders.items():
+            if len(held) != 1:
+                return f"{vip} VIP held by {held or 'nobody'}"
+        for node in self.inv.nodes_with(Role.DB_HA):
+            try:
+                conn = self._db(str(node.address))
+                with conn.cursor(pymysql.cursors.DictCursor) as cur:
+                    cur.execute("SHOW SLAVE STATUS")
+                    st = cur.fetchone() or {}
+                conn.close()
+            except pymysql.MySQLError as exc:
+                return f"{node.name}: {exc}"
+            if (st.get("Slave_IO_Running"), st.get("Slave_SQL_Running")) != ("Yes", "Yes"):
+                return f"{node.name}: replication IO={st.get('Slave_IO_Running')} SQL={st.get('Slave_SQL_Running')}"
+        return None
+
+    def wait(self, what: str, check: Any, timeout: float) -> float:
+        start = time.monotonic()
+        why = "not checked"
+        while time.monotonic() - start < timeout:
+            try:
+                why = check()
+            except Exception as exc:
+                why = str(exc)
+            if why is None:
+                return time.monotonic() - start
+            time.sleep(0.25)
+        raise TimeoutError(f"{what} not reached within {timeout:g} s: {why}")
+
+    # The scenario --------------------------------------------------------------------
+    def run(self, sc: Scenario) -> Outcome:
+        out = Outcome()
+        self.wait("a healthy site before the fault", self.converged, 60)
+        prepare_table(self.db_host, self.inv.db.port, self.inv.db.user, self.password)
+        history = History()
+        vip = self.inv.vips.platform
+        http = {
+            "platform-api": f"https://{vip}:6443/healthz",
+            "web": f"https://{vip}/",
+            "keystone": f"https://{vip}:30500/ping",
+        }
+        storage = self.inv.storage.endpoint + "/" if self.inv.storage else None
+        workload = Workload(
+            history,
+            (self.db_host, self.inv.db.port, self.inv.db.user, self.password),
+            http,
+            lambda: self.faults.vip_holders(self.vips),
+            storage,
+        )
+        faults: list[Fault] = []
+        workload.start()
+        try:
+            history.mark("warm-up")
+
+            def ready() -> str | None:
+                waiting = self._recovered(history, self._promised(sc), 0.0)
+                return f"waiting for {', '.join(waiting)}" if waiting else None
+
+            self.wait("every service answering before the fault", ready, 120)
+            if sc.kind == "service":
+                holder = self.faults.vip_holders(self.vips)[sc.vip or ""]
+                faults = [Fault("service", holder[0], sc.service)]
+            else:
+                kind = "kill" if sc.kind == "fatal" else sc.kind
+                faults = [Fault(kind, n) for n in sc.nodes]
+            fault_at = history.mark("fault: " + ", ".join(f.describe() for f in faults))
+            for f in faults:
+                self.faults.inject(f)
+            self._observe(history, sc, fault_at)
+            restore_at = history.mark("restore")
+            for f in reversed(faults):
+                self.faults.undo(f)
+            faults = []
+
+            def settled() -> str | None:
+                waiting = self._recovered(history, self._promised(sc), restore_at + 0.5)
+                if waiting:
+                    return f"services not back: {', '.join(waiting)}"
+                recent = [held for at, held in history.vip_samples if at > history.now() - 3.0]
+                if history.now() - restore_at < 3.0 or len(set(recent)) > 1:
+                    return "VIP holders not yet stable for 3 s"
+                return self.converged()
+
+            try:
+                out.figures["convergence_s"] = round(self.wait("convergence", settled, 120), 2)
+            except TimeoutError as exc:
+                out.problems.append(f"the site did not converge after the nodes returned: {exc}")
+            self._settle(history, 1.0)
+            history.mark("end")
+        finally:
+            workload.stop()
+            for f in reversed(faults):  # the scenario failed midway: restore before anything else
+                self.faults.undo(f)
+        self._judge(sc, history, fault_at, restore_at, out)
+        return out
+
+    def _settle(self, history: History, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def _promised(self, sc: Scenario) -> list[str]:
+        services = ["platform-api", "web", "keystone", "db-write", "db-read"]
+        if self.inv.storage:
+            services.append("storage")
+        return services
+
+    def _recovered(self, history: History, services: list[str], since: float) -> list[str]:
+        """Services not yet answering in a stable run of operations that began after ``since``."""
+        ops = history.by_service()
+        waiting = []
+        for s in services:
+            after = [o for o in ops.get(s, []) if o.start > since]
+            if len(after) < analysis.STABLE_OPS or not all(o.ok for o in after[-analysis.STABLE_OPS :]):
+                waiting.append(s)
+        return waiting
+
+    def _observe(self, history: History, sc: Scenario, fault_at: float) -> None:
+        """Hold the fault until the promised services are back, or their bound has passed."""
+        if sc.kind == "fatal":
+            time.sleep(5.0)  # the documented outage: give it time to show
+            return
+        bound = max(self.bounds["rto_bound_s"], self.bounds["storage_rto_bound_s"] if self.inv.storage else 0)
+        deadline = time.monotonic() + bound + 3
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            if history.now() - fault_at > 4.0 and not self._recovered(history, self._promised(sc), fault_at + 1.0):
+                return
+
+    def _judge(self, sc: Scenario, history: History, fault_at: float, restore_at: float, out: Outcome) -> None:
+        bound, storage_bound = self.bounds["rto_bound_s"], self.bounds["storage_rto_bound_s"]
+        ops = history.by_service()
+        rto: dict[str, float] = {}
+        for service, service_ops in ops.items():
+            windows = [w for w in analysis.outages(service_ops) if w[1] > fault_at]
+            worst = max((b - a for a, b in windows), default=0.0)
+            rto[service] = round(worst, 2) if worst != float("inf") else float("inf")
+            limit = storage_bound if service == "storage" else bound
+            if sc.kind == "fatal" and service in DB_SERVICES:
+                during = [w for w in windows if w[0] < restore_at]
+                if not during:
+                    out.problems.append(f"{service} stayed up although the document says the platform goes down")
+                after = [w for w in windows if w[1] > restore_at]
+                late = [b - restore_at for _, b in after if b - restore_at > limit]
+                if late:
+                    out.problems.append(f"{service} not back {limit:g} s after the DB node returned")
+                continue
+            if worst > limit:
+                shown = "never came back" if worst == float("inf") else f"was down {worst:.1f} s"
+                out.problems.append(f"{service} {shown} (bound {limit:g} s)")
+        out.figures["rto_s"] = {k: (None if v == float("inf") else v) for k, v in rto.items()}
+        # Lost writes: read what every DB node holds once replication has caught up.
+        present = self._final_rows(out)
+        audit = analysis.audit_writes(ops.get("db-write", []), present)
+        out.figures.update(
+            writes_acked=audit.acked,
+            lost_writes=len(audit.lost),
+            duplicates=len(audit.duplicates),
+            failed_but_present=len(audit.failed_but_present),
+            unknown_applied=audit.unknown_present,
+        )
+        if audit.lost:
+            out.problems.append(f"{len(audit.lost)} acknowledged write(s) lost, e.g. wid {audit.lost[:10]}")
+        if audit.duplicates:
+            out.problems.append(f"{len(audit.duplicates)} write(s) duplicated, e.g. wid {audit.duplicates[:10]}")
+        moves = analysis.vip_moves(history)
+        out.figures["vip_moves"] = {vip: [[round(t, 2), list(h)] for t, h in seq] for vip, seq in moves.items()}
+        out.figures["events"] = [[round(t, 2), what] for t, what in history.events]
+        out.timeline = analysis.timeline(history)
+        self._drop_table()
+
+    def _final_rows(self, out: Outcome) -> list[int]:
+        """Rows on the DB endpoint, after the DB-HA nodes agree (checksums equal)."""
+        nodes = self.inv.nodes_with(Role.DB_HA)
+
+        def agree() -> str | None:
+            sums = {n.name: self._query(str(n.address), f"CHECKSUM TABLE {TABLE}")[0][1] for n in nodes}
+            return None if len(set(sums.values())) <= 1 else f"checksums differ: {sums}"
+
+        if nodes:
+            try:
+                self.wait("equal checksums on the DB nodes", agree, 30)
+                out.figures["checksums_equal"] = True
+            except TimeoutError as exc:
+                out.figures["checksums_equal"] = False
+                out.problems.append(str(exc))
+        return [row[0] for row in self._query(self.db_host, f"SELECT wid FROM {TABLE}")]
+
+    def _drop_table(self) -> None:
+        with contextlib.suppress(pymysql.MySQLError):
+            self._query(self.db_host, f"DROP DATABASE IF EXISTS {SCHEMA}")

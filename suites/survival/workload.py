@@ -1,0 +1,252 @@
+"""A workload that runs through a fault, in the style of Jepsen: every operation's
+start, end and outcome goes to a history; checkers decide afterwards.
+
+- writer: inserts uniquely numbered rows through the DB endpoint (the VIP);
+- reader: reads the highest number through the same endpoint;
+- probes: the platform VIP's endpoints over HTTPS, and the storage endpoint;
+- VIP sampler: who holds each VIP.
+
+Each loop runs at <= 100 ms spacing; every call has a time limit of about 1 s.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+import requests
+import urllib3
+
+# The probes accept the sites' self-signed certificates; say so once, not per request.
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+SCHEMA = "ha_survival"
+TABLE = f"{SCHEMA}.writes"
+SPACING = 0.1
+OP_TIMEOUT = 1.0
+
+
+@dataclass
+class Op:
+    service: str
+    start: float
+    end: float
+    ok: bool | None  # True: acknowledged; False: certainly failed; None: unknown (may have applied)
+    value: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class History:
+    t0: float = field(default_factory=time.monotonic)
+    ops: list[Op] = field(default_factory=list)
+    vip_samples: list[tuple[float, dict[str, tuple[str, ...]]]] = field(default_factory=list)
+    events: list[tuple[float, str]] = field(default_factory=list)  # fault injected, restored...
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def add(self, op: Op) -> None:
+        with self._lock:
+            self.ops.append(op)
+
+    def mark(self, what: str) -> float:
+        at = self.now()
+        with self._lock:
+            self.events.append((at, what))
+        return at
+
+    def by_service(self) -> dict[str, list[Op]]:
+        result: dict[str, list[Op]] = {}
+        for op in sorted(self.ops, key=lambda o: o.start):
+            result.setdefault(op.service, []).append(op)
+        return result
+
+
+def connect(host: str, port: int, user: str, password: str) -> pymysql.connections.Connection:  # type: ignore[type-arg]
+    return pymysql.connect(
+        host=host,
+        port=port,
+        user=user,
+        password=password,
+        connect_timeout=OP_TIMEOUT,
+        read_timeout=OP_TIMEOUT,
+        write_timeout=OP_TIMEOUT,
+        autocommit=True,
+    )
+
+
+def prepare_table(host: str, port: int, user: str, password: str) -> None:
+    conn = connect(host, port, user, password)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS {SCHEMA}")
+            cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
+            cur.execute(f"CREATE TABLE {TABLE} (seq BIGINT AUTO_INCREMENT PRIMARY KEY, wid BIGINT NOT NULL, at DOUBLE)")
+    finally:
+        conn.close()
+
+
+class Workload:
+    def __init__(
+        self,
+        history: History,
+        db: tuple[str, int, str, str] | None,
+        http: dict[str, str],
+        vip_sampler: Callable[[], dict[str, list[str]]] | None,
+        storage_url: str | None = None,
+    ) -> None:
+        self.h = history
+        self.db = db
+        self.http = http
+        self.vip_sampler = vip_sampler
+        self.storage_url = storage_url
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.next_wid = 0
+
+    # Loops -------------------------------------------------------------------------
+    def _loop(self, body: Callable[[], None]) -> None:
+        while not self.stop_event.is_set():
+            began = time.monotonic()
+            body()
+            rest = SPACING - (time.monotonic() - began)
+            if rest > 0:
+                self.stop_event.wait(rest)
+
+    def _db_loop(self, service: str, statement: Callable[[Any], tuple[bool | None, int | None, str]]) -> None:
+        assert self.db is not None
+        conn: list[Any] = [None]
+
+        def once() -> None:
+            start = self.h.now()
+            try:
+                if conn[0] is None:
+                    conn[0] = connect(*self.db)  # type: ignore[misc]
+            except Exception as exc:
+                self.h.add(Op(service, start, self.h.now(), False, None, f"connect: {exc}"))
+                return
+            try:
+                ok, value, detail = statement(conn[0])
+            except Exception as exc:
+                with_conn = conn[0]
+                conn[0] = None
+                with _quiet():
+                    with_conn.close()
+                # The statement may have been applied before the connection broke.
+                self.h.add(
+                    Op(
+                        service,
+                        start,
+                        self.h.now(),
+                        None if service == "db-write" else False,
+                        getattr(exc, "wid", None),
+                        str(exc)[:200],
+                    )
+                )
+                return
+            self.h.add(Op(service, start, self.h.now(), ok, value, detail))
+
+        self._loop(once)
+
+    def _write(self, conn: Any) -> tuple[bool | None, int | None, str]:
+        self.next_wid += 1
+        wid = self.next_wid
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"INSERT INTO {TABLE} (wid, at) VALUES (%s, %s)", (wid, time.time()))
+        except Exception as exc:
+            exc.wid = wid  # type: ignore[attr-defined]
+            raise
+        return True, wid, ""
+
+    @staticmethod
+    def _read(conn: Any) -> tuple[bool | None, int | None, str]:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT MAX(wid) FROM {TABLE}")
+            row = cur.fetchone()
+        return True, (row[0] if row else None), ""
+
+    def _http_loop(self, service: str, url: str, expect: str | None) -> None:
+        session = requests.Session()
+
+        def once() -> None:
+            start = self.h.now()
+            try:
+                resp = session.get(url, verify=False, timeout=(0.5, OP_TIMEOUT))
+                ok = resp.status_code < 400 and (expect is None or resp.text.strip() == expect)
+                detail = "" if ok else f"{resp.status_code} {resp.text.strip()[:60]}"
+            except requests.RequestException as exc:
+                ok, detail = False, type(exc).__name__
+                session.close()
+            self.h.add(Op(service, start, self.h.now(), ok, None, detail))
+
+        self._loop(once)
+
+    def _storage_loop(self) -> None:
+        assert self.storage_url is not None
+
+        def once() -> None:
+            start = self.h.now()
+            try:
+                resp = requests.get(self.storage_url, timeout=(0.5, OP_TIMEOUT))
+                ok, detail = resp.status_code < 500, f"{resp.status_code}"
+            except requests.RequestException as exc:
+                ok, detail = False, type(exc).__name__
+            self.h.add(Op("storage", start, self.h.now(), ok, None, detail))
+
+        self._loop(once)
+
+    def _vip_loop(self) -> None:
+        assert self.vip_sampler is not None
+
+        def once() -> None:
+            at = self.h.now()
+            try:
+                held = {k: tuple(v) for k, v in self.vip_sampler().items()}  # type: ignore[misc]
+            except Exception:
+                return
+            with self.h._lock:
+                self.h.vip_samples.append((at, held))
+
+        self._loop(once)
+
+    # Control -----------------------------------------------------------------------
+    def start(self) -> None:
+        loops: list[Callable[[], None]] = []
+        if self.db is not None:
+            loops.append(lambda: self._db_loop("db-write", self._write))
+            loops.append(lambda: self._db_loop("db-read", self._read))
+        for service, (url, expect) in _http_targets(self.http).items():
+            loops.append(lambda s=service, u=url, e=expect: self._http_loop(s, u, e))
+        if self.storage_url:
+            loops.append(self._storage_loop)
+        if self.vip_sampler is not None:
+            loops.append(self._vip_loop)
+        for loop in loops:
+            t = threading.Thread(target=loop, daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(timeout=5)
+
+
+def _http_targets(http: dict[str, str]) -> dict[str, tuple[str, str | None]]:
+    expects = {"platform-api": "ok", "keystone": "pong", "web": None}
+    return {name: (url, expects.get(name)) for name, url in http.items()}
+
+
+class _quiet:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True

@@ -215,3 +215,12 @@ def storage_instance(d: Deployment, node: NodeEntry, nic: str) -> str:
         nopreempt=True,
         notify="/etc/keepalived/storage-notify",
     ).render()
+
+
+def storage_ready(d: Deployment) -> str | None:
+    """The S3 endpoint answers HTTP on the storage address (any status: it is up)."""
+    assert d.lab is not None
+    first = d.inventory.first_node()
+    url = f"http://{d.lab.storage_vip}:{d.lab.s3_port}/"
+    code = d.remote(first).run(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {url}", check=False).stdout
+    return None if code.strip() not in ("", "000") else f"S3 at {url} does not answer yet"

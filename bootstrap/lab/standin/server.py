@@ -84,6 +84,9 @@ def database(cfg: dict) -> tuple[bool, str]:  # type: ignore[type-arg]
 
 def handler(routes: dict) -> type[BaseHTTPRequestHandler]:  # type: ignore[type-arg]
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real API servers
+        timeout = 5
+
         def do_GET(self) -> None:
             route = routes.get(self.path.split("?")[0])
             if route is None:
@@ -106,11 +109,28 @@ def handler(routes: dict) -> type[BaseHTTPRequestHandler]:  # type: ignore[type-
     return Handler
 
 
+class TLSServer(ThreadingHTTPServer):
+    """TLS per connection, in the connection's own thread and with a time limit: a
+    client that stalls in its handshake must not block the accept loop."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler_class: type, tls: ssl.SSLContext | None) -> None:
+        self.tls = tls
+        super().__init__(address, handler_class)
+
+    def finish_request(self, request, client_address):  # type: ignore[no-untyped-def]
+        request.settimeout(5)
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+        self.RequestHandlerClass(request, client_address, self)
+
+
 def serve(port: int, routes: dict, tls: ssl.SSLContext | None) -> ThreadingHTTPServer:  # type: ignore[type-arg]
-    server = ThreadingHTTPServer(("0.0.0.0", port), handler(routes))
-    server.daemon_threads = True
-    if tls is not None:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    server = TLSServer(("0.0.0.0", port), handler(routes), tls)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

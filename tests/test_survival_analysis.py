@@ -1,0 +1,115 @@
+"""The survivability checkers on recorded histories: they must find what is there."""
+
+from __future__ import annotations
+
+import doctest
+from pathlib import Path
+
+import pytest
+
+import suites.survival.analysis
+from bootstrap import inventory as inv
+from bootstrap.faults import Fault, FaultError, Journal, SiteFaults
+from suites.survival.analysis import audit_writes, outages, timeline, vip_moves
+from suites.survival.scenarios import generate
+from suites.survival.workload import History, Op
+from tests.conftest import VALID_INVENTORY
+
+
+def ops(service: str, pattern: str, spacing: float = 0.1) -> list[Op]:
+    """'#' success, '.' failure, one operation per character."""
+    return [Op(service, i * spacing, i * spacing + 0.02, ch == "#") for i, ch in enumerate(pattern)]
+
+
+def test_doctests() -> None:
+    result = doctest.testmod(suites.survival.analysis)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_outage_runs_from_last_success_to_a_stable_recovery() -> None:
+    history = ops("web", "#####......##.#.######")
+    # A lone success inside the outage is not a recovery: five in a row are.
+    [(start, end)] = outages(history)
+    assert start == pytest.approx(0.42)
+    assert end == pytest.approx(1.6)
+
+
+def test_no_failure_no_outage_and_never_recovering_is_infinite() -> None:
+    assert outages(ops("web", "##########")) == []
+    [(start, end)] = outages(ops("web", "###......."))
+    assert start == pytest.approx(0.22) and end == float("inf")
+
+
+def test_write_audit_finds_lost_duplicated_and_indeterminate_writes() -> None:
+    history = [
+        Op("db-write", 0.0, 0.1, True, 1),
+        Op("db-write", 0.1, 0.2, True, 2),
+        Op("db-write", 0.2, 0.3, True, 3),
+        Op("db-write", 0.3, 1.3, None, 4),  # timed out: may have applied
+        Op("db-write", 1.3, 1.4, False, 5),  # refused: must not appear
+        Op("db-write", 1.4, 1.5, True, 6),
+    ]
+    audit = audit_writes(history, present=[1, 3, 3, 4, 5, 6])
+    assert audit.acked == 4
+    assert audit.lost == [2]
+    assert audit.duplicates == [3]
+    assert audit.failed_but_present == [5]
+    assert audit.unknown_present == 1
+    clean = audit_writes(history, present=[1, 2, 3, 6])
+    assert (clean.lost, clean.duplicates, clean.failed_but_present) == ([], [], [])
+
+
+def test_vip_moves_and_timeline() -> None:
+    h = History()
+    h.vip_samples = [(0.0, {"db": ("db1",)}), (1.0, {"db": ()}), (4.0, {"db": ("db2",)}), (5.0, {"db": ("db2",)})]
+    assert vip_moves(h) == {"db": [(0.0, ("db1",)), (1.0, ()), (4.0, ("db2",))]}
+    h.ops = ops("web", "#####.....#####", spacing=1.0)
+    picture = timeline(h, width=15)["web"]
+    assert picture == "#####.....#####"
+
+
+@pytest.mark.parametrize(("topology", "count"), [("3node", 8), ("4node", 11), ("5node", 35)])
+def test_scenarios_follow_the_documented_promises(topology: str, count: int) -> None:
+    import ipaddress
+
+    from bootstrap.lab.lab import Lab
+
+    plan = Lab.plan(topology, 0, ipaddress.IPv4Network("10.213.47.0/24"))
+    data = {
+        "site": "x",
+        "topology": topology,
+        "ssh": {"key": "/k"},
+        "nodes": [{"name": n, **d} for n, d in plan["nodes"].items()],
+        "vips": {k: v for k, v in plan["vips"].items() if k != "storage"},
+        "db": {"password_env": "X"},
+    }
+    scenarios = generate(inv.parse(data))
+    assert len(scenarios) == count
+    names = {s.name for s in scenarios}
+    if topology == "3node":
+        assert {"kill-node1", "stop-node2", "partition-node1", "mariadb-on-db-vip-holder"} <= names
+        assert not any("node3" in n for n in names)  # the document promises nothing for node 3
+    if topology == "4node":
+        assert "fatal-db1" in names and "kill-db1" not in names
+    if topology == "5node":
+        assert "kill-node2+db1" in names and "partition-node3+db2" in names
+        assert not any("db1+db2" in n or "node1+node2" in n for n in names)
+
+
+def test_journal_keeps_faults_until_undone(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "faults.json")
+    a, b = Fault("kill", "node1"), Fault("service", "db1", "mariadb")
+    journal.add(a)
+    journal.add(b)
+    journal.add(a)
+    assert journal.load() == [a, b]
+    journal.remove(a)
+    assert Journal(tmp_path / "faults.json").load() == [b]
+
+
+def test_real_site_faults_need_the_site_name_confirmed(tmp_path: Path) -> None:
+    site = inv.parse(VALID_INVENTORY)
+    for confirmed in (None, "acme-test"):
+        with pytest.raises(FaultError, match="need --destructive and --confirm-site=acme-prod"):
+            SiteFaults(site, tmp_path, confirmed, "127.0.0.1")
+    assert SiteFaults(site, tmp_path, "acme-prod", "127.0.0.1").journal.load() == []

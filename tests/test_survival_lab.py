@@ -1,0 +1,162 @@
+"""Survivability on the lab: every 3node scenario runs and reports its figures,
+the detection of lost writes is real, and an interrupted run is restored."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bootstrap.deploy import deploy
+from bootstrap.deploy.lab import lab_extras_for
+from bootstrap.faults import Fault, LabFaults
+from bootstrap.inventory import load
+from bootstrap.lab.lab import Lab
+from suites.survival.scenarios import Runner, Scenario
+from suites.survival.workload import TABLE, connect
+
+pytestmark = [pytest.mark.lab, pytest.mark.destructive]
+ROOT = Path(__file__).resolve().parent.parent
+BOUNDS = {"rto_bound_s": 15.0, "storage_rto_bound_s": 60.0}
+
+
+@pytest.fixture(scope="module")
+def lab3() -> Iterator[Lab]:
+    lab = Lab()
+    if lab.is_up():
+        pytest.fail("a lab is already up on this host; the self-tests need it: python -m bootstrap.lab down")
+    lab.up("3node")
+    deploy(load(lab.paths.inventory), lab=lab_extras_for(lab.paths.inventory), log=io.StringIO())
+    yield lab
+    lab.down()
+
+
+def healthy(lab: Lab) -> None:
+    """Everything running, nothing cut off, no fault left in the journal, VIPs settled."""
+    status = lab.status()
+    assert [n["state"] for n in status["nodes"]] == ["running"] * len(status["nodes"])
+    assert LabFaults().journal.load() == []
+    deadline = time.monotonic() + 60
+    while True:
+        holders = lab.status()["vips"]
+        if all(len(v["holders"]) == 1 for v in holders.values()):
+            break
+        assert time.monotonic() < deadline, holders
+        time.sleep(0.5)
+    for node in ("node1", "node2"):
+        out = lab.ssh(node, "mysql -E -e 'SHOW SLAVE STATUS' | grep -c ': Yes'").stdout.strip()
+        deadline = time.monotonic() + 30
+        while out != "2" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            out = lab.ssh(node, "mysql -E -e 'SHOW SLAVE STATUS' | grep -c ': Yes'").stdout.strip()
+        assert out == "2", f"replication on {node}"
+
+
+def test_every_scenario_of_3node_runs_and_reports_figures(lab3: Lab, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            f"--inventory={lab3.paths.inventory}",
+            "-m",
+            "destructive",
+            f"--report-dir={tmp_path}",
+            "-q",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    doc = json.loads((tmp_path / "results.json").read_text())
+    checks = {c["id"]: c for c in doc["checks"]}
+    assert len(checks) == 8, proc.stdout[-2000:]
+    for cid, c in checks.items():
+        f = c.get("figures", {})
+        assert set(f["rto_s"]) >= {"platform-api", "web", "keystone", "db-write", "db-read"}, cid
+        assert f["writes_acked"] > 10, cid
+        assert "lost_writes" in f and "vip_moves" in f and "timeline" in f, cid
+        if c["outcome"] == "failed":  # a real failure must carry its evidence
+            assert c["message"] and c["evidence"], cid
+    # The power cut of the VIP holder moved both VIPs and took a few seconds, not zero.
+    kill = checks["HA-SURV-001[kill-node1]"]["figures"]
+    assert kill["rto_s"]["platform-api"] > 1.0
+    assert len(kill["vip_moves"]["db"]) >= 2
+    healthy(lab3)
+
+
+class LosingFaults(LabFaults):
+    """Lab faults that also destroy acknowledged rows while the node is down."""
+
+    def undo(self, fault: Fault) -> None:
+        inv = load(Lab().paths.inventory)
+        conn = connect(str(inv.vips.db), inv.db.port, inv.db.user, inv.db.password())
+        with conn.cursor() as cur:
+            cur.execute(f"DELETE FROM {TABLE} WHERE wid <= 3")
+        conn.close()
+        super().undo(fault)
+
+
+def test_lost_writes_are_detected(lab3: Lab) -> None:
+    inv = load(lab3.paths.inventory)
+    outcome = Runner(inv, LosingFaults(), BOUNDS).run(Scenario("kill", ("node2",)))
+    assert outcome.figures["lost_writes"] == 3
+    assert any("3 acknowledged write(s) lost, e.g. wid [1, 2, 3]" in p for p in outcome.problems)
+    healthy(lab3)
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
+def test_an_interrupted_run_is_restored_by_heal(lab3: Lab, tmp_path: Path, how: signal.Signals) -> None:
+    journal = LabFaults().journal
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            f"--inventory={lab3.paths.inventory}",
+            "-k",
+            "HA-SURV-003 and node2",
+            f"--report-dir={tmp_path}",
+            "-q",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not journal.load():
+            assert proc.poll() is None, "the run ended before its fault"
+            assert time.monotonic() < deadline, "no fault was injected"
+            time.sleep(0.1)
+        assert lab3.machine("node2").state().value == "partitioned"
+        proc.send_signal(how)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if how is signal.SIGKILL:  # no finalizer ran: the journal remembers the fault
+        assert journal.load() == [Fault("partition", "node2")]
+    heal = subprocess.run(
+        [sys.executable, "-m", "bootstrap.lab", "heal"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert heal.returncode == 0, heal.stderr
+    healthy(lab3)

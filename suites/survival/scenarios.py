@@ -173,7 +173,7 @@ class Runner:
                 waiting = self._recovered(history, self._promised(sc), restore_at + 0.5)
                 if waiting:
                     return f"services not back: {', '.join(waiting)}"
-                recent = [held for at, held in history.vip_samples if at > history.now() - 3.0]
+                recent = [tuple(sorted(held.items())) for at, held in history.vip_samples if at > history.now() - 3.0]
                 if history.now() - restore_at < 3.0 or len(set(recent)) > 1:
                     return "VIP holders not yet stable for 3 s"
                 return self.converged()

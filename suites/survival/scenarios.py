@@ -28,6 +28,7 @@ KIND_REQUIREMENT = {
     "fatal": "HA-SURV-005",
 }
 DB_SERVICES = ("db-write", "db-read", "keystone")
+STABLE_WINDOW = 5.0  # after a fault is undone, the site must stay converged this long
 
 
 @dataclass(frozen=True)
@@ -170,19 +171,23 @@ class Runner:
             faults = []
 
             def settled() -> str | None:
+                """Converged, and it has stayed so: no service failed and no VIP moved for a while."""
                 waiting = self._recovered(history, self._promised(sc), restore_at + 0.5)
                 if waiting:
                     return f"services not back: {', '.join(waiting)}"
-                recent = [tuple(sorted(held.items())) for at, held in history.vip_samples if at > history.now() - 3.0]
-                if history.now() - restore_at < 3.0 or len(set(recent)) > 1:
-                    return "VIP holders not yet stable for 3 s"
+                since = history.now() - STABLE_WINDOW
+                recent = [tuple(sorted(held.items())) for at, held in history.vip_samples if at > since]
+                if history.now() - restore_at < STABLE_WINDOW or len(set(recent)) > 1:
+                    return f"VIP holders not yet stable for {STABLE_WINDOW:g} s"
+                failing = sorted({o.service for o in history.ops if o.start > since and o.ok is not True})
+                if failing:
+                    return f"{', '.join(failing)} failed in the last {STABLE_WINDOW:g} s"
                 return self.converged()
 
             try:
                 out.figures["convergence_s"] = round(self.wait("convergence", settled, 120), 2)
             except TimeoutError as exc:
                 out.problems.append(f"the site did not converge after the nodes returned: {exc}")
-            self._settle(history, 1.0)
             history.mark("end")
         finally:
             workload.stop()

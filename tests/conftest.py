@@ -45,3 +45,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+def loopback_inventory(pytester: pytest.Pytester) -> Path:
+    """A valid 5node inventory (site.yaml) whose nodes are loopback addresses where nothing listens."""
+    import yaml
+
+    key = pytester.path / "key"
+    key.write_text("not a key\n")
+    data: dict[str, Any] = copy.deepcopy(VALID_INVENTORY)
+    data["ssh"] = {"user": "root", "key": str(key), "port": 1, "connect_timeout": 1}
+    for i, node in enumerate(data["nodes"]):
+        node["address"] = f"127.0.0.{10 + i}"
+    data["vips"] = {"platform": "127.0.0.100", "db": "127.0.0.101"}
+    path = pytester.path / "site.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import VALID_INVENTORY
+from tests.conftest import VALID_INVENTORY, loopback_inventory
 
 CHECK = """
 def test_reach(node, host):
@@ -60,15 +60,9 @@ def test_topology_must_match_the_inventory(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--topology 3node does not match the inventory's topology 5node*"])
 
 
-def test_unreachable_node_fails_once_with_its_name(pytester: pytest.Pytester) -> None:
+def test_unreachable_node_fails_each_check_with_its_name(pytester: pytest.Pytester) -> None:
     """Nodes on loopback ports where nothing listens: refused at once, no hang."""
-    key = pytester.path / "key"
-    key.write_text("not a key\n")
-    data: dict[str, Any] = copy.deepcopy(VALID_INVENTORY)
-    data["ssh"] = {"user": "root", "key": str(key), "port": 1, "connect_timeout": 1}
-    for i, node in enumerate(data["nodes"]):
-        node["address"] = f"127.0.0.{10 + i}"
-    pytester.makefile(".yaml", site=yaml.safe_dump(data))
+    loopback_inventory(pytester)
     result = _run(pytester, "--inventory=site.yaml")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(errors=10)

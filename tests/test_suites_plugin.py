@@ -6,29 +6,14 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from suites.catalog import CATALOG
-from tests.conftest import VALID_INVENTORY
+from tests.conftest import loopback_inventory
 
 PLUGINS = ("-p", "fixtures.plugin", "-p", "no:cacheprovider", "-p", "no:pytest11.testinfra")
-
-
-def loopback_inventory(pytester: pytest.Pytester) -> Path:
-    """A valid 5node inventory whose nodes are loopback addresses where nothing listens."""
-    key = pytester.path / "key"
-    key.write_text("not a key\n")
-    data: dict[str, Any] = copy.deepcopy(VALID_INVENTORY)
-    data["ssh"] = {"user": "root", "key": str(key), "port": 1, "connect_timeout": 1}
-    for i, node in enumerate(data["nodes"]):
-        node["address"] = f"127.0.0.{10 + i}"
-    data["vips"] = {"platform": "127.0.0.100", "db": "127.0.0.101"}
-    path = pytester.path / "site.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:

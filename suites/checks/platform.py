@@ -22,6 +22,14 @@ def _get(url: str) -> requests.Response:
         return requests.get(url, verify=False, timeout=TIMEOUT)
 
 
+def _fetch(ctx: Context, url: str) -> requests.Response:
+    """GET through the VIP; a connection failure is the check's failure."""
+    try:
+        return _get(url)
+    except requests.RequestException as exc:
+        ctx.fail(f"GET {url} failed: {exc}")
+
+
 @check("HA-CP-001")
 def control_plane_members(ctx: Context) -> None:
     control = ctx.inventory.nodes_with(Role.CONTROL)
@@ -47,10 +55,7 @@ def control_plane_members(ctx: Context) -> None:
 @check("HA-CP-002")
 def healthz_through_vip(ctx: Context) -> None:
     url = f"https://{ctx.inventory.vips.platform}:6443/healthz"
-    try:
-        resp = _get(url)
-    except requests.RequestException as exc:
-        ctx.fail(f"GET {url} failed: {exc}")
+    resp = _fetch(ctx, url)
     ctx.require(
         resp.status_code == 200 and resp.text.strip() == "ok",
         f"GET {url} answered {resp.status_code} {resp.text.strip()[:80]!r}",
@@ -95,20 +100,14 @@ def compute_joined_through_vip(ctx: Context) -> None:
 @check("HA-WEB-001")
 def web_console(ctx: Context) -> None:
     url = f"https://{ctx.inventory.vips.platform}/"
-    try:
-        resp = _get(url)
-    except requests.RequestException as exc:
-        ctx.fail(f"GET {url} failed: {exc}")
+    resp = _fetch(ctx, url)
     ctx.require(resp.status_code < 400 and resp.content, f"GET {url} answered {resp.status_code}")
 
 
 @check("HA-WEB-002")
 def keystone_ping(ctx: Context) -> None:
     url = f"https://{ctx.inventory.vips.platform}:30500/ping"
-    try:
-        resp = _get(url)
-    except requests.RequestException as exc:
-        ctx.fail(f"GET {url} failed: {exc}")
+    resp = _fetch(ctx, url)
     ctx.require(resp.text.strip() == "pong", f"GET {url} answered {resp.status_code} {resp.text.strip()[:80]!r}")
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
 
 from bootstrap.inventory import NodeEntry
 from bootstrap.topology import Role
+from fixtures.site import tcp_reachable
 from suites.checks import keepalived_conf as kc
 from suites.context import Context
 from suites.registry import check
@@ -62,21 +62,11 @@ def vip_in_node_subnet(ctx: Context) -> None:
         )
 
 
-def _tcp(address: str, port: int, timeout: float = 3) -> str | None:
-    try:
-        with socket.create_connection((address, port), timeout=timeout):
-            return None
-    except TimeoutError:
-        return "timed out"
-    except OSError as exc:
-        return exc.strerror or str(exc)
-
-
 @check("HA-VIP-003")
 def vip_reachable_everywhere(ctx: Context) -> None:
     name = ctx.subject or ""
     vip, port = ctx.rt.vip_address(name), VIP_PORTS.get(name, 22)
-    why = _tcp(vip, port)
+    why = tcp_reachable(vip, port, 3)
     ctx.require(why is None, f"the runner cannot reach {name} VIP {vip}:{port}: {why}")
     failed, ev = [], []
     for node in ctx.inventory.nodes:
@@ -108,9 +98,9 @@ def vip_idle_before_install(ctx: Context) -> None:
     found = holders(ctx, vip, list(ctx.inventory.nodes))
     ctx.require(not found, f"{name} VIP {vip} is already configured on {', '.join(found)}")
     # From the runner: a refused or accepted connection means a host owns the address.
-    why = _tcp(vip, 22, timeout=3)
+    why = tcp_reachable(vip, 22, 3)
     ctx.require(
-        why not in (None, "Connection refused"),
+        why is not None and not why.endswith("Connection refused"),
         f"something answers for {name} VIP {vip} (TCP 22: {why or 'accepted'})",
     )
     first = ctx.inventory.first_node()
@@ -171,15 +161,22 @@ def vrrp_group_consistent(ctx: Context) -> None:
                 )
 
 
-@check("HA-KA-003")
-def db_vip_instance_settings(ctx: Context) -> None:
+def _vip_instance(ctx: Context, name: str) -> tuple[str, kc.Instance, list[tuple[str, str]]]:
+    """This node's keepalived.conf and the vrrp_instance holding the named VIP (or a failure)."""
     assert ctx.node is not None
-    vip = ctx.rt.vip_address("db")
+    vip = ctx.rt.vip_address(name)
     text = ctx.facts["keepalived_conf"]
     inst = kc.instance_for(text, vip)
     ev = [("cat /etc/keepalived/keepalived.conf", text)]
-    ctx.require(inst is not None, f"no vrrp_instance holds the DB VIP {vip} on {ctx.node.name}", ev)
+    ctx.require(inst is not None, f"no vrrp_instance holds the {name} VIP {vip} on {ctx.node.name}", ev)
     assert inst is not None
+    return text, inst, ev
+
+
+@check("HA-KA-003")
+def db_vip_instance_settings(ctx: Context) -> None:
+    assert ctx.node is not None
+    text, inst, ev = _vip_instance(ctx, "db")
     index = [n.name for n in ctx.inventory.nodes_with(Role.DB_HA)].index(ctx.node.name)
     want_state, want_prio = ctx.expected("states")[index], ctx.expected("priorities")[index]
     problems = []
@@ -202,12 +199,7 @@ def db_vip_instance_settings(ctx: Context) -> None:
 @check("HA-KA-004")
 def platform_vip_instance_settings(ctx: Context) -> None:
     assert ctx.node is not None
-    vip = ctx.rt.vip_address("platform")
-    text = ctx.facts["keepalived_conf"]
-    inst = kc.instance_for(text, vip)
-    ev = [("cat /etc/keepalived/keepalived.conf", text)]
-    ctx.require(inst is not None, f"no vrrp_instance holds the platform VIP {vip} on {ctx.node.name}", ev)
-    assert inst is not None
+    text, inst, ev = _vip_instance(ctx, "platform")
     first = ctx.node.has(Role.FIRST)
     want_state = "MASTER" if first else "BACKUP"
     want_prio = ctx.expected("master_priority") if first else ctx.expected("backup_priority")

@@ -11,6 +11,7 @@ Each loop runs at <= 100 ms spacing; every call has a time limit of about 1 s.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
 import time
@@ -137,7 +138,7 @@ class Workload:
             except Exception as exc:
                 with_conn = conn[0]
                 conn[0] = None
-                with _quiet():
+                with contextlib.suppress(Exception):
                     with_conn.close()
                 # The statement may have been applied before the connection broke.
                 self.h.add(
@@ -250,11 +251,3 @@ class Workload:
 def _http_targets(http: dict[str, str]) -> dict[str, tuple[str, str | None]]:
     expects = {"platform-api": "ok", "keystone": "pong", "web": None}
     return {name: (url, expects.get(name)) for name, url in http.items()}
-
-
-class _quiet:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True

@@ -38,7 +38,7 @@ def deploy(
         if lab is not None and install:
             from bootstrap.lab.standin import deploy as standin
 
-            d.parallel("etcd", d.nodes(Role.CONTROL), lambda n: standin.etcd(d, n))
+            standin.etcd(d)
             d.wait_for("etcd quorum", lambda: standin.etcd_healthy(d))
             d.parallel("standin", d.nodes(Role.CONTROL), lambda n: standin.standin(d, n))
         ka_roles = [Role.DB_HA, *([Role.PLATFORM_HA] if install else []), *([Role.CONTROL] if lab and install else [])]

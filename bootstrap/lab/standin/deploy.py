@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bootstrap.deploy.steps import MARK, Vrrp
+from bootstrap.deploy.steps import MARK, Vrrp, vrrp_script
 from bootstrap.profiles import platform_auth_pass, platform_router_id
 from bootstrap.topology import Role
 
@@ -52,6 +52,17 @@ esac
 """
 )
 
+# Fencing, part 1: a node that has lost the control plane's quorum (cut off, or its etcd
+# down) gives up the storage address, so its S3 server stops and releases the shared data.
+CHK_STORAGE = (
+    "#!/bin/bash\n"
+    + MARK
+    + """\
+# This node's control-plane member sees a quorum.
+[ "$(curl -sk --max-time 1 https://127.0.0.1:6443/healthz)" = ok ]
+"""
+)
+
 
 def _control(d: Deployment) -> list[NodeEntry]:
     return d.nodes(Role.CONTROL)
@@ -75,29 +86,47 @@ def etcd_defaults(d: Deployment, node: NodeEntry) -> str:
                 "ETCD_INITIAL_CLUSTER_TOKEN=cloudpods-ha-lab",
                 "ETCD_HEARTBEAT_INTERVAL=100",
                 "ETCD_ELECTION_TIMEOUT=1000",
+                # As etcd 3.5 (Kubernetes' own) does by default: a member returning from a
+                # partition does not depose the leader, so its return costs no outage.
+                "ETCD_PRE_VOTE=true",
             ]
         )
         + "\n"
     )
 
 
-def etcd(d: Deployment, node: NodeEntry) -> None:
-    """The control-plane quorum: one etcd member per control node."""
+def etcd_configure(d: Deployment, node: NodeEntry) -> bool:
+    """Write the member's settings; True when they changed."""
+    if not d.remote(node).put(ETCD_DEFAULTS, etcd_defaults(d, node)):
+        return False
+    d.changed(node, "standin", "configured the etcd member")
+    return True
+
+
+def etcd_reset(d: Deployment, node: NodeEntry) -> None:
+    """Changed settings need a fresh cluster, on every member at once (a member that
+    starts empty while its peers keep the old cluster is refused): lab data is disposable."""
+    d.remote(node).run("systemctl stop etcd; rm -rf /var/lib/etcd/default")
+
+
+def etcd_start(d: Deployment, node: NodeEntry) -> None:
     r = d.remote(node)
-    if r.put(ETCD_DEFAULTS, etcd_defaults(d, node)):
-        # A member list change needs a fresh cluster: this is a lab, its data is disposable.
-        r.run("systemctl stop etcd; rm -rf /var/lib/etcd/default")
-        d.changed(node, "standin", "configured the etcd member")
-        restart = True
-    else:
-        restart = not r.run("systemctl is-active etcd", check=False).ok
     if not r.run("systemctl is-enabled etcd", check=False).ok:
         r.run("systemctl enable etcd")
         d.changed(node, "standin", "enabled etcd")
-    if restart:
+    if not r.run("systemctl is-active etcd", check=False).ok:
         # --no-block: each member waits for its peers, so all start together.
         r.run("systemctl restart --no-block etcd")
         d.changed(node, "standin", "started etcd")
+
+
+def etcd(d: Deployment) -> None:
+    """The control-plane quorum: one etcd member per control node."""
+    changed: list[str] = []
+    d.parallel("etcd", _control(d), lambda n: etcd_configure(d, n) and changed.append(n.name))
+    if changed:
+        d.parallel("etcd", _control(d), lambda n: etcd_reset(d, n))
+    d.parallel("etcd", _control(d), lambda n: etcd_start(d, n))
 
 
 def etcd_healthy(d: Deployment) -> str | None:
@@ -162,10 +191,17 @@ def storage_unit(d: Deployment) -> str:
 Description=Shared S3 object storage (lab, MinIO's role), started by keepalived where the storage address is
 
 [Service]
-ExecStart={lab.tools_mount}/weed server -dir={lab.shared_mount}/weed -ip={lab.storage_vip} -ip.bind=0.0.0.0 \\
-    -s3 -s3.port={lab.s3_port} -s3.config=/etc/ha-storage/s3.json -volume.max=30 -master.volumeSizeLimitMB=64
+# Fencing, part 2: one server at a time on the shared data. A node that takes the address
+# while the previous holder still runs waits here for it to stop (the lock lives on the
+# shared directory, which every control node mounts from the same host directory).
+ExecStart=/usr/bin/flock {lab.shared_mount}/weed.lock {lab.tools_mount}/weed server -dir={lab.shared_mount}/weed -ip={lab.storage_vip} -ip.bind=0.0.0.0 \\
+    -s3 -s3.port={lab.s3_port} -s3.config=/etc/ha-storage/s3.json -volume.max=30 -master.volumeSizeLimitMB=64 \\
+    -master.electionTimeout=1s -volume.preStopSeconds=0
 Restart=on-failure
 RestartSec=1
+# A server that has lost its address must let go of the shared data quickly: SIGKILL
+# after 3 s (SeaweedFS' defaults wait 10 s to stop and 10 s to elect its single master).
+TimeoutStopSec=3
 """
     )
 
@@ -188,6 +224,8 @@ def storage_files(d: Deployment, node: NodeEntry) -> None:
         changed = True
     if r.put("/etc/keepalived/storage-notify", STORAGE_NOTIFY, mode=0o755):
         changed = True
+    if r.put("/etc/keepalived/chk_storage", CHK_STORAGE, mode=0o755):
+        changed = True
     if changed:
         d.changed(node, step, "installed the storage service and its keepalived notify script")
         if r.run("systemctl is-active ha-storage", check=False).ok:
@@ -203,7 +241,7 @@ def storage_instance(d: Deployment, node: NodeEntry, nic: str) -> str:
         router_id = (router_id + 1) % 255 or 1
     # Every node BACKUP with nopreempt: the S3 server moves only when its node fails,
     # never back on its own (each move restarts the server: a needless outage).
-    return Vrrp(
+    return vrrp_script("chk_storage") + "\n" + Vrrp(
         "VI_STORAGE",
         "BACKUP",
         nic,
@@ -213,6 +251,7 @@ def storage_instance(d: Deployment, node: NodeEntry, nic: str) -> str:
         vip,
         advert_int=d.profile.advert_int,
         nopreempt=True,
+        track="chk_storage",
         notify="/etc/keepalived/storage-notify",
     ).render()
 

@@ -11,7 +11,8 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 
-packages=(systemd-container debootstrap iproute2 openssh-client util-linux python3 python3-venv ca-certificates)
+packages=(systemd-container debootstrap iproute2 openssh-client util-linux python3 python3-venv ca-certificates
+    chromium)  # chromium: the self-test that opens report.html headless
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

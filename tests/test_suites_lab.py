@@ -105,7 +105,9 @@ def test_waivers_turn_a_failure_into_a_waiver_until_they_expire(deployed: Path, 
             }
         )
     )
-    proc, doc = suite(f"--inventory={inv}", "-k", "HA-OS-002", f"--waivers={waivers}", report=tmp_path / "r")
+    proc, doc = suite(
+        f"--inventory={inv}", "-k", "HA-OS-002", f"--waivers={waivers}", "--gate-severity=high", report=tmp_path / "r"
+    )
     got = outcomes(doc)
     assert got["HA-OS-002[node1]"] == "waived"
     assert got["HA-OS-002[node2]"] == "failed" and got["HA-OS-002[node3]"] == "failed"

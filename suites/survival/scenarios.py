@@ -267,6 +267,7 @@ class Runner:
         out.figures["vip_moves"] = {vip: [[round(t, 2), list(h)] for t, h in seq] for vip, seq in moves.items()}
         out.figures["events"] = [[round(t, 2), what] for t, what in history.events]
         out.timeline = analysis.timeline(history)
+        out.figures["span_s"] = round(max((o.end for o in history.ops), default=0.0), 2)
         self._drop_table()
 
     def _final_rows(self, out: Outcome) -> list[int]:

@@ -194,7 +194,8 @@ Description=Shared S3 object storage (lab, MinIO's role), started by keepalived 
 # Fencing, part 2: one server at a time on the shared data. A node that takes the address
 # while the previous holder still runs waits here for it to stop (the lock lives on the
 # shared directory, which every control node mounts from the same host directory).
-ExecStart=/usr/bin/flock {lab.shared_mount}/weed.lock {lab.tools_mount}/weed server -dir={lab.shared_mount}/weed -ip={lab.storage_vip} -ip.bind=0.0.0.0 \\
+ExecStart=/usr/bin/flock {lab.shared_mount}/weed.lock \\
+    {lab.tools_mount}/weed server -dir={lab.shared_mount}/weed -ip={lab.storage_vip} -ip.bind=0.0.0.0 \\
     -s3 -s3.port={lab.s3_port} -s3.config=/etc/ha-storage/s3.json -volume.max=30 -master.volumeSizeLimitMB=64 \\
     -master.electionTimeout=1s -volume.preStopSeconds=0
 Restart=on-failure
@@ -241,19 +242,23 @@ def storage_instance(d: Deployment, node: NodeEntry, nic: str) -> str:
         router_id = (router_id + 1) % 255 or 1
     # Every node BACKUP with nopreempt: the S3 server moves only when its node fails,
     # never back on its own (each move restarts the server: a needless outage).
-    return vrrp_script("chk_storage") + "\n" + Vrrp(
-        "VI_STORAGE",
-        "BACKUP",
-        nic,
-        router_id,
-        100 if node.has(Role.FIRST) else 90,
-        platform_auth_pass(vip),
-        vip,
-        advert_int=d.profile.advert_int,
-        nopreempt=True,
-        track="chk_storage",
-        notify="/etc/keepalived/storage-notify",
-    ).render()
+    return (
+        vrrp_script("chk_storage")
+        + "\n"
+        + Vrrp(
+            "VI_STORAGE",
+            "BACKUP",
+            nic,
+            router_id,
+            100 if node.has(Role.FIRST) else 90,
+            platform_auth_pass(vip),
+            vip,
+            advert_int=d.profile.advert_int,
+            nopreempt=True,
+            track="chk_storage",
+            notify="/etc/keepalived/storage-notify",
+        ).render()
+    )
 
 
 def storage_ready(d: Deployment) -> str | None:

@@ -1,0 +1,373 @@
+"""Reports rendered from recorded results: junit.xml, report.html (en and zh, in headless
+Chromium too), the terminal summary, the gate's exit codes, and no secret in any file."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fixtures import report
+from fixtures.report import html, junit, summary
+from fixtures.report.__main__ import main as report_cli
+from fixtures.results import SCHEMA, SCHEMA_VERSION, Recorder
+from suites import catalog as cat
+from tests.conftest import loopback_inventory
+
+SECRET = "Pl4nted-S3cret-7f3a9c"  # distinctive: must never reach a report file
+
+
+def requirement(rid: str) -> dict[str, Any]:
+    r = cat.load(cat.CATALOG)[rid]
+    return {
+        "title": r.title.model_dump(),
+        "area": r.area,
+        "severity": r.severity,
+        "section": r.section,
+        "manual": r.manual,
+        "remediation": r.remediation.model_dump(),
+    }
+
+
+def check(rid: str, node: str | None, outcome: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": f"{rid}[{node or 'site'}]",
+        "requirement": rid,
+        "node": node,
+        "subject": None,
+        "outcome": outcome,
+        "message": extra.pop("message", ""),
+        "evidence": extra.pop("evidence", []),
+        "duration_s": 0.1,
+        **extra,
+    }
+
+
+def scenario_figures(lost: int) -> dict[str, Any]:
+    up, down = "#" * 30, "." * 12
+    return {
+        "rto_s": {"platform-api": 3.7, "db-write": 4.1 if not lost else None, "storage": 7.5},
+        "writes_acked": 120,
+        "lost_writes": lost,
+        "duplicates": 0,
+        "failed_but_present": 1,
+        "unknown_applied": 0,
+        "vip_moves": {"platform": [[0.0, ["node1"]], [9.8, ["node2"]]], "db": [[0.0, ["db1"]]]},
+        "events": [[0.0, "warm-up"], [6.0, "fault: kill node1"], [16.0, "restore"], [26.0, "end"]],
+        "timeline": {"platform-api": up + down + up + up, "db-write": up + down + up + up},
+        "span_s": 26.0,
+        "convergence_s": 6.2,
+        "checksums_equal": True,
+    }
+
+
+@pytest.fixture
+def recorded() -> dict[str, Any]:
+    """A run as results.json records it: passes, failures with evidence, an error, a waiver,
+    manual items, and two scenarios, one of which lost writes."""
+    ids = ["HA-OS-001", "HA-DB-003", "HA-DBHA-001", "HA-KA-001", "HA-VIP-006", "HA-SURV-001", "HA-OS-003"]
+    checks = [
+        check("HA-OS-001", "node1", "passed"),
+        check(
+            "HA-OS-001",
+            "node2",
+            "failed",
+            message="SELinux is Enforcing",
+            evidence=[{"command": "getenforce", "output": "Enforcing"}],
+        ),
+        check(
+            "HA-DB-003",
+            "db1",
+            "failed",
+            message="max_connections is 151, expected 1000",
+            evidence=[{"command": "SHOW VARIABLES LIKE 'max_connections'", "output": "max_connections\t151"}],
+        ),
+        check("HA-DBHA-001", "db2", "error", message="db2 (10.0.0.22) is unreachable over SSH: timed out"),
+        check("HA-KA-001", "node1", "waived", message="keepalived on eth1; waived until 2027-01-01"),
+        check("HA-OS-003", "node1", "passed"),
+        check("HA-VIP-006", None, "manual", message="manual: The VIP is added to the platform's reserved IPs"),
+        check("HA-SURV-001", None, "passed", id="HA-SURV-001[kill-node1]", figures=scenario_figures(0)),
+        check(
+            "HA-SURV-001",
+            None,
+            "failed",
+            id="HA-SURV-001[kill-node2]",
+            figures=scenario_figures(3),
+            message="3 acknowledged write(s) lost, e.g. wid [17, 18, 19]",
+        ),
+    ]
+    return {
+        "schema": SCHEMA,
+        "version": SCHEMA_VERSION,
+        "site": "acme-prod",
+        "topology": "5node",
+        "profile": "document",
+        "phase": "postinstall",
+        "nodes": [
+            {"name": n, "address": f"10.0.0.{i}", "roles": []}
+            for i, n in enumerate(["node1", "node2", "node3", "db1", "db2"], 11)
+        ],
+        "started_at": "2026-11-28T10:00:00Z",
+        "finished_at": "2026-11-28T10:05:00Z",
+        "requirements": {rid: requirement(rid) for rid in ids},
+        "checks": checks,
+    }
+
+
+class Cells(HTMLParser):
+    """The matrix as (requirement, column header, cell class) and the page's tags."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.headers: list[str] = []
+        self.cells: dict[tuple[str, str], str] = {}
+        self._table: str | None = None
+        self._row: str | None = None
+        self._col = -1
+        self._in_th = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        if tag == "table":
+            self._table = a.get("id")
+        elif tag == "tr" and self._table == "matrix":
+            self._row, self._col = a.get("data-requirement"), -1
+        elif tag == "th" and self._table == "matrix" and self._row is None:
+            self._in_th = True
+        elif tag == "td" and self._table == "matrix" and self._row:
+            self._col += 1
+            if "cell" in (a.get("class") or ""):
+                self.cells[(self._row, self.headers[self._col])] = (a.get("class") or "").split()[-1]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "th":
+            self._in_th = False
+        if tag == "table":
+            self._table = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_th:
+            self.headers.append(data.strip())
+
+
+def parse(page: str) -> Cells:
+    p = Cells()
+    p.feed(page)
+    return p
+
+
+def test_junit_suite_is_the_site_and_cases_are_requirement_and_node(recorded: dict[str, Any]) -> None:
+    root = ET.fromstring(junit.render(recorded))
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("name") == "acme-prod"
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == (
+        "9",
+        "3",
+        "1",
+        "2",
+    )
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert "HA-OS-001[node2]" in cases and "HA-DB-003[db1]" in cases
+    assert {c.get("classname") for c in cases.values()} >= {"acme-prod.HA-OS-001", "acme-prod.HA-DB-003"}
+    failure = cases["HA-OS-001[node2]"].find("failure")
+    assert failure is not None and failure.get("message") == "SELinux is Enforcing"
+    assert "$ getenforce\nEnforcing" in (failure.text or "") and "remediation:" in (failure.text or "")
+    assert cases["HA-DBHA-001[db2]"].find("error") is not None
+    assert cases["HA-KA-001[node1]"].find("skipped").get("type") == "waived"  # type: ignore[union-attr]
+    assert cases["HA-VIP-006[site]"].find("skipped").get("type") == "manual"  # type: ignore[union-attr]
+    assert list(cases["HA-OS-001[node1]"]) == [c for c in cases["HA-OS-001[node1]"] if c.tag == "properties"]
+
+
+def test_html_matrix_has_every_outcome_in_its_cell(recorded: dict[str, Any]) -> None:
+    page = parse(html.render(recorded, "en", "critical"))
+    assert page.headers[:2] == ["Requirement", "Severity"]
+    assert page.headers[2:] == ["node1", "node2", "node3", "db1", "db2", "site"]
+    assert page.cells[("HA-OS-001", "node1")] == "passed"
+    assert page.cells[("HA-OS-001", "node2")] == "failed"
+    assert page.cells[("HA-OS-001", "db1")] == "na"
+    assert page.cells[("HA-DBHA-001", "db2")] == "error"
+    assert page.cells[("HA-KA-001", "node1")] == "waived"
+    assert page.cells[("HA-VIP-006", "site")] == "manual"
+    # Two scenarios in one site cell: the worst shows.
+    assert page.cells[("HA-SURV-001", "site")] == "failed"
+
+
+def test_html_header_failures_and_survivability(recorded: dict[str, Any]) -> None:
+    text = html.render(recorded, "en", "critical")
+    page = parse(text)
+    assert 'id="verdict" class="verdict-fail"' in text  # HA-OS-001 is critical and fails on node2
+    assert "acme-prod" in text and "5node" in text and "postinstall" in text and "document" in text
+    # Each failure with its evidence, severity and remediation.
+    assert 'id="fail-HA-DB-003[db1]"' in text
+    assert "max_connections\t151" in text
+    assert requirement("HA-DB-003")["remediation"]["en"] in text
+    # Survivability: lost writes flagged, never-back RTO, timelines with fault and VIP moves.
+    assert text.count('<svg class="timeline"') == 2
+    assert '<td class="failed">3</td>' in text
+    assert "never back" in text
+    assert any(tag == "rect" and a.get("class") == "down" for tag, a in page.tags)
+    assert any(tag == "line" and a.get("class") == "fault" for tag, a in page.tags)
+    assert any(tag == "polygon" and a.get("class") == "move" for tag, a in page.tags)
+    assert "platform → node2" in text
+
+
+def test_html_is_self_contained(recorded: dict[str, Any]) -> None:
+    page = parse(html.render(recorded, "en", "critical"))
+    assert not [t for t, _ in page.tags if t in ("script", "link", "img", "iframe", "object")]
+    fetching = [a for _, a in page.tags for k in ("src", "href") if a.get(k)]
+    assert fetching == []
+
+
+def test_html_in_chinese(recorded: dict[str, Any]) -> None:
+    text = html.render(recorded, "zh", "critical")
+    assert 'lang="zh-CN"' in text and "符合性报告" in text
+    assert requirement("HA-OS-001")["title"]["zh"] in text
+    assert requirement("HA-DB-003")["remediation"]["zh"] in text
+    assert parse(text).headers[:2] == ["需求", "严重级别"]
+
+
+def test_gate_counts_only_failures_at_or_above_its_severity(recorded: dict[str, Any]) -> None:
+    critical = report.verdict(recorded, "critical")
+    assert not critical.passed
+    assert {c["id"] for c in critical.gating} == {"HA-OS-001[node2]", "HA-DBHA-001[db2]", "HA-SURV-001[kill-node2]"}
+    # HA-DB-003 (medium) fails, HA-OS-003 (high) passes.
+    medium = dict(recorded, checks=[c for c in recorded["checks"] if c["requirement"] in ("HA-DB-003", "HA-OS-003")])
+    assert report.verdict(medium, "critical").passed and report.verdict(medium, "high").passed
+    assert not report.verdict(medium, "medium").passed and not report.verdict(medium, "low").passed
+
+
+def test_summary_lists_counts_failing_requirements_and_figures(recorded: dict[str, Any]) -> None:
+    lines = summary.lines(recorded, "critical")
+    text = "\n".join(lines)
+    assert re.search(r"critical\s+2\s+2\s+1\s", text)
+    assert "HA-OS-001 [critical]" in text and ": node2" in text
+    assert "HA-DBHA-001 [critical]" in text and ": db2" in text
+    assert "HA-SURV-001[kill-node2] failed: db-write=never platform-api=3.7 storage=7.5; lost 3" in text
+    assert lines[-1] == "gate (critical and above): FAIL, 3 failing check(s)"
+
+
+def test_cli_renders_recorded_results_again_in_the_other_language(recorded: dict[str, Any], tmp_path: Path) -> None:
+    (tmp_path / "results.json").write_text(json.dumps(recorded))
+    assert report_cli([str(tmp_path / "results.json"), "--lang=zh", "--gate-severity=critical"]) == 1
+    assert "符合性报告" in (tmp_path / "report.html").read_text()
+    assert ET.parse(tmp_path / "junit.xml").getroot().tag == "testsuites"
+    (tmp_path / "bad.json").write_text("{}")
+    assert report_cli([str(tmp_path / "bad.json")]) == 2
+
+
+def test_no_planted_secret_reaches_any_report_file(recorded: dict[str, Any], tmp_path: Path) -> None:
+    """A check that leaks the password into its message and evidence: the run's files hold none of it."""
+    rec = Recorder()
+    for c in recorded["checks"]:
+        rec.records[c["id"]] = dict(c)
+    rec.records["leak"] = check(
+        "HA-DB-003",
+        "db2",
+        "failed",
+        message=f"mysql -p{SECRET} said no",
+        evidence=[{"command": f"mysql -uroot -p{SECRET} -e 'SELECT 1'", "output": f"password {SECRET} rejected"}],
+    )
+    context = {k: recorded[k] for k in ("site", "topology", "profile", "phase", "nodes")}
+
+    def redact(text: str) -> str:
+        return text.replace(SECRET, "<redacted>")
+
+    target = rec.write(tmp_path, context, recorded["requirements"], redact)
+    report.render_all(report.load(target), tmp_path, "en", "critical")
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.name for p in files} == {"results.json", "junit.xml", "report.html"}
+    assert "&lt;redacted&gt;" in (tmp_path / "report.html").read_text()
+    assert [p for p in files if SECRET.encode() in p.read_bytes()] == []
+
+
+def test_run_writes_all_reports_prints_summary_and_gates(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the plugin, on a site whose nodes cannot be reached (every check errors):
+    the three files, the summary, exit codes per gate, and the inventory's planted password
+    in none of the files even though a check's evidence carries it."""
+    inv = loopback_inventory(pytester)
+    monkeypatch.setenv("ACME_DB_PASSWORD", SECRET)
+    pytester.makepyfile(
+        leak="""
+import os, pytest
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    if item.name.startswith("HA-OS-003"):
+        item.user_properties.append(("evidence", [["mysql -p" + os.environ["ACME_DB_PASSWORD"], "leaked"]]))
+"""
+    )
+    monkeypatch.setenv("PYTHONPATH", str(pytester.path))
+    out = pytester.path / "out"
+    base = (
+        "-p",
+        "fixtures.plugin",
+        "-p",
+        "leak",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:pytest11.testinfra",
+        f"--inventory={inv}",
+        str(cat.CATALOG),
+        f"--report-dir={out}",
+        "--lang=en",
+    )
+    strict = pytester.runpytest_subprocess(*base, "-m", "high and not destructive", "--gate-severity=high", timeout=180)
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED
+    assert {p.name for p in out.iterdir()} == {"results.json", "junit.xml", "report.html"}
+    text = strict.stdout.str()
+    assert "Cloudpods HA conformance" in text and "failing requirements:" in text
+    assert "gate (high and above): FAIL" in text
+    assert [p for p in out.iterdir() if SECRET.encode() in p.read_bytes()] == []
+    assert "mysql -p<redacted>" in (out / "results.json").read_text()  # the leak happened, and was caught
+    assert ET.parse(out / "junit.xml").getroot().find("testsuite").get("name") == "acme-prod"  # type: ignore[union-attr]
+    lenient = pytester.runpytest_subprocess(*base, "-m", "high and not destructive", timeout=180)
+    assert lenient.ret == pytest.ExitCode.OK, "high-severity failures do not gate at the default (critical)"
+    assert "gate (critical and above): PASS" in lenient.stdout.str()
+    bad = pytester.runpytest_subprocess(*base, "--gate-severity=severe", timeout=60)
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--gate-severity: unknown severity 'severe'" in bad.stderr.str()
+
+
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="Debian's chromium is not installed")
+def test_report_renders_in_headless_chromium(recorded: dict[str, Any], tmp_path: Path) -> None:
+    assert CHROMIUM, "chromium missing: bootstrap/setup-host.sh installs it"
+    page = tmp_path / "report.html"
+    page.write_text(html.render(recorded, "en", "critical"))
+    args = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--enable-logging=stderr",
+        "--v=0",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run([*args, "--dump-dom", page.as_uri()], check=False, capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    rendered = parse(dom.stdout)
+    assert rendered.cells[("HA-OS-001", "node2")] == "failed"
+    assert len({r for r, _ in rendered.cells}) == len(recorded["requirements"])
+    assert not re.search(r"CONSOLE|Uncaught|Failed to load resource", dom.stderr), dom.stderr[-2000:]
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [*args, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

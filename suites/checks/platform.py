@@ -36,18 +36,20 @@ def control_plane_members(ctx: Context) -> None:
     ctx.require(len(control) in (1, 3, 5), f"{len(control)} control-plane nodes; the document allows 1, 3 or 5")
     if ctx.rt.phase == "preinstall":
         return  # nothing listens on 6443 before the install
-    answering, ev = [], []
+    # Every member counts only when it is a working member: its own /healthz says ok.
+    healthy, ev = [], []
     for node in control:
         url = f"https://{node.address}:6443/healthz"
         try:
             resp = _get(url)
-            answering.append(node.name)
+            if resp.status_code == 200 and resp.text.strip() == "ok":
+                healthy.append(node.name)
             ev.append((f"GET {url}", f"{resp.status_code} {resp.text[:80]}"))
         except requests.RequestException as exc:
             ev.append((f"GET {url}", str(exc)[:200]))
     ctx.require(
-        len(answering) == len(control),
-        f"only {len(answering)} of {len(control)} control-plane members answer on 6443: {', '.join(answering)}",
+        len(healthy) == len(control),
+        f"only {len(healthy)} of {len(control)} control-plane members are healthy on 6443: {', '.join(healthy)}",
         ev,
     )
 

@@ -95,9 +95,19 @@ def etcd_defaults(d: Deployment, node: NodeEntry) -> str:
     )
 
 
+# Like kubelet restarting etcd's static pod: a member that fails (at boot its address may
+# not be up yet: "bind: cannot assign requested address") is started again.
+ETCD_DROPIN = "/etc/systemd/system/etcd.service.d/ha-lab.conf"
+ETCD_RESTART = MARK + "[Unit]\nStartLimitIntervalSec=0\n\n[Service]\nRestart=on-failure\nRestartSec=1\n"
+
+
 def etcd_configure(d: Deployment, node: NodeEntry) -> bool:
-    """Write the member's settings; True when they changed."""
-    if not d.remote(node).put(ETCD_DEFAULTS, etcd_defaults(d, node)):
+    """Write the member's settings; True when they changed (the member must start afresh)."""
+    r = d.remote(node)
+    if r.put(ETCD_DROPIN, ETCD_RESTART):
+        r.run("systemctl daemon-reload")
+        d.changed(node, "standin", "etcd restarts when it fails")
+    if not r.put(ETCD_DEFAULTS, etcd_defaults(d, node)):
         return False
     d.changed(node, "standin", "configured the etcd member")
     return True

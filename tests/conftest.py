@@ -61,3 +61,14 @@ def loopback_inventory(pytester: pytest.Pytester) -> Path:
     path = pytester.path / "site.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The mutation score, when tests/test_mutations.py wrote one in this session."""
+    import sys
+
+    module = sys.modules.get("tests.test_mutations")
+    for path in getattr(module, "WRITTEN", []):
+        terminalreporter.section("mutation score")
+        terminalreporter.write_line((path / "score.txt").read_text().rstrip())
+        terminalreporter.write_line(f"kept in {path}")

@@ -86,9 +86,8 @@ def vip_holder_stable(ctx: Context) -> None:
     samples = ctx.rt.vip_samples(window)[name]
     seen = {held for _, held in samples}
     ev = [("holders over time", "\n".join(f"{t:5.1f}s {', '.join(h) or '-'}" for t, h in samples))]
+    # How many hold it is HA-VIP-001's business; this one asks whether the holders change.
     ctx.require(len(seen) == 1, f"{name} VIP {vip} moved during {window:g} s: {sorted(seen)}", ev)
-    only = next(iter(seen))
-    ctx.require(len(only) == 1, f"{name} VIP {vip} was held by {', '.join(only) or 'nobody'} throughout", ev)
 
 
 @check("HA-VIP-005")

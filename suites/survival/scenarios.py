@@ -250,7 +250,16 @@ class Runner:
                 out.problems.append(f"{service} {shown} (bound {limit:g} s)")
         out.figures["rto_s"] = {k: (None if v == float("inf") else v) for k, v in rto.items()}
         # Lost writes: read what every DB node holds once replication has caught up.
-        present = self._final_rows(out)
+        try:
+            present = self._final_rows(out)
+        except pymysql.MySQLError as exc:
+            # The database never came back: what was written cannot be audited.
+            out.problems.append(f"cannot read the writes back through {self.db_host}: {exc}")
+            out.figures["lost_writes"] = None
+            out.figures["events"] = [[round(t, 2), what] for t, what in history.events]
+            out.timeline = analysis.timeline(history)
+            out.figures["span_s"] = round(max((o.end for o in history.ops), default=0.0), 2)
+            return
         audit = analysis.audit_writes(ops.get("db-write", []), present)
         out.figures.update(
             writes_acked=audit.acked,

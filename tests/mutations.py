@@ -1,0 +1,791 @@
+"""The mutation catalog: for every automatable requirement, a way to break exactly it on a
+deployed lab, and the way to undo it.
+
+A mutation names the requirement it breaks, the node it changes (fixed, or found at run time:
+the holder of a VIP, the DB node that does not hold it...), the checks that must fail (the
+requirement on that node, VIP or site), and, only where the product couples two requirements
+so that one cannot break alone, the other checks it breaks too (``also``: each is a declared,
+reasoned coupling, listed in the score). ``tolerate`` names checks that may or may not fail
+while a mutation is in place (a flapping VIP is now here, now there). Everything else must
+keep its baseline outcome.
+
+Mutations change node state only through the lab's SSH; nothing here touches the host.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bootstrap.lab.lab import Lab
+
+NIC = "host0"  # the lab nodes' interface (systemd-nspawn's name for it)
+
+
+class MutationError(RuntimeError):
+    pass
+
+
+@dataclass
+class View:
+    """The deployed lab as mutations see it: nodes, addresses, VIP holders."""
+
+    lab: Lab
+    state: dict[str, Any] = field(default_factory=dict)  # what apply() saved for undo()
+
+    def status(self) -> dict[str, Any]:
+        return self.lab.status()
+
+    def sh(self, node: str, command: str, timeout: float = 60) -> str:
+        proc = self.lab.ssh(node, command, timeout=timeout)
+        if proc.returncode != 0:
+            raise MutationError(f"{node}: {command!r} exited {proc.returncode}: {(proc.stderr or proc.stdout)[-500:]}")
+        return proc.stdout
+
+    def sql(self, node: str, statement: str) -> str:
+        """SQL as the node's local root (unix socket), tab-separated, no headers."""
+        return self.sh(node, f"mysql -N -B -e {shlex.quote(statement)}")
+
+    def address(self, node: str) -> str:
+        return str(next(n["address"] for n in self.status()["nodes"] if n["name"] == node))
+
+    def vip(self, name: str) -> str:
+        return str(self.status()["vips"][name]["address"])
+
+    def holder(self, name: str) -> str:
+        held = self.status()["vips"][name]["holders"]
+        if len(held) != 1:
+            raise MutationError(f"{name} VIP held by {held or 'nobody'}; mutations need a settled lab")
+        return str(held[0])
+
+    def with_role(self, role: str) -> list[str]:
+        return [n["name"] for n in self.status()["nodes"] if role in n["roles"]]
+
+    def db_peer(self) -> str:
+        """The DB-HA node that does not hold the DB VIP."""
+        holder = self.holder("db")
+        return next(n for n in self.with_role("db-ha") if n != holder)
+
+    def idle_control(self) -> str:
+        """A control node that holds no VIP."""
+        busy = {h for v in self.status()["vips"].values() for h in v["holders"]}
+        return next(n for n in sorted(self.with_role("control"), reverse=True) if n not in busy)
+
+    def settle(self, timeout: float = 90) -> None:
+        """Each VIP on one node and the S3 endpoint answering: the lab as deployed."""
+
+        def settled() -> bool:
+            vips = self.status()["vips"]
+            return all(len(v["holders"]) == 1 for v in vips.values()) and _s3_answers(self)
+
+        self.wait("every VIP on one node and S3 answering", settled, timeout)
+
+    def wait(self, what: str, check: Callable[[], bool], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise MutationError(f"{what}: not reached within {timeout:g} s")
+            time.sleep(0.5)
+
+
+Where = Callable[[View], str]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    id: str
+    requirement: str
+    what: str  # what it breaks, in words
+    where: str | Where  # the node it changes
+    apply: Callable[[View, str], None]
+    undo: Callable[[View, str], None]
+    # The subject of the failing check: "node" (the changed node), or a VIP ("vip-db"), or "site".
+    subject: str = "node"
+    also: tuple[tuple[str, str], ...] = ()  # (check id template, why) coupled failures
+    tolerate: tuple[str, ...] = ()
+    overrides: dict[str, Any] = field(default_factory=dict)  # profile_overrides for the run
+    alone: bool = False  # not batched with others
+
+    def node(self, v: View) -> str:
+        return self.where if isinstance(self.where, str) else self.where(v)
+
+    def expected(self, node: str) -> set[str]:
+        sub = node if self.subject == "node" else self.subject
+        return {f"{self.requirement}[{sub}]"}
+
+    def coupled(self, node: str) -> set[str]:
+        return {tpl.format(node=node) for tpl, _ in self.also}
+
+
+# Helpers ---------------------------------------------------------------------------------
+def backup(path: str) -> Callable[[View, str], None]:
+    def do(v: View, node: str) -> None:
+        v.sh(node, f"cp -a {path} {path}.mutation-backup")
+
+    return do
+
+
+def restore(path: str) -> Callable[[View, str], None]:
+    def do(v: View, node: str) -> None:
+        v.sh(node, f"mv -f {path}.mutation-backup {path}")
+
+    return do
+
+
+def edit(path: str, sed: str) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """Back the file up, edit it with sed; undo puts the backup back."""
+
+    def apply(v: View, node: str) -> None:
+        backup(path)(v, node)
+        v.sh(node, f"sed -i {shlex.quote(sed)} {path}")
+        if not v.sh(node, f"cmp -s {path} {path}.mutation-backup || echo changed").strip():
+            raise MutationError(f"{node}: sed {sed!r} left {path} unchanged")
+
+    return apply, restore(path)
+
+
+def wrapper(command: str, body: str) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """A /usr/local/bin wrapper that shadows a command for non-interactive shells."""
+    path = f"/usr/local/bin/{command}"
+
+    def apply(v: View, node: str) -> None:
+        v.sh(node, f"printf '%s\\n' {shlex.quote('#!/bin/sh')} {shlex.quote(body)} > {path} && chmod 755 {path}")
+
+    def undo(v: View, node: str) -> None:
+        v.sh(node, f"rm -f {path}")
+
+    return apply, undo
+
+
+def drop_port(
+    vip: str, port: int, data_only: bool = False
+) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """Drop TCP to VIP:port arriving at the node (an ingress tc filter); with ``data_only``
+    only segments that carry data (PSH), so a TCP connect still succeeds."""
+
+    def apply(v: View, node: str) -> None:
+        addr = v.vip(vip)
+        psh = " match u8 0x08 0x08 at nexthdr+13" if data_only else ""
+        v.sh(node, f"tc qdisc add dev {NIC} ingress")
+        v.sh(
+            node,
+            f"tc filter add dev {NIC} parent ffff: protocol ip prio 1 u32 "
+            f"match ip dst {addr}/32 match ip protocol 6 0xff match ip dport {port} 0xffff{psh} action drop",
+        )
+
+    def undo(v: View, node: str) -> None:
+        v.sh(node, f"tc qdisc del dev {NIC} ingress")
+
+    return apply, undo
+
+
+def global_var(name: str, value: str) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """SET GLOBAL on one node only (not written to the binary log)."""
+
+    def apply(v: View, node: str) -> None:
+        v.state[(node, name)] = v.sql(node, f"SELECT @@GLOBAL.{name}").strip()
+        v.sql(node, f"SET GLOBAL {name} = {value}")
+
+    def undo(v: View, node: str) -> None:
+        old = v.state.pop((node, name))
+        v.sql(node, f"SET GLOBAL {name} = {old if old.lstrip('-').isdigit() else repr(old)}")
+
+    return apply, undo
+
+
+def _service(action: str, unit: str) -> Callable[[View, str], None]:
+    def do(v: View, node: str) -> None:
+        v.sh(node, f"systemctl {action} {unit}")
+
+    return do
+
+
+def _s3_answers(v: View) -> bool:
+    url = f"http://{v.vip('storage')}:8333/"
+    node = v.with_role("first")[0]
+    code = v.lab.ssh(node, f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {url}").stdout.strip()
+    return code not in ("", "000")
+
+
+# The mutations ---------------------------------------------------------------------------
+def _selinux() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    return edit("/etc/selinux/config", "s/^SELINUX=.*/SELINUX=enforcing/")
+
+
+def _swap_apply(v: View, node: str) -> None:
+    v.sh(
+        node,
+        "printf 'Filename\\tType\\tSize\\tUsed\\tPriority\\n/swapfile file\\t1048572\\t0\\t-2\\n' > /run/fake-swaps"
+        " && mount --bind /run/fake-swaps /proc/swaps",
+    )
+
+
+def _swap_undo(v: View, node: str) -> None:
+    v.sh(node, "umount /proc/swaps && rm -f /run/fake-swaps")
+
+
+FIREWALLD_UNIT = "[Unit]\nDescription=stand-in for firewalld (mutation)\n[Service]\nExecStart=/bin/sleep infinity\n"
+
+
+def _firewalld_apply(v: View, node: str) -> None:
+    v.sh(
+        node,
+        f"printf %s {shlex.quote(FIREWALLD_UNIT)} > /run/systemd/system/firewalld.service"
+        " && systemctl daemon-reload && systemctl start firewalld",
+    )
+
+
+def _firewalld_undo(v: View, node: str) -> None:
+    v.sh(node, "systemctl stop firewalld; rm -f /run/systemd/system/firewalld.service; systemctl daemon-reload")
+
+
+def _drop_first_key_apply(v: View, node: str) -> None:
+    first = v.with_role("first")[0]
+    key = v.sh(first, "cat /root/.ssh/id_ed25519.pub 2>/dev/null || cat /root/.ssh/id_rsa.pub").split()[1]
+    backup("/root/.ssh/authorized_keys")(v, node)
+    v.sh(node, f"grep -v -F {shlex.quote(key)} /root/.ssh/authorized_keys.mutation-backup > /root/.ssh/authorized_keys")
+
+
+def _vip_add(name: str) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    def apply(v: View, node: str) -> None:
+        v.sh(node, f"ip addr add {v.vip(name)}/32 dev {NIC}")
+
+    def undo(v: View, node: str) -> None:
+        v.sh(node, f"ip addr del {v.vip(name)}/32 dev {NIC}")
+
+    return apply, undo
+
+
+def _netmask_apply(v: View, node: str) -> None:
+    addr = v.address(node)
+    net = v.status()["subnet"]
+    v.sh(node, f"ip addr add {addr}/28 dev {NIC} && ip addr del {addr}/{net.split('/')[1]} dev {NIC}")
+    v.sh(node, f"ip route replace {net} dev {NIC} src {addr}")
+
+
+def _netmask_undo(v: View, node: str) -> None:
+    addr = v.address(node)
+    net = v.status()["subnet"]
+    v.sh(node, f"ip addr add {addr}/{net.split('/')[1]} dev {NIC} && ip addr del {addr}/28 dev {NIC}")
+    v.sh(node, f"ip route replace {net} dev {NIC} proto kernel scope link src {addr}")
+
+
+def _blackhole(name: str) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    def apply(v: View, node: str) -> None:
+        v.sh(node, f"ip route add blackhole {v.vip(name)}/32")
+
+    def undo(v: View, node: str) -> None:
+        v.sh(node, f"ip route del blackhole {v.vip(name)}/32")
+
+    return apply, undo
+
+
+FLAP = "# mutation: healthy for 3 s, unhealthy for 3 s\n[ $(( $(date +%s) / 3 % 2 )) = 0 ]\n"
+
+
+def _flap_apply(v: View, node: str) -> None:
+    backup("/etc/keepalived/chk_platform")(v, node)
+    v.sh(node, f"printf '#!/bin/bash\\n%s' {shlex.quote(FLAP)} > /etc/keepalived/chk_platform")
+
+
+def _stop_replica_thread(v: View, node: str) -> None:
+    v.sql(node, "STOP SLAVE IO_THREAD")
+
+
+def _start_replica(v: View, node: str) -> None:
+    v.sql(node, "START SLAVE")
+    v.wait(f"{node} replication running", lambda: "Yes\tYes" in _threads(v, node))
+
+
+def _threads(v: View, node: str) -> str:
+    out = v.sh(node, "mysql -e 'SHOW SLAVE STATUS\\G'")
+    fields = dict(line.strip().split(": ", 1) for line in out.splitlines() if ": " in line)
+    return f"{fields.get('Slave_IO_Running')}\t{fields.get('Slave_SQL_Running')}"
+
+
+def _lag_apply(v: View, node: str) -> None:
+    """The holder applies its peer's events an hour late; one event written on the peer
+    with a timestamp 10 minutes old puts it 600 s behind at once."""
+    peer = next(n for n in v.with_role("db-ha") if n != node)
+    v.sql(node, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 3600; START SLAVE")
+    v.sql(peer, "SET TIMESTAMP = UNIX_TIMESTAMP() - 600; CREATE DATABASE IF NOT EXISTS ha_mutation_lag")
+
+
+def _lag_undo(v: View, node: str) -> None:
+    peer = next(n for n in v.with_role("db-ha") if n != node)
+    v.sql(node, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE")
+    v.wait(f"{node} caught up", lambda: bool(v.sql(node, "SHOW DATABASES LIKE 'ha_mutation_lag'").strip()))
+    v.sql(peer, "DROP DATABASE IF EXISTS ha_mutation_lag")
+    v.wait(f"{node} replication running", lambda: "Yes\tYes" in _threads(v, node))
+
+
+def _offset_apply(v: View, node: str) -> None:
+    other = next(n for n in v.with_role("db-ha") if n != node)
+    theirs = v.sql(other, "SELECT @@GLOBAL.auto_increment_offset").strip()
+    v.state[(node, "offset")] = v.sql(node, "SELECT @@GLOBAL.auto_increment_offset").strip()
+    v.sql(node, f"SET GLOBAL auto_increment_offset = {int(theirs)}")
+
+
+def _offset_undo(v: View, node: str) -> None:
+    v.sql(node, f"SET GLOBAL auto_increment_offset = {int(v.state.pop((node, 'offset')))}")
+
+
+def _filter_apply(v: View, node: str) -> None:
+    v.sql(node, "STOP SLAVE; SET GLOBAL replicate_wild_ignore_table = 'ha_conformance.%'; START SLAVE")
+
+
+def _filter_undo(v: View, node: str) -> None:
+    v.sql(node, "STOP SLAVE; SET GLOBAL replicate_wild_ignore_table = ''; START SLAVE")
+    v.wait(f"{node} replication running", lambda: "Yes\tYes" in _threads(v, node))
+
+
+ALWAYS_OK = "#!/bin/bash\n# mutation: reports healthy whatever the endpoint says\nexit 0\n"
+
+
+def _blind_member_apply(v: View, node: str) -> None:
+    for script in ("chk_platform", "chk_storage"):
+        backup(f"/etc/keepalived/{script}")(v, node)
+        v.sh(node, f"printf %s {shlex.quote(ALWAYS_OK)} > /etc/keepalived/{script}")
+    v.sh(node, "systemctl stop etcd")
+    v.wait(
+        f"{node} /healthz not ok",
+        lambda: v.lab.ssh(node, "curl -sk --max-time 1 https://127.0.0.1:6443/healthz").stdout.strip() != "ok",
+    )
+
+
+def _blind_member_undo(v: View, node: str) -> None:
+    v.sh(node, "systemctl start etcd")
+    for script in ("chk_platform", "chk_storage"):
+        restore(f"/etc/keepalived/{script}")(v, node)
+    v.wait(
+        f"{node} /healthz ok",
+        lambda: v.lab.ssh(node, "curl -sk --max-time 1 https://127.0.0.1:6443/healthz").stdout.strip() == "ok",
+    )
+
+
+def _etcd_undo(v: View, node: str) -> None:
+    v.sh(node, "systemctl start etcd")
+    v.wait(
+        f"{node} /healthz ok",
+        lambda: v.lab.ssh(node, "curl -sk --max-time 1 https://127.0.0.1:6443/healthz").stdout.strip() == "ok",
+    )
+
+
+def _storage_undo(v: View, node: str) -> None:
+    v.sh(node, "systemctl start ha-storage")
+    v.wait("S3 answering again", lambda: _s3_answers(v))
+
+
+def _sudo_apply(v: View, node: str) -> None:
+    v.sh(node, "mv /etc/sudoers.d/yunion /root/yunion.mutation-backup")
+
+
+def _sudo_undo(v: View, node: str) -> None:
+    v.sh(node, "mv /root/yunion.mutation-backup /etc/sudoers.d/yunion")
+
+
+def _flap_undo(v: View, node: str) -> None:
+    restore("/etc/keepalived/chk_platform")(v, node)
+    # Back to one steady holder: the First Node (MASTER 100) takes the VIP back.
+    v.wait("platform VIP settled", lambda: v.status()["vips"]["platform"]["holders"] == [node], timeout=30)
+
+
+KA = "/etc/keepalived/keepalived.conf"
+FIRST = lambda v: v.with_role("first")[0]  # noqa: E731
+DB_HOLDER = lambda v: v.holder("db")  # noqa: E731
+PLATFORM_HOLDER = lambda v: v.holder("platform")  # noqa: E731
+STORAGE_HOLDER = lambda v: v.holder("storage")  # noqa: E731
+DB_PEER = View.db_peer
+IDLE_CONTROL = View.idle_control
+
+
+def _m(id: str, requirement: str, what: str, where: str | Where, pair: tuple[Any, Any], **kw: Any) -> Mutation:
+    return Mutation(id, requirement, what, where, pair[0], pair[1], **kw)
+
+
+MUTATIONS: list[Mutation] = [
+    _m("selinux-enforcing", "HA-OS-001", "SELINUX=enforcing in /etc/selinux/config", "node2", _selinux()),
+    _m(
+        "other-kernel",
+        "HA-OS-002",
+        "the node runs another kernel (uname -r)",
+        "node3",
+        wrapper("uname", '[ "$1" = -r ] && { echo 3.10.0-957.el7.x86_64; exit 0; }; exec /bin/uname "$@"'),
+    ),
+    _m(
+        "hostname-localhost",
+        "HA-OS-003",
+        "hostname localhost.localdomain",
+        "db1",
+        (lambda v, n: v.sh(n, "hostname localhost.localdomain"), lambda v, n: v.sh(n, f"hostname {n}")),
+    ),
+    _m("swap-on", "HA-OS-004", "a swap file in /proc/swaps", "node2", (_swap_apply, _swap_undo)),
+    _m("firewalld-running", "HA-OS-005", "firewalld active", "db2", (_firewalld_apply, _firewalld_undo)),
+    _m(
+        "clock-ahead",
+        "HA-OS-006",
+        "the node's clock an hour ahead (date)",
+        "node1",
+        wrapper("date", 'exec /bin/date -d "+3600 seconds" "$@"'),
+    ),
+    _m(
+        "nonlocal-bind-off",
+        "HA-OS-007",
+        "net.ipv4.ip_nonlocal_bind=0",
+        "db1",
+        (
+            lambda v, n: v.sh(n, "sysctl -qw net.ipv4.ip_nonlocal_bind=0"),
+            lambda v, n: v.sh(n, "sysctl -qw net.ipv4.ip_nonlocal_bind=1"),
+        ),
+    ),
+    _m(
+        "first-node-key-removed",
+        "HA-SSH-001",
+        "the First Node's key gone from authorized_keys",
+        "node3",
+        (_drop_first_key_apply, restore("/root/.ssh/authorized_keys")),
+    ),
+    _m(
+        "db-vip-on-two-nodes",
+        "HA-VIP-001",
+        "the DB VIP added to the DB node that does not hold it",
+        DB_PEER,
+        _vip_add("db"),
+        subject="vip-db",
+    ),
+    _m(
+        "netmask-28",
+        "HA-VIP-002",
+        "the DB peer's address on a /28 that leaves the DB VIP out",
+        DB_PEER,
+        (_netmask_apply, _netmask_undo),
+        subject="vip-db",
+    ),
+    _m(
+        "db-vip-blackholed",
+        "HA-VIP-003",
+        "a control node cannot reach the DB VIP (blackhole route)",
+        IDLE_CONTROL,
+        _blackhole("db"),
+        subject="vip-db",
+    ),
+    _m(
+        "platform-vip-flapping",
+        "HA-VIP-004",
+        "the First Node's health track flips every 3 s",
+        FIRST,
+        (_flap_apply, _flap_undo),
+        subject="vip-platform",
+        overrides={"vip_observation_s": 8.0},
+        alone=True,
+        tolerate=(
+            "HA-VIP-001[vip-platform]",
+            "HA-VIP-003[vip-platform]",
+            "HA-CP-002[site]",
+            "HA-WEB-001[site]",
+            "HA-WEB-002[site]",
+        ),
+    ),
+    _m(
+        "ka-wrong-interface",
+        "HA-KA-001",
+        "keepalived.conf names interface lo",
+        "db2",
+        edit(KA, "s/interface host0/interface lo/"),
+    ),
+    _m(
+        "ka-auth-differs",
+        "HA-KA-002",
+        "another auth_pass in one DB node's VI_DB",
+        "db2",
+        edit(KA, "s/auth_pass .*/auth_pass mutated/"),
+        subject="vip-db",
+    ),
+    _m("ka-db-preempt", "HA-KA-003", "nopreempt removed from VI_DB", "db1", edit(KA, "/nopreempt/d")),
+    _m(
+        "ka-platform-priority",
+        "HA-KA-004",
+        "a BACKUP's platform priority 95 instead of 90",
+        "node2",
+        edit(KA, "/vrrp_instance VI_PLATFORM/,/^}/ s/priority 90/priority 95/"),
+    ),
+    _m(
+        "ka-disabled",
+        "HA-KA-005",
+        "keepalived not enabled at boot",
+        "node3",
+        (_service("disable", "keepalived"), _service("enable", "keepalived")),
+    ),
+    _m(
+        "db-vip-sessions-dropped",
+        "HA-DB-001",
+        "the DB VIP holder accepts TCP on VIP:3306 but drops what clients send",
+        DB_HOLDER,
+        drop_port("db", 3306, data_only=True),
+        subject="site",
+        also=(
+            ("HA-DBHA-005[site]", "its probe row is written through the DB VIP"),
+            ("HA-WEB-002[site]", "keystone answers /ping only while the DB answers through the VIP"),
+        ),
+    ),
+    _m("expire-logs-7", "HA-DB-002", "expire_logs_days=7", "db2", global_var("expire_logs_days", "7")),
+    _m("max-connections-151", "HA-DB-003", "max_connections=151", "db1", global_var("max_connections", "151")),
+    _m(
+        "grant-option-revoked",
+        "HA-DB-004",
+        "GRANT OPTION revoked from root@'%' on one node",
+        "db2",
+        (
+            lambda v, n: v.sql(n, "SET sql_log_bin = 0; REVOKE GRANT OPTION ON *.* FROM 'root'@'%'"),
+            lambda v, n: v.sql(n, "SET sql_log_bin = 0; GRANT ALL PRIVILEGES ON *.* TO 'root'@'%' WITH GRANT OPTION"),
+        ),
+    ),
+    _m(
+        "replica-io-stopped",
+        "HA-DBHA-001",
+        "the DB VIP holder's replica IO thread stopped",
+        DB_HOLDER,
+        (_stop_replica_thread, _start_replica),
+        also=(("HA-DBHA-004[{node}]", "a stopped replica has no lag figure (Seconds_Behind_Master NULL)"),),
+    ),
+    _m(
+        "auto-increment-offset-equal",
+        "HA-DBHA-002",
+        "both DB nodes with the same auto_increment_offset",
+        "db2",
+        (_offset_apply, _offset_undo),
+        subject="site",
+    ),
+    _m("binlog-statement", "HA-DBHA-003", "binlog_format=STATEMENT", "db2", global_var("binlog_format", "'STATEMENT'")),
+    _m(
+        "replica-600s-behind",
+        "HA-DBHA-004",
+        "the DB VIP holder applies its peer's events 600 s late",
+        DB_HOLDER,
+        (_lag_apply, _lag_undo),
+    ),
+    _m(
+        "probe-schema-filtered",
+        "HA-DBHA-005",
+        "the DB peer ignores the probe schema in replication",
+        DB_PEER,
+        (_filter_apply, _filter_undo),
+        subject="site",
+    ),
+    _m(
+        "etcd-member-stopped",
+        "HA-CP-001",
+        "etcd stopped on a control node that holds no VIP",
+        IDLE_CONTROL,
+        (_service("stop", "etcd"), _etcd_undo),
+        subject="site",
+    ),
+    _m(
+        "holder-unhealthy-unnoticed",
+        "HA-CP-002",
+        "the platform VIP holder's etcd stopped, its keepalived tracks blinded",
+        PLATFORM_HOLDER,
+        (_blind_member_apply, _blind_member_undo),
+        subject="site",
+        also=(("HA-CP-001[site]", "the VIP holder is a control-plane member: its /healthz is the VIP's"),),
+    ),
+    _m(
+        "kubeconfig-differs",
+        "HA-CP-003",
+        "$HOME/.kube/config differs from admin.conf",
+        "node2",
+        edit("/root/.kube/config", "$ a # mutated"),
+    ),
+    _m(
+        "admin-conf-first-node",
+        "HA-CP-004",
+        "admin.conf points at the First Node's address",
+        FIRST,
+        (
+            lambda v, n: edit(
+                "/etc/kubernetes/admin.conf", f"s#https://{v.vip('platform')}:6443#https://{v.address(n)}:6443#"
+            )[0](v, n),
+            restore("/etc/kubernetes/admin.conf"),
+        ),
+    ),
+    _m(
+        "kubelet-first-node",
+        "HA-CP-005",
+        "the compute node's kubelet.conf points at the First Node",
+        "compute1",
+        (
+            lambda v, n: edit(
+                "/etc/kubernetes/kubelet.conf",
+                f"s#https://{v.vip('platform')}:6443#https://{v.address(FIRST(v))}:6443#",
+            )[0](v, n),
+            restore("/etc/kubernetes/kubelet.conf"),
+        ),
+    ),
+    _m(
+        "storage-stopped",
+        "HA-ST-001",
+        "the S3 server stopped where the storage address is",
+        STORAGE_HOLDER,
+        (_service("stop", "ha-storage"), _storage_undo),
+        subject="site",
+    ),
+    _m(
+        "web-port-dropped",
+        "HA-WEB-001",
+        "the platform VIP holder drops TCP 443 to the VIP",
+        PLATFORM_HOLDER,
+        drop_port("platform", 443),
+        subject="site",
+    ),
+    _m(
+        "keystone-port-dropped",
+        "HA-WEB-002",
+        "the platform VIP holder drops TCP 30500 to the VIP",
+        PLATFORM_HOLDER,
+        drop_port("platform", 30500),
+        subject="site",
+    ),
+    _m("yunion-sudo-removed", "HA-UPG-001", "yunion's sudoers file removed", FIRST, (_sudo_apply, _sudo_undo)),
+]
+
+
+def _ka_stop_control(v: View, node: str) -> None:
+    for n in v.with_role("control"):
+        v.sh(n, "systemctl stop keepalived")
+
+
+def _ka_start_control(v: View, node: str) -> None:
+    for n in v.with_role("control"):
+        v.sh(n, "systemctl start keepalived")
+
+
+# Before the install (--phase preinstall): the platform VIP must be an idle address. The
+# lab is brought to a pre-install-like state first (keepalived stopped on the control nodes,
+# so no platform or storage address is held); then the VIP is put on a node.
+PREINSTALL: list[Mutation] = [
+    _m(
+        "platform-vip-in-use",
+        "HA-VIP-005",
+        "the platform VIP already configured on a control node",
+        "node2",
+        _vip_add("platform"),
+        subject="vip-platform",
+    ),
+]
+PREINSTALL_STATE = (_ka_stop_control, _ka_start_control)
+
+
+@dataclass(frozen=True)
+class ScenarioMutation:
+    """A change that makes a survivability scenario fail: the failover it promises does not happen."""
+
+    id: str
+    requirement: str
+    what: str
+    scenario: str  # the check id of the scenario that must fail
+    where: str | Where
+    apply: Callable[[View, str], None]
+    undo: Callable[[View, str], None]
+    reason: str  # what the scenario's message must name
+    topology: str = "5node"
+
+
+def _platform_no_backup_apply(v: View, node: str) -> None:
+    for n in v.with_role("platform-ha"):
+        if n != node:
+            v.sh(n, "systemctl stop keepalived")
+
+
+def _platform_no_backup_undo(v: View, node: str) -> None:
+    for n in v.with_role("platform-ha"):
+        if n != node:
+            v.sh(n, "systemctl start keepalived")
+
+
+def _blind_chk_mysql_apply(v: View, node: str) -> None:
+    backup("/etc/keepalived/chk_mysql")(v, node)
+    v.sh(node, f"printf %s {shlex.quote(ALWAYS_OK)} > /etc/keepalived/chk_mysql")
+
+
+NO_BACKUP = "keepalived stopped on every platform-HA node but the First Node: nobody takes the VIP over"
+SCENARIOS: list[ScenarioMutation] = [
+    ScenarioMutation(
+        "no-platform-backup-kill",
+        "HA-SURV-001",
+        NO_BACKUP,
+        "HA-SURV-001[kill-node1]",
+        "node1",
+        _platform_no_backup_apply,
+        _platform_no_backup_undo,
+        "platform-api",
+    ),
+    ScenarioMutation(
+        "no-platform-backup-stop",
+        "HA-SURV-002",
+        NO_BACKUP,
+        "HA-SURV-002[stop-node1]",
+        "node1",
+        _platform_no_backup_apply,
+        _platform_no_backup_undo,
+        "platform-api",
+    ),
+    ScenarioMutation(
+        "no-platform-backup-partition",
+        "HA-SURV-003",
+        NO_BACKUP,
+        "HA-SURV-003[partition-node1]",
+        "node1",
+        _platform_no_backup_apply,
+        _platform_no_backup_undo,
+        "platform-api",
+    ),
+    ScenarioMutation(
+        "chk-mysql-blind",
+        "HA-SURV-004",
+        "the DB VIP holder's chk_mysql always says healthy: the VIP stays with a dead MariaDB",
+        "HA-SURV-004[mariadb-on-db-vip-holder]",
+        DB_HOLDER,
+        _blind_chk_mysql_apply,
+        restore("/etc/keepalived/chk_mysql"),
+        "db-write",
+    ),
+    ScenarioMutation(
+        "db-node-no-restart",
+        "HA-SURV-005",
+        "MariaDB disabled at boot on the DB node: the platform does not recover when it returns",
+        "HA-SURV-005[fatal-db1]",
+        "db1",
+        _service("disable", "mariadb"),
+        lambda v, n: v.sh(n, "systemctl enable --now mariadb"),
+        "after the DB node returned",
+        topology="4node",
+    ),
+]
+
+
+def covered() -> set[str]:
+    return {m.requirement for m in [*MUTATIONS, *PREINSTALL]} | {s.requirement for s in SCENARIOS}
+
+
+def batches(view: View, mutations: list[Mutation]) -> list[list[tuple[Mutation, str]]]:
+    """Pack mutations into runs: one per node and per requirement in each run, and the
+    ``alone`` ones by themselves."""
+    out: list[list[tuple[Mutation, str]]] = []
+
+    def touched(m: Mutation, node: str) -> set[str]:
+        return m.expected(node) | m.coupled(node) | set(m.tolerate) | {m.requirement}
+
+    for m in mutations:
+        node = m.node(view)
+        for batch in out:
+            if m.alone or any(o.alone for o, _ in batch):
+                continue
+            if all(n != node and not touched(o, n) & touched(m, node) for o, n in batch):
+                batch.append((m, node))
+                break
+        else:
+            out.append([(m, node)])
+    return out

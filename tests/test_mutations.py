@@ -1,0 +1,294 @@
+"""Every check can fail: each mutation of tests/mutations.py breaks one requirement on a
+deployed lab, the suite must fail exactly that requirement on exactly that node (and leave
+every other outcome as it was), and the lab must be all green again once it is undone.
+
+The mutation score (killed / total, survivors, collateral failures) is written to
+reports/mutations/<UTC time>/score.txt and score.json and shown at the end of the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bootstrap.deploy import deploy
+from bootstrap.deploy.lab import lab_extras_for
+from bootstrap.inventory import load
+from bootstrap.lab.lab import Lab
+from suites import catalog as cat
+from tests import mutations as mx
+
+ROOT = Path(__file__).resolve().parent.parent
+FAILING = ("failed", "error")
+
+
+# The gate: no requirement without a mutation --------------------------------------------
+def test_every_automatable_requirement_has_a_mutation() -> None:
+    automatable = {rid for rid, r in cat.load(cat.CATALOG).items() if not r.manual}
+    missing = sorted(automatable - mx.covered())
+    assert not missing, f"requirements without a mutation in tests/mutations.py: {', '.join(missing)}"
+    unknown = sorted(mx.covered() - automatable)
+    assert not unknown, f"mutations name requirements that are not automatable catalog entries: {unknown}"
+    ids = [m.id for m in [*mx.MUTATIONS, *mx.PREINSTALL, *mx.SCENARIOS]]
+    assert len(ids) == len(set(ids)), "mutation ids must be unique"
+
+
+# Judging one run --------------------------------------------------------------------------
+@dataclass
+class Verdict:
+    mutation: str
+    requirement: str
+    node: str
+    killed: bool
+    detail: str
+    collateral: list[str] = field(default_factory=list)
+    coupled: list[str] = field(default_factory=list)
+
+
+def judge(
+    baseline: dict[str, str], got: dict[str, str], batch: list[tuple[mx.Mutation, str]]
+) -> tuple[list[Verdict], list[str]]:
+    """Per mutation: killed when each expected check fails. Collateral: any other check
+    whose outcome changed and that no mutation of the batch declared."""
+    declared: set[str] = set()
+    for m, node in batch:
+        declared |= m.expected(node) | m.coupled(node) | set(m.tolerate)
+    collateral = sorted(
+        f"{cid}: {baseline.get(cid, 'absent')} -> {got.get(cid, 'absent')}"
+        for cid in set(baseline) | set(got)
+        if cid not in declared and baseline.get(cid) != got.get(cid)
+    )
+    verdicts = []
+    for m, node in batch:
+        missing = [cid for cid in sorted(m.expected(node)) if got.get(cid) not in FAILING]
+        detail = "; ".join(f"{cid} {got.get(cid, 'absent')}" for cid in missing) or "caught"
+        coupled = [
+            f"{cid} ({why})" for tpl, why in m.also for cid in [tpl.format(node=node)] if got.get(cid) in FAILING
+        ]
+        verdicts.append(Verdict(m.id, m.requirement, node, not missing, detail, collateral, coupled))
+    return verdicts, collateral
+
+
+def test_judge_finds_survivors_and_collateral() -> None:
+    m = mx.MUTATIONS[0]  # HA-OS-001 on node2
+    base = {"HA-OS-001[node2]": "passed", "HA-OS-001[node1]": "passed", "HA-DB-003[db1]": "passed"}
+    caught, coll = judge(base, {**base, "HA-OS-001[node2]": "failed"}, [(m, "node2")])
+    assert caught[0].killed and coll == []
+    survived, _ = judge(base, base, [(m, "node2")])
+    assert not survived[0].killed and "HA-OS-001[node2] passed" in survived[0].detail
+    wrong_node, coll = judge(base, {**base, "HA-OS-001[node1]": "failed"}, [(m, "node2")])
+    assert not wrong_node[0].killed and coll == ["HA-OS-001[node1]: passed -> failed"]
+
+
+# The score ---------------------------------------------------------------------------------
+@dataclass
+class Score:
+    verdicts: list[Verdict] = field(default_factory=list)
+    greens: list[str] = field(default_factory=list)  # runs after undo that were not all green
+
+    def text(self) -> str:
+        killed = [v for v in self.verdicts if v.killed]
+        lines = [f"mutation score: {len(killed)}/{len(self.verdicts)} killed"]
+        for v in self.verdicts:
+            lines.append(
+                f"  {'killed  ' if v.killed else 'SURVIVED'} {v.requirement} {v.mutation} on {v.node}: {v.detail}"
+            )
+            lines += [f"           also failed (declared): {c}" for c in v.coupled]
+        survivors = [v for v in self.verdicts if not v.killed]
+        lines.append(f"survivors: {', '.join(v.mutation for v in survivors) or 'none'}")
+        collateral = sorted({c for v in self.verdicts for c in v.collateral})
+        lines.append(f"collateral failures: {'; '.join(collateral) or 'none'}")
+        lines.append(f"not green after undo: {'; '.join(self.greens) or 'none'}")
+        return "\n".join(lines)
+
+    def write(self, root: Path) -> Path:
+        out = root / "reports" / "mutations" / dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "score.txt").write_text(self.text() + "\n")
+        (out / "score.json").write_text(
+            json.dumps(
+                {
+                    "killed": sum(v.killed for v in self.verdicts),
+                    "total": len(self.verdicts),
+                    "mutations": [v.__dict__ for v in self.verdicts],
+                    "not_green_after_undo": self.greens,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        return out
+
+
+WRITTEN: list[Path] = []  # score directories of this session (shown by tests/conftest.py)
+
+
+@pytest.fixture(scope="module")
+def score() -> Iterator[Score]:
+    s = Score()
+    yield s
+    if s.verdicts:
+        WRITTEN.append(s.write(ROOT))
+
+
+# The lab -----------------------------------------------------------------------------------
+class Labs:
+    """One lab at a time, brought to the topology a test needs and deployed."""
+
+    def __init__(self) -> None:
+        self.lab = Lab()
+        self.current: tuple[str, int] | None = None
+
+    def get(self, topology: str, compute: int = 0) -> Path:
+        if self.current != (topology, compute):
+            if self.lab.is_up():
+                self.lab.down()
+            self.lab.up(topology, compute)
+            deploy(load(self.lab.paths.inventory), lab=lab_extras_for(self.lab.paths.inventory), log=io.StringIO())
+            self.current = (topology, compute)
+        return self.lab.paths.inventory
+
+
+@pytest.fixture(scope="module")
+def labs() -> Iterator[Labs]:
+    if Lab().is_up():
+        pytest.fail("a lab is already up on this host; the self-tests need it: python -m bootstrap.lab down")
+    labs = Labs()
+    yield labs
+    labs.lab.down()
+
+
+def suite(inventory: Path, report: Path, *args: str) -> dict[str, str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--inventory={inventory}",
+         f"--report-dir={report}", "-q", "--gate-severity=low", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    results = report / "results.json"
+    if not results.exists():
+        raise AssertionError(
+            f"the suite wrote no results (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}"
+        )
+    return {c["id"]: c["outcome"] for c in json.loads(results.read_text())["checks"]}
+
+
+def with_overrides(inventory: Path, overrides: dict[str, Any], tmp: Path) -> Path:
+    if not overrides:
+        return inventory
+    data = yaml.safe_load(inventory.read_text())
+    data.setdefault("profile_overrides", {}).update(overrides)
+    path = tmp / "site.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+READ_ONLY = ("-m", "not destructive", "-n", "2")
+
+
+def run_batches(
+    labs: Labs, mutations: list[mx.Mutation], score: Score, tmp_path: Path, *args: str, topology: str = "5node"
+) -> list[Verdict]:
+    inv = labs.get(topology, compute=1)
+    view = mx.View(labs.lab)
+    baseline = suite(inv, tmp_path / "baseline", *args)
+    assert set(baseline.values()) <= {"passed", "manual"}, f"the lab is not green before mutating: {baseline}"
+    verdicts: list[Verdict] = []
+    for i, batch in enumerate(mx.batches(view, mutations)):
+        applied: list[tuple[mx.Mutation, str]] = []
+        overrides: dict[str, Any] = {}
+        try:
+            for m, node in batch:
+                m.apply(view, node)
+                applied.append((m, node))
+                overrides.update(m.overrides)
+            got = suite(with_overrides(inv, overrides, tmp_path), tmp_path / f"batch{i}", *args)
+        finally:
+            for m, node in reversed(applied):
+                m.undo(view, node)
+        view.settle()
+        found, _ = judge(baseline, got, batch)
+        verdicts += found
+        after = suite(inv, tmp_path / f"batch{i}-undone", *args)
+        changed = sorted(c for c in set(after) | set(baseline) if after.get(c) != baseline.get(c))
+        if changed:
+            score.greens.append(f"after {', '.join(m.id for m, _ in batch)}: {', '.join(changed)}")
+    score.verdicts += verdicts
+    return verdicts
+
+
+def report_failures(verdicts: list[Verdict], score: Score) -> str:
+    bad = [v for v in verdicts if not v.killed or v.collateral]
+    return "\n".join(
+        [f"{v.mutation} ({v.requirement} on {v.node}): {v.detail}; collateral {v.collateral}" for v in bad]
+        + score.greens
+    )
+
+
+@pytest.mark.lab
+@pytest.mark.destructive
+def test_every_read_only_mutation_is_caught(labs: Labs, score: Score, tmp_path: Path) -> None:
+    verdicts = run_batches(labs, mx.MUTATIONS, score, tmp_path, *READ_ONLY)
+    assert len(verdicts) == len(mx.MUTATIONS)
+    assert all(v.killed and not v.collateral for v in verdicts) and not score.greens, report_failures(verdicts, score)
+
+
+@pytest.mark.lab
+@pytest.mark.destructive
+def test_every_preinstall_mutation_is_caught(labs: Labs, score: Score, tmp_path: Path) -> None:
+    labs.get("5node", compute=1)
+    view = mx.View(labs.lab)
+    enter, leave = mx.PREINSTALL_STATE
+    greens = len(score.greens)
+    enter(view, "")
+    try:
+        verdicts = run_batches(labs, mx.PREINSTALL, score, tmp_path, "--phase=preinstall", *READ_ONLY)
+    finally:
+        leave(view, "")
+    assert all(v.killed and not v.collateral for v in verdicts) and len(score.greens) == greens, report_failures(
+        verdicts, score
+    )
+
+
+@pytest.mark.lab
+@pytest.mark.destructive
+@pytest.mark.parametrize("sm", mx.SCENARIOS, ids=[s.id for s in mx.SCENARIOS])
+def test_scenario_mutation_is_caught(labs: Labs, score: Score, sm: mx.ScenarioMutation, tmp_path: Path) -> None:
+    """The scenario must fail, for the service the mutation keeps down; undone, the read-only
+    suite is all green again."""
+    inv = labs.get(sm.topology, compute=1 if sm.topology == "5node" else 0)
+    view = mx.View(labs.lab)
+    node = sm.where if isinstance(sm.where, str) else sm.where(view)
+    # Short bounds: the mutated scenario waits out its bound before it gives up.
+    fast = with_overrides(inv, {"rto_bound_s": 12, "storage_rto_bound_s": 30}, tmp_path)
+    sm.apply(view, node)
+    try:
+        proc_report = tmp_path / "scenario"
+        got = suite(fast, proc_report, f"suites/catalog.yaml::{sm.scenario}")
+    finally:
+        sm.undo(view, node)
+        view.settle()
+    doc = json.loads((proc_report / "results.json").read_text())
+    record = next((c for c in doc["checks"] if c["id"] == sm.scenario), None)
+    killed = record is not None and record["outcome"] in FAILING and sm.reason in record["message"]
+    detail = (
+        "caught"
+        if killed
+        else f"{sm.scenario}: {got.get(sm.scenario, 'absent')}: {(record or {}).get('message', '')[:300]}"
+    )
+    score.verdicts.append(Verdict(sm.id, sm.requirement, node, killed, detail))
+    after = suite(inv, tmp_path / "undone", *READ_ONLY)
+    not_green = sorted(c for c, o in after.items() if o not in ("passed", "manual"))
+    if not_green:
+        score.greens.append(f"after {sm.id}: {', '.join(not_green)}")
+    assert killed, detail
+    assert not not_green, f"not green after undoing {sm.id}: {not_green}"

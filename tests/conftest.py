@@ -67,7 +67,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     """The mutation score, when tests/test_mutations.py wrote one in this session."""
     import sys
 
-    module = sys.modules.get("tests.test_mutations")
+    module = sys.modules.get("tests.test_mutations") or sys.modules.get("test_mutations")
     for path in getattr(module, "WRITTEN", []):
         terminalreporter.section("mutation score")
         terminalreporter.write_line((path / "score.txt").read_text().rstrip())

@@ -163,21 +163,18 @@ def wrapper(command: str, body: str) -> tuple[Callable[[View, str], None], Calla
 def drop_port(
     vip: str, port: int, data_only: bool = False
 ) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
-    """Drop TCP to VIP:port arriving at the node (an ingress tc filter); with ``data_only``
+    """Drop TCP to VIP:port arriving at the node (iptables in the node); with ``data_only``
     only segments that carry data (PSH), so a TCP connect still succeeds."""
 
+    def rule(v: View) -> str:
+        psh = " --tcp-flags PSH PSH" if data_only else ""
+        return f"INPUT -d {v.vip(vip)}/32 -p tcp --dport {port}{psh} -j DROP"
+
     def apply(v: View, node: str) -> None:
-        addr = v.vip(vip)
-        psh = " match u8 0x08 0x08 at nexthdr+13" if data_only else ""
-        v.sh(node, f"tc qdisc add dev {NIC} ingress")
-        v.sh(
-            node,
-            f"tc filter add dev {NIC} parent ffff: protocol ip prio 1 u32 "
-            f"match ip dst {addr}/32 match ip protocol 6 0xff match ip dport {port} 0xffff{psh} action drop",
-        )
+        v.sh(node, f"iptables -I {rule(v)}")
 
     def undo(v: View, node: str) -> None:
-        v.sh(node, f"tc qdisc del dev {NIC} ingress")
+        v.sh(node, f"iptables -D {rule(v)}")
 
     return apply, undo
 
@@ -191,7 +188,11 @@ def global_var(name: str, value: str) -> tuple[Callable[[View, str], None], Call
 
     def undo(v: View, node: str) -> None:
         old = v.state.pop((node, name))
-        v.sql(node, f"SET GLOBAL {name} = {old if old.lstrip('-').isdigit() else repr(old)}")
+        try:
+            float(old)
+        except ValueError:
+            old = repr(old)
+        v.sql(node, f"SET GLOBAL {name} = {old}")
 
     return apply, undo
 
@@ -262,15 +263,22 @@ def _vip_add(name: str) -> tuple[Callable[[View, str], None], Callable[[View, st
 def _netmask_apply(v: View, node: str) -> None:
     addr = v.address(node)
     net = v.status()["subnet"]
-    v.sh(node, f"ip addr add {addr}/28 dev {NIC} && ip addr del {addr}/{net.split('/')[1]} dev {NIC}")
-    v.sh(node, f"ip route replace {net} dev {NIC} src {addr}")
+    # One command: between the delete and the route, the node cannot answer the runner.
+    v.sh(
+        node,
+        f"ip addr add {addr}/28 dev {NIC} && ip addr del {addr}/{net.split('/')[1]} dev {NIC};"
+        f" ip route replace {net} dev {NIC} src {addr}",
+    )
 
 
 def _netmask_undo(v: View, node: str) -> None:
     addr = v.address(node)
     net = v.status()["subnet"]
-    v.sh(node, f"ip addr add {addr}/{net.split('/')[1]} dev {NIC} && ip addr del {addr}/28 dev {NIC}")
-    v.sh(node, f"ip route replace {net} dev {NIC} proto kernel scope link src {addr}")
+    v.sh(
+        node,
+        f"ip route del {net} dev {NIC}; ip addr add {addr}/{net.split('/')[1]} dev {NIC};"
+        f" ip addr del {addr}/28 dev {NIC}",
+    )
 
 
 def _blackhole(name: str) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
@@ -302,7 +310,7 @@ def _start_replica(v: View, node: str) -> None:
 
 def _threads(v: View, node: str) -> str:
     out = v.sh(node, "mysql -e 'SHOW SLAVE STATUS\\G'")
-    fields = dict(line.strip().split(": ", 1) for line in out.splitlines() if ": " in line)
+    fields = {k.strip(): val.strip() for k, _, val in (line.partition(": ") for line in out.splitlines()) if _}
     return f"{fields.get('Slave_IO_Running')}\t{fields.get('Slave_SQL_Running')}"
 
 
@@ -685,7 +693,7 @@ class ScenarioMutation:
     id: str
     requirement: str
     what: str
-    scenario: str  # the check id of the scenario that must fail
+    scenario: str  # the scenario's check id; {node} is the node the mutation is about
     where: str | Where
     apply: Callable[[View, str], None]
     undo: Callable[[View, str], None]
@@ -693,16 +701,22 @@ class ScenarioMutation:
     topology: str = "5node"
 
 
+ALWAYS_FAIL = "#!/bin/bash\n# mutation: never healthy, so this node never takes the VIP\nexit 1\n"
+
+
 def _platform_no_backup_apply(v: View, node: str) -> None:
+    """The other platform-HA nodes' health tracks fail: only the VIP's platform instance goes
+    to FAULT there; keepalived keeps running and the DB and storage addresses are untouched."""
     for n in v.with_role("platform-ha"):
         if n != node:
-            v.sh(n, "systemctl stop keepalived")
+            backup("/etc/keepalived/chk_platform")(v, n)
+            v.sh(n, f"printf %s {shlex.quote(ALWAYS_FAIL)} > /etc/keepalived/chk_platform")
 
 
 def _platform_no_backup_undo(v: View, node: str) -> None:
     for n in v.with_role("platform-ha"):
         if n != node:
-            v.sh(n, "systemctl start keepalived")
+            restore("/etc/keepalived/chk_platform")(v, n)
 
 
 def _blind_chk_mysql_apply(v: View, node: str) -> None:
@@ -710,14 +724,14 @@ def _blind_chk_mysql_apply(v: View, node: str) -> None:
     v.sh(node, f"printf %s {shlex.quote(ALWAYS_OK)} > /etc/keepalived/chk_mysql")
 
 
-NO_BACKUP = "keepalived stopped on every platform-HA node but the First Node: nobody takes the VIP over"
+NO_BACKUP = "the health track fails on every platform-HA node but the VIP holder: nobody takes the VIP over"
 SCENARIOS: list[ScenarioMutation] = [
     ScenarioMutation(
         "no-platform-backup-kill",
         "HA-SURV-001",
         NO_BACKUP,
-        "HA-SURV-001[kill-node1]",
-        "node1",
+        "HA-SURV-001[kill-{node}]",
+        PLATFORM_HOLDER,
         _platform_no_backup_apply,
         _platform_no_backup_undo,
         "platform-api",
@@ -726,8 +740,8 @@ SCENARIOS: list[ScenarioMutation] = [
         "no-platform-backup-stop",
         "HA-SURV-002",
         NO_BACKUP,
-        "HA-SURV-002[stop-node1]",
-        "node1",
+        "HA-SURV-002[stop-{node}]",
+        PLATFORM_HOLDER,
         _platform_no_backup_apply,
         _platform_no_backup_undo,
         "platform-api",
@@ -736,8 +750,8 @@ SCENARIOS: list[ScenarioMutation] = [
         "no-platform-backup-partition",
         "HA-SURV-003",
         NO_BACKUP,
-        "HA-SURV-003[partition-node1]",
-        "node1",
+        "HA-SURV-003[partition-{node}]",
+        PLATFORM_HOLDER,
         _platform_no_backup_apply,
         _platform_no_backup_undo,
         "platform-api",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -161,11 +162,18 @@ class Labs:
 
 @pytest.fixture(scope="module")
 def labs() -> Iterator[Labs]:
-    if Lab().is_up():
-        pytest.fail("a lab is already up on this host; the self-tests need it: python -m bootstrap.lab down")
+    """HA_KEEP_LAB=1 (while working on mutations): reuse a lab that is up, leave it up."""
+    keep = bool(os.environ.get("HA_KEEP_LAB"))
     labs = Labs()
+    if labs.lab.is_up():
+        if not keep:
+            pytest.fail("a lab is already up on this host; the self-tests need it: python -m bootstrap.lab down")
+        st = labs.lab.status()
+        compute = sum("compute" in n["roles"] for n in st["nodes"])
+        labs.current = (st["topology"], compute)
     yield labs
-    labs.lab.down()
+    if not keep:
+        labs.lab.down()
 
 
 def suite(inventory: Path, report: Path, *args: str) -> dict[str, str]:
@@ -196,9 +204,9 @@ READ_ONLY = ("-m", "not destructive", "-n", "2")
 
 
 def run_batches(
-    labs: Labs, mutations: list[mx.Mutation], score: Score, tmp_path: Path, *args: str, topology: str = "5node"
+    labs: Labs, mutations: list[mx.Mutation], score: Score, tmp_path: Path, *args: str, settle: bool = True
 ) -> list[Verdict]:
-    inv = labs.get(topology, compute=1)
+    inv = labs.get("5node", compute=1)
     view = mx.View(labs.lab)
     baseline = suite(inv, tmp_path / "baseline", *args)
     assert set(baseline.values()) <= {"passed", "manual"}, f"the lab is not green before mutating: {baseline}"
@@ -208,14 +216,14 @@ def run_batches(
         overrides: dict[str, Any] = {}
         try:
             for m, node in batch:
+                applied.append((m, node))  # before apply: a half-applied mutation is undone too
                 m.apply(view, node)
-                applied.append((m, node))
                 overrides.update(m.overrides)
             got = suite(with_overrides(inv, overrides, tmp_path), tmp_path / f"batch{i}", *args)
         finally:
-            for m, node in reversed(applied):
-                m.undo(view, node)
-        view.settle()
+            undo_all(view, applied)
+        if settle:
+            view.settle()
         found, _ = judge(baseline, got, batch)
         verdicts += found
         after = suite(inv, tmp_path / f"batch{i}-undone", *args)
@@ -224,6 +232,18 @@ def run_batches(
             score.greens.append(f"after {', '.join(m.id for m, _ in batch)}: {', '.join(changed)}")
     score.verdicts += verdicts
     return verdicts
+
+
+def undo_all(view: mx.View, applied: list[tuple[mx.Mutation, str]]) -> None:
+    """Undo in reverse order; every undo is tried, the first error is raised after."""
+    errors = []
+    for m, node in reversed(applied):
+        try:
+            m.undo(view, node)
+        except Exception as exc:
+            errors.append(f"{m.id}: {exc!r}")
+    if errors:
+        raise mx.MutationError("undo failed: " + "; ".join(errors))
 
 
 def report_failures(verdicts: list[Verdict], score: Score) -> str:
@@ -251,9 +271,10 @@ def test_every_preinstall_mutation_is_caught(labs: Labs, score: Score, tmp_path:
     greens = len(score.greens)
     enter(view, "")
     try:
-        verdicts = run_batches(labs, mx.PREINSTALL, score, tmp_path, "--phase=preinstall", *READ_ONLY)
+        verdicts = run_batches(labs, mx.PREINSTALL, score, tmp_path, "--phase=preinstall", *READ_ONLY, settle=False)
     finally:
         leave(view, "")
+        view.settle()
     assert all(v.killed and not v.collateral for v in verdicts) and len(score.greens) == greens, report_failures(
         verdicts, score
     )
@@ -267,23 +288,25 @@ def test_scenario_mutation_is_caught(labs: Labs, score: Score, sm: mx.ScenarioMu
     suite is all green again."""
     inv = labs.get(sm.topology, compute=1 if sm.topology == "5node" else 0)
     view = mx.View(labs.lab)
+    view.settle()
     node = sm.where if isinstance(sm.where, str) else sm.where(view)
+    scenario = sm.scenario.format(node=node)
     # Short bounds: the mutated scenario waits out its bound before it gives up.
     fast = with_overrides(inv, {"rto_bound_s": 12, "storage_rto_bound_s": 30}, tmp_path)
     sm.apply(view, node)
     try:
         proc_report = tmp_path / "scenario"
-        got = suite(fast, proc_report, f"suites/catalog.yaml::{sm.scenario}")
+        # The copy with short bounds is not the lab's own inventory: confirm the site.
+        site = yaml.safe_load(inv.read_text())["site"]
+        got = suite(fast, proc_report, "--destructive", f"--confirm-site={site}", f"suites/catalog.yaml::{scenario}")
     finally:
         sm.undo(view, node)
         view.settle()
     doc = json.loads((proc_report / "results.json").read_text())
-    record = next((c for c in doc["checks"] if c["id"] == sm.scenario), None)
+    record = next((c for c in doc["checks"] if c["id"] == scenario), None)
     killed = record is not None and record["outcome"] in FAILING and sm.reason in record["message"]
     detail = (
-        "caught"
-        if killed
-        else f"{sm.scenario}: {got.get(sm.scenario, 'absent')}: {(record or {}).get('message', '')[:300]}"
+        "caught" if killed else f"{scenario}: {got.get(scenario, 'absent')}: {(record or {}).get('message', '')[:300]}"
     )
     score.verdicts.append(Verdict(sm.id, sm.requirement, node, killed, detail))
     after = suite(inv, tmp_path / "undone", *READ_ONLY)

@@ -221,6 +221,25 @@ def test_html_header_failures_and_survivability(recorded: dict[str, Any]) -> Non
     assert "platform → node2" in text
 
 
+def test_a_scenario_that_ended_early_still_renders(recorded: dict[str, Any]) -> None:
+    """A scenario that failed before its fault has few figures (no moves, no audit)."""
+    recorded["requirements"]["HA-SURV-002"] = requirement("HA-SURV-002")
+    recorded["checks"].append(
+        check(
+            "HA-SURV-002",
+            None,
+            "failed",
+            id="HA-SURV-002[stop-node1]",
+            figures={"rto_s": {"db-write": None}},
+            message="a healthy site before the fault not reached within 60 s",
+        )
+    )
+    text = html.render(recorded, "en", "critical")
+    assert "HA-SURV-002[stop-node1]" in text
+    assert "HA-SURV-002[stop-node1] failed: db-write=never" in "\n".join(summary.lines(recorded, "critical"))
+    assert ET.fromstring(junit.render(recorded)) is not None
+
+
 def test_html_is_self_contained(recorded: dict[str, Any]) -> None:
     page = parse(html.render(recorded, "en", "critical"))
     assert not [t for t, _ in page.tags if t in ("script", "link", "img", "iframe", "object")]

@@ -128,6 +128,13 @@ def mariadb(d: Deployment, node: NodeEntry) -> None:
     if not r.run(f"systemctl is-enabled {svc}", check=False).ok:
         r.run(f"systemctl enable {svc}")
         d.changed(node, step, f"enabled {svc}")
+    # Debian activates MariaDB from a socket: a stopped or crashed server would come back at
+    # the next connection, unseen by keepalived's chk_mysql. The document's hosts run it as a
+    # plain service, so a dead database stays dead until someone (or the VIP's move) acts.
+    socket = f"{svc}.socket"
+    if r.run(f"systemctl cat {socket}", check=False).ok and r.run(f"systemctl is-enabled {socket}", check=False).ok:
+        r.run(f"systemctl disable --now {socket}")
+        d.changed(node, step, f"disabled {socket} (no socket activation)")
     if conf_changed or not r.run(f"systemctl is-active {svc}", check=False).ok:
         r.run(f"systemctl restart {svc}", timeout=180)
         d.changed(node, step, f"restarted {svc}")

@@ -16,7 +16,6 @@ import io
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -44,29 +43,31 @@ def main() -> int:
         profile = get_profile(inventory.profile)
         backup = min(profile.platform_backup_priority, *profile.db_priorities)
         vrrp_bound = 3 * profile.advert_int + (256 - backup) / 256 * profile.advert_int
-        with tempfile.TemporaryDirectory() as report:
-            start = time.monotonic()
-            subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "pytest",
-                    "-p",
-                    "no:cacheprovider",
-                    f"--inventory={lab.paths.inventory}",
-                    "-m",
-                    "destructive",
-                    f"--report-dir={report}",
-                    "-q",
-                ],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=7200,
-                check=False,
-            )
-            wall = time.monotonic() - start
-            doc = json.loads((Path(report) / "results.json").read_text())
+        # Kept: report.html shows each scenario's timeline and why it failed.
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        report = ROOT / "reports" / f"survival-bench-{args.topology}-{stamp}"
+        start = time.monotonic()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                f"--inventory={lab.paths.inventory}",
+                "-m",
+                "destructive",
+                f"--report-dir={report}",
+                "-q",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=7200,
+            check=False,
+        )
+        wall = time.monotonic() - start
+        doc = json.loads((Path(report) / "results.json").read_text())
     finally:
         lab.down()
     print(f"{args.topology}: VRRP bound for advert_int {profile.advert_int} s: {vrrp_bound:.2f} s")
@@ -81,6 +82,10 @@ def main() -> int:
         f"wall time of the {args.topology} destructive suite: {wall:.0f} s ({len(doc['checks'])} scenarios)"
         + ("   (goal <= 180 s)" if args.topology == "5node" else "")
     )
+    for c in doc["checks"]:
+        if c["outcome"] != "passed":
+            print(f"{c['id']}: {c['message'][:400]}")
+    print(f"reports (results.json, report.html with the timelines): {report}")
     return 0
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pymysql
+import requests
+import urllib3
 
 from bootstrap import inventory as inv
 from bootstrap.faults import Fault, Faults
@@ -29,6 +31,7 @@ KIND_REQUIREMENT = {
 }
 DB_SERVICES = ("db-write", "db-read", "keystone")
 STABLE_WINDOW = 5.0  # after a fault is undone, the site must stay converged this long
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # lab and site certificates are self-signed
 
 
 @dataclass(frozen=True)
@@ -168,13 +171,24 @@ class Runner:
             restore_at = history.mark("restore")
             for f in reversed(faults):
                 self.faults.undo(f)
+            returned = [f.node for f in faults]
             faults = []
+            members_ok_at: list[float] = []
 
             def settled() -> str | None:
-                """Converged, and it has stayed so: no service failed and no VIP moved for a while."""
+                """Converged, and it has stayed so: no service failed and no VIP moved for a while.
+                The window starts once the returned control-plane members are healthy again, since
+                a returning MASTER takes its VIP back only then."""
                 waiting = self._recovered(history, self._promised(sc), restore_at + 0.5)
                 if waiting:
                     return f"services not back: {', '.join(waiting)}"
+                if not members_ok_at:
+                    unhealthy = self._unhealthy_members(returned)
+                    if unhealthy:
+                        return f"returned control-plane members not healthy yet: {', '.join(unhealthy)}"
+                    members_ok_at.append(history.now())
+                if history.now() - members_ok_at[0] < STABLE_WINDOW:
+                    return f"returned members healthy for less than {STABLE_WINDOW:g} s"
                 since = history.now() - STABLE_WINDOW
                 recent = [tuple(sorted(held.items())) for at, held in history.vip_samples if at > since]
                 if history.now() - restore_at < STABLE_WINDOW or len(set(recent)) > 1:
@@ -195,6 +209,21 @@ class Runner:
                 self.faults.undo(f)
         self._judge(sc, history, fault_at, restore_at, out)
         return out
+
+    def _unhealthy_members(self, nodes: list[str]) -> list[str]:
+        """Control nodes among ``nodes`` whose own /healthz does not answer ok."""
+        bad = []
+        for node in self.inv.nodes:
+            if node.name not in nodes or not node.has(Role.CONTROL):
+                continue
+            try:
+                resp = requests.get(f"https://{node.address}:6443/healthz", timeout=1.0, verify=False)
+                if resp.status_code == 200 and resp.text.strip() == "ok":
+                    continue
+            except requests.RequestException:
+                pass
+            bad.append(node.name)
+        return bad
 
     def _settle(self, history: History, seconds: float) -> None:
         time.sleep(seconds)

@@ -40,24 +40,39 @@ WantedBy=multi-user.target
 """
 )
 
-STORAGE_NOTIFY = (
-    "#!/bin/bash\n"
-    + MARK
-    + """\
-# keepalived notify: the S3 server runs where the storage address is (MinIO's role).
-case "$3" in
-    MASTER) systemctl start --no-block ha-storage ;;
-    *) systemctl stop --no-block ha-storage ;;
-esac
+STORAGE_NOTIFY = "/etc/keepalived/storage-notify"
+
+
+def storage_notify(vip: str) -> str:
+    """keepalived's notify for the storage address: the S3 server runs where the address is
+    (MinIO's role). keepalived forks one notify per transition and two can race (MASTER, then
+    BACKUP a moment later after an equal-priority election): each waits its turn and acts on
+    where the address is now, not on the state it was called with."""
+    return (
+        "#!/bin/bash\n"
+        + MARK
+        + f"""\
+exec 9>/run/ha-storage-notify.lock
+flock 9
+if ip -o -4 addr show | grep -q " {vip}/32 "; then
+    systemctl start ha-storage
+else
+    systemctl stop ha-storage
+fi
 """
-)
+    )
+
 
 # Fencing, part 1: a node that has lost the control plane's quorum (cut off, or its etcd
 # down) gives up the storage address, so its S3 server stops and releases the shared data.
+# Each run also settles the server's place again (in the background, not to delay the
+# track): whatever order the notifies ran in, within a second the server runs only where
+# the address is.
 CHK_STORAGE = (
     "#!/bin/bash\n"
     + MARK
-    + """\
+    + f"""\
+{STORAGE_NOTIFY} </dev/null >/dev/null 2>&1 &
 # This node's control-plane member sees a quorum.
 [ "$(curl -sk --max-time 1 https://127.0.0.1:6443/healthz)" = ok ]
 """
@@ -233,7 +248,7 @@ def storage_files(d: Deployment, node: NodeEntry) -> None:
     if r.put("/etc/systemd/system/ha-storage.service", storage_unit(d)):
         r.run(f"systemctl daemon-reload && mkdir -p {d.lab.shared_mount}/weed")
         changed = True
-    if r.put("/etc/keepalived/storage-notify", STORAGE_NOTIFY, mode=0o755):
+    if r.put(STORAGE_NOTIFY, storage_notify(d.lab.storage_vip), mode=0o755):
         changed = True
     if r.put("/etc/keepalived/chk_storage", CHK_STORAGE, mode=0o755):
         changed = True
@@ -266,7 +281,7 @@ def storage_instance(d: Deployment, node: NodeEntry, nic: str) -> str:
             advert_int=d.profile.advert_int,
             nopreempt=True,
             track="chk_storage",
-            notify="/etc/keepalived/storage-notify",
+            notify=STORAGE_NOTIFY,
         ).render()
     )
 

@@ -382,7 +382,24 @@ def _etcd_undo(v: View, node: str) -> None:
     )
 
 
+REFUSE_START = "/run/systemd/system/ha-storage.service.d/mutation.conf"
+
+
+def _storage_stopped(v: View, node: str) -> bool:
+    return v.lab.ssh(node, "systemctl stop ha-storage; systemctl is-active ha-storage").stdout.strip() != "active"
+
+
+def _storage_apply(v: View, node: str) -> None:
+    """Stop the S3 server and keep it from starting: the lab puts it back where the address
+    is every second (as Kubernetes restarts MinIO's pod), so a bare stop would not last."""
+    folder = REFUSE_START.rsplit("/", 1)[0]
+    conf = shlex.quote("[Service]\nExecStartPre=/bin/false\n")
+    v.sh(node, f"mkdir -p {folder} && printf {conf} > {REFUSE_START} && systemctl daemon-reload")
+    v.wait(f"{node}: ha-storage stopped", lambda: _storage_stopped(v, node), timeout=30)
+
+
 def _storage_undo(v: View, node: str) -> None:
+    v.sh(node, f"rm -f {REFUSE_START}; systemctl daemon-reload; systemctl reset-failed ha-storage; true")
     v.sh(node, "systemctl start ha-storage")
     v.wait("S3 answering again", lambda: _s3_answers(v))
 
@@ -635,9 +652,9 @@ MUTATIONS: list[Mutation] = [
     _m(
         "storage-stopped",
         "HA-ST-001",
-        "the S3 server stopped where the storage address is",
+        "the S3 server stopped where the storage address is, and kept from starting",
         STORAGE_HOLDER,
-        (_service("stop", "ha-storage"), _storage_undo),
+        (_storage_apply, _storage_undo),
         subject="site",
     ),
     _m(

@@ -220,17 +220,26 @@ def run_batches(
                 m.apply(view, node)
                 overrides.update(m.overrides)
             got = suite(with_overrides(inv, overrides, tmp_path), tmp_path / f"batch{i}", *args)
+        except mx.MutationError as exc:
+            # Not applied is not caught: the batch counts as survivors, with the reason.
+            got = dict(baseline)
+            failed_apply = f"could not apply: {exc}"
+        else:
+            failed_apply = ""
         finally:
             undo_all(view, applied)
         if settle:
             view.settle()
         found, _ = judge(baseline, got, batch)
+        for v in found:
+            if failed_apply:
+                v.detail = failed_apply
         verdicts += found
+        score.verdicts += found
         after = suite(inv, tmp_path / f"batch{i}-undone", *args)
         changed = sorted(c for c in set(after) | set(baseline) if after.get(c) != baseline.get(c))
         if changed:
             score.greens.append(f"after {', '.join(m.id for m, _ in batch)}: {', '.join(changed)}")
-    score.verdicts += verdicts
     return verdicts
 
 

@@ -18,7 +18,7 @@ import pytest
 from fixtures import report
 from fixtures.report import html, junit, summary
 from fixtures.report.__main__ import main as report_cli
-from fixtures.results import SCHEMA, SCHEMA_VERSION, Recorder
+from fixtures.results import SCHEMA, SCHEMA_VERSION, Recorder, requirement_record
 from suites import catalog as cat
 from tests.conftest import loopback_inventory
 
@@ -26,15 +26,7 @@ SECRET = "Pl4nted-S3cret-7f3a9c"  # distinctive: must never reach a report file
 
 
 def requirement(rid: str) -> dict[str, Any]:
-    r = cat.load(cat.CATALOG)[rid]
-    return {
-        "title": r.title.model_dump(),
-        "area": r.area,
-        "severity": r.severity,
-        "section": r.section,
-        "manual": r.manual,
-        "remediation": r.remediation.model_dump(),
-    }
+    return requirement_record(cat.load(cat.CATALOG)[rid])
 
 
 def check(rid: str, node: str | None, outcome: str, **extra: Any) -> dict[str, Any]:

@@ -15,7 +15,6 @@ import time
 
 from bootstrap import inventory as inv
 from bootstrap.deploy import deploy
-from bootstrap.deploy.lab import lab_extras_for
 from bootstrap.lab.lab import Lab
 
 
@@ -33,12 +32,12 @@ def main() -> int:
         lab.up(topology)
         up = time.monotonic() - t0
         inventory = inv.load(lab.paths.inventory)
-        extras = lab_extras_for(lab.paths.inventory)
+        extras = lab.installer()
         t0 = time.monotonic()
-        changes = deploy(inventory, lab=extras, log=io.StringIO())
+        changes = deploy(inventory, installer=extras, log=io.StringIO())
         first = time.monotonic() - t0
         t0 = time.monotonic()
-        again = deploy(inventory, lab=extras, log=io.StringIO())
+        again = deploy(inventory, installer=extras, log=io.StringIO())
         second = time.monotonic() - t0
         mem = [lab.machine(n.name).memory_bytes() / 2**20 for n in inventory.nodes]
         print(

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 from bootstrap.deploy import deploy
-from bootstrap.deploy.lab import lab_extras_for
 from bootstrap.inventory import load
 from bootstrap.lab.lab import Lab
 
@@ -51,7 +50,7 @@ def main() -> int:
     started = not lab.is_up()
     if started:
         lab.up("5node")
-        deploy(load(lab.paths.inventory), lab=lab_extras_for(lab.paths.inventory), log=io.StringIO())
+        deploy(load(lab.paths.inventory), installer=lab.installer(), log=io.StringIO())
     elif load(lab.paths.inventory).topology != "5node":
         print("a lab of another topology is up; take it down first", file=sys.stderr)
         return 1

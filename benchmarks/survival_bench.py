@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 from bootstrap.deploy import deploy
-from bootstrap.deploy.lab import lab_extras_for
 from bootstrap.inventory import load
 from bootstrap.lab.lab import Lab
 from bootstrap.profiles import get_profile
@@ -39,7 +38,7 @@ def main() -> int:
     lab.up(args.topology)
     try:
         inventory = load(lab.paths.inventory)
-        deploy(inventory, lab=lab_extras_for(lab.paths.inventory), log=io.StringIO())
+        deploy(inventory, installer=lab.installer(), log=io.StringIO())
         profile = get_profile(inventory.profile)
         backup = min(profile.platform_backup_priority, *profile.db_priorities)
         vrrp_bound = 3 * profile.advert_int + (256 - backup) / 256 * profile.advert_int

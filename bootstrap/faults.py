@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from bootstrap import inventory as inv
+from bootstrap.poll import WaitTimeout, wait_until
 from bootstrap.remote import Remote, RemoteError
+from bootstrap.sitekind import SiteKind
+from bootstrap.vips import ADDR_COMMAND, holders
 
 KINDS = ("kill", "stop", "partition", "service")
 
@@ -128,18 +130,7 @@ class LabFaults:
             raise FaultError(f"{node}: {command}: {res.stderr.strip()}")
 
     def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]:
-        import ipaddress
-
-        from bootstrap.lab.machine import State
-
-        wanted = {ipaddress.IPv4Address(a): name for name, a in vips.items()}
-        holders: dict[str, list[str]] = {name: [] for name in vips}
-        for name, machine in self.lab._machines(self.lab.state()).items():
-            if machine.state() in (State.RUNNING, State.PARTITIONED):
-                for addr in machine.netns_addresses():
-                    if addr in wanted:
-                        holders[wanted[addr]].append(name)
-        return holders
+        return self.lab.vip_holders(vips)
 
     def reachable(self, node: str) -> bool:
         from bootstrap.lab.machine import State
@@ -207,11 +198,15 @@ class SiteFaults:
     def undo(self, fault: Fault) -> None:
         r = self.remote(fault.node)
         if fault.kind in ("kill", "stop"):
-            deadline = time.monotonic() + 600
-            while not self.reachable(fault.node):
-                if time.monotonic() > deadline:
-                    raise FaultError(f"{fault.node} did not come back within 10 minutes of its reboot")
-                time.sleep(5)
+            try:
+                wait_until(
+                    f"{fault.node} back after its reboot",
+                    lambda: None if self.reachable(fault.node) else "no SSH login yet",
+                    timeout=600,
+                    interval=5,
+                )
+            except WaitTimeout as exc:
+                raise FaultError(str(exc)) from None
         elif fault.kind == "partition":
             r.run(self._heal_rules() + " 2>/dev/null; true", timeout=30)
         elif fault.kind == "service":
@@ -219,16 +214,11 @@ class SiteFaults:
         self.journal.remove(fault)
 
     def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]:
-        holders: dict[str, list[str]] = {name: [] for name in vips}
+        per_node = {}
         for node in self.inventory.nodes:
-            try:
-                out = self.remote(node.name).run("ip -o -4 addr show", timeout=5, check=False).stdout
-            except RemoteError:
-                continue
-            for name, addr in vips.items():
-                if f" {addr}/" in out:
-                    holders[name].append(node.name)
-        return holders
+            with contextlib.suppress(RemoteError):
+                per_node[node.name] = self.remote(node.name).run(ADDR_COMMAND, timeout=5, check=False).stdout
+        return holders(per_node, vips)
 
     def reachable(self, node: str) -> bool:
         try:
@@ -238,11 +228,9 @@ class SiteFaults:
             return False
 
 
-def for_run(inventory_path: Path | None, inventory: inv.Inventory, **site: Any) -> Faults:
-    """The lab's faults for the lab's inventory, else a real site's (needs confirmation)."""
-    from bootstrap.deploy.lab import lab_extras_for
-
-    if inventory_path is not None and lab_extras_for(inventory_path) is not None:
+def for_run(kind: SiteKind, inventory: inv.Inventory, **site: Any) -> Faults:
+    """The lab's faults for the lab, else a real site's (which need its confirmation)."""
+    if kind is SiteKind.LAB:
         return LabFaults()
     return SiteFaults(inventory, **site)
 

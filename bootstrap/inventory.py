@@ -89,12 +89,19 @@ def _read_secret(section: str, name: str, env: str | None, file: Path | None) ->
         value = os.environ.get(env)
         if value is None:
             raise InventoryError(f"{section}.{name}_env: environment variable {env} is not set")
+        if not value:
+            raise InventoryError(f"{section}.{name}_env: environment variable {env} is empty")
         return value
     assert file is not None
     try:
-        return file.read_text().strip()
+        value = file.read_text().strip()
     except OSError as exc:
         raise InventoryError(f"{section}.{name}_file: cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InventoryError(f"{section}.{name}_file: {file} is not text") from None
+    if not value:
+        raise InventoryError(f"{section}.{name}_file: {file} is empty")
+    return value
 
 
 class StorageSettings(_Strict):
@@ -207,6 +214,15 @@ class Inventory(_Strict):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def secrets(self) -> set[str]:
+        """Every secret the inventory names (DB password, S3 secret key), read now.
+
+        Raises InventoryError naming the field when one cannot be read."""
+        found = {self.db.password()}
+        if self.storage is not None:
+            found.add(self.storage.secret_key())
+        return found
 
     # Convenience views -------------------------------------------------
     def node(self, name: str) -> NodeEntry:

@@ -1,12 +1,19 @@
-"""Commands on a node over one persistent SSH connection (paramiko), with time
-limits, secrets kept off command lines and out of error messages."""
+"""The one SSH transport: commands on a node over one persistent connection
+(paramiko) with pinned host keys, time limits on connecting and on every command,
+secrets kept off command lines (they travel on stdin) and out of error messages.
+
+The lab, the deployer, fault injection, the checks and testinfra's ``host`` fixture
+all use it.
+"""
 
 from __future__ import annotations
 
 import shlex
+import socket
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import paramiko
 
@@ -19,6 +26,14 @@ class RemoteError(RuntimeError):
     """A command on a node failed; the message names the node and the command."""
 
 
+class NodeUnreachable(RemoteError):
+    """The node cannot be reached or logged in to over SSH (or the connection died)."""
+
+
+class CommandTimeout(RemoteError):
+    """A command did not finish within its time limit; the node itself answered."""
+
+
 @dataclass
 class Result:
     rc: int
@@ -29,9 +44,26 @@ class Result:
     def ok(self) -> bool:
         return self.rc == 0
 
+    @property
+    def returncode(self) -> int:  # the name subprocess uses
+        return self.rc
+
+
+def tcp_reachable(address: str, port: int, timeout: float) -> str | None:
+    """None when something accepts a TCP connection at address:port, else why not."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return None
+    except TimeoutError:
+        return f"{address}:{port}: timed out"
+    except OSError as exc:
+        return f"{address}:{port}: {exc.strerror or exc}"
+
 
 @dataclass
 class Remote:
+    """One node. ``run`` connects on first use and reconnects after the connection died."""
+
     name: str
     address: str
     ssh: inv.SshSettings
@@ -44,6 +76,10 @@ class Remote:
         entry = inventory.node(node)
         return cls(node, str(entry.address), inventory.ssh, set(secrets))
 
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.address})"
+
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             if secret:
@@ -51,18 +87,28 @@ class Remote:
         return text
 
     def client(self) -> paramiko.SSHClient:
+        """The live connection; raises NodeUnreachable naming the node when there is none."""
         with self._lock:
             if self._client is not None:
                 transport = self._client.get_transport()
                 if transport is not None and transport.is_active():
                     return self._client
+                self._client.close()
+                self._client = None
+            timeout = self.ssh.connect_timeout
+            # A TCP probe first: a dead node gives one clear line, not paramiko's traceback.
+            why = tcp_reachable(self.address, self.ssh.port, timeout)
+            if why is not None:
+                raise NodeUnreachable(f"{self.label} is unreachable over SSH: {why}")
             client = paramiko.SSHClient()
             if self.ssh.known_hosts is not None:
-                client.load_host_keys(str(self.ssh.known_hosts))
+                try:
+                    client.load_host_keys(str(self.ssh.known_hosts))
+                except OSError as exc:
+                    raise NodeUnreachable(f"{self.label}: cannot read ssh.known_hosts: {exc}") from None
                 client.set_missing_host_key_policy(paramiko.RejectPolicy())
-            else:
+            else:  # the inventory pins no keys: accept what the node shows
                 client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-            timeout = self.ssh.connect_timeout
             try:
                 client.connect(
                     self.address,
@@ -75,8 +121,9 @@ class Remote:
                     allow_agent=False,
                     look_for_keys=False,
                 )
-            except (paramiko.SSHException, OSError) as exc:
-                raise RemoteError(f"{self.name} ({self.address}): cannot log in over SSH: {exc}") from None
+            except (paramiko.SSHException, OSError, ValueError) as exc:
+                client.close()
+                raise NodeUnreachable(f"{self.label}: SSH login failed: {exc}") from None
             transport = client.get_transport()
             assert transport is not None
             transport.set_keepalive(2)
@@ -84,29 +131,37 @@ class Remote:
             return client
 
     def run(self, command: str, *, stdin: str | None = None, timeout: float = 120, check: bool = True) -> Result:
-        """Run a shell command; ``stdin`` carries anything secret."""
+        """Run a shell command; ``stdin`` carries anything secret.
+
+        Raises NodeUnreachable (no connection), CommandTimeout (no exit within ``timeout``
+        seconds) and, with ``check``, RemoteError on a non-zero exit.
+        """
         client = self.client()
         transport = client.get_transport()
         assert transport is not None
+        what = self.redact(_short(command))
         try:
             chan = transport.open_session(timeout=self.ssh.connect_timeout)
             chan.settimeout(timeout)
-            chan.exec_command(command)
-            if stdin is not None:
-                chan.sendall(stdin.encode())
-            chan.shutdown_write()
-            out = b"".join(chan.makefile("rb"))
-            err = b"".join(chan.makefile_stderr("rb"))
-            rc = chan.recv_exit_status()
+            try:
+                chan.exec_command(command)
+                if stdin is not None:
+                    chan.sendall(stdin.encode())
+                chan.shutdown_write()
+                out = b"".join(chan.makefile("rb"))
+                err = b"".join(chan.makefile_stderr("rb"))
+                rc = chan.recv_exit_status()
+            finally:
+                chan.close()
         except TimeoutError:
-            what = self.redact(_short(command))
-            raise RemoteError(f"{self.name}: command did not finish within {timeout:g} s: {what}") from None
-        except (paramiko.SSHException, OSError) as exc:
-            raise RemoteError(f"{self.name}: connection lost during: {self.redact(_short(command))}: {exc}") from None
+            raise CommandTimeout(f"{self.name}: command did not finish within {timeout:g} s: {what}") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self.close()
+            raise NodeUnreachable(f"{self.label}: SSH connection lost during: {what}: {exc}") from None
         result = Result(rc, out.decode(errors="replace"), err.decode(errors="replace"))
         if check and rc != 0:
             detail = self.redact((result.stderr or result.stdout).strip())
-            raise RemoteError(f"{self.name}: command failed (exit {rc}): {self.redact(_short(command))}\n{detail}")
+            raise RemoteError(f"{self.name}: command failed (exit {rc}): {what}\n{detail}")
         return result
 
     def read(self, path: str) -> str | None:
@@ -129,9 +184,24 @@ class Remote:
         return True
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+def remote_for(
+    name: str,
+    address: str,
+    *,
+    user: str,
+    key: Path,
+    known_hosts: Path | None,
+    port: int = 22,
+    connect_timeout: float = 5,
+) -> Remote:
+    """A Remote outside any inventory (the lab's own machines before their inventory exists)."""
+    settings = inv.SshSettings(user=user, key=key, port=port, known_hosts=known_hosts, connect_timeout=connect_timeout)
+    return Remote(name, address, settings)
 
 
 def _short(command: str, limit: int = 160) -> str:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bootstrap.profiles import Profile
 from bootstrap.topology import TOPOLOGIES, Role
 
 CATALOG = Path(__file__).with_name("catalog.yaml")
@@ -55,6 +56,24 @@ class CatalogError(ValueError):
     pass
 
 
+# Expected values a catalog entry may name besides the profile's fields.
+INVENTORY_REFS = ("inventory.expect",)
+
+
+def expected_value_names() -> set[str]:
+    """Every name an ``expect`` entry may use: a profile field or an inventory reference."""
+    return {f for f in Profile.__dataclass_fields__ if f != "name"} | set(INVENTORY_REFS)
+
+
+def resolve_expected(ref: Any, profile: Profile, inventory: Any) -> Any:
+    """The value an ``expect`` name stands for on this site (profile overrides applied)."""
+    if ref == "inventory.expect":
+        return inventory.expect
+    if isinstance(ref, str) and ref in expected_value_names():
+        return getattr(profile, ref)
+    raise KeyError(ref)
+
+
 @cache
 def load(path: Path = CATALOG) -> dict[str, Requirement]:
     data = yaml.safe_load(path.read_text())
@@ -70,6 +89,13 @@ def load(path: Path = CATALOG) -> dict[str, Requirement]:
             raise CatalogError(f"{path}: duplicate requirement {req.id}")
         if req.scope == "node" and not req.roles:
             raise CatalogError(f"{path}: {req.id}: a node-scoped requirement needs roles")
+        names = expected_value_names()
+        for key, ref in req.expect.items():
+            if not isinstance(ref, str) or ref not in names:
+                raise CatalogError(
+                    f"{path}: {req.id}: expect.{key}: {ref!r} names no profile value "
+                    f"(bootstrap/profiles.py) nor one of {', '.join(INVENTORY_REFS)}"
+                )
         unknown = set(req.topologies) - set(TOPOLOGIES)
         if unknown:
             raise CatalogError(f"{path}: {req.id}: unknown topologies {sorted(unknown)}")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import os
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,9 +18,14 @@ import pymysql
 
 from bootstrap import inventory as inv
 from bootstrap.profiles import Profile, get_profile
-from bootstrap.remote import Remote, RemoteError, Result
+from bootstrap.remote import CommandTimeout, NodeUnreachable, Remote, Result
+from bootstrap.sitekind import SiteKind
 from bootstrap.topology import TOPOLOGIES, Role, VipSpec
-from suites.catalog import Requirement
+from bootstrap.vips import ADDR_COMMAND, holders
+from suites.catalog import Requirement, resolve_expected
+from suites.facts import PROBES, Fact, batch_script, batch_timeout, new_nonce, parse_batch
+
+__all__ = ["CheckError", "CheckFailed", "Context", "FactFailed", "NodeUnreachable", "SiteRuntime"]
 
 
 class CheckFailed(AssertionError):
@@ -34,82 +37,60 @@ class CheckFailed(AssertionError):
         self.evidence = evidence or []
 
 
-class NodeUnreachable(RuntimeError):
-    """The node could not be asked; every check on it reports this one message."""
+class CheckError(RuntimeError):
+    """The check could not be judged (a fact failed, a command timed out): an error
+    outcome, not a failure of the requirement; the message names what and where."""
 
 
-# One shell script answers every node-level question: (name, command).
-FACT_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("hostname", "hostname"),
-    ("kernel", "uname -r"),
-    ("selinux_config", "cat /etc/selinux/config 2>/dev/null || echo '(no /etc/selinux/config)'"),
-    ("getenforce", "if command -v getenforce >/dev/null; then getenforce; else echo '(SELinux absent)'; fi"),
-    ("swaps", "tail -n +2 /proc/swaps"),
-    ("firewalld", "systemctl is-active firewalld 2>/dev/null || true"),
-    ("date", "date +%s.%N"),
-    ("addr", "ip -o -4 addr show"),
-    ("keepalived_conf", "cat /etc/keepalived/keepalived.conf 2>/dev/null || true"),
-    (
-        "keepalived_service",
-        "echo enabled=$(systemctl is-enabled keepalived 2>&1) active=$(systemctl is-active keepalived 2>&1)",
-    ),
-    ("sysctl", "sysctl -n net.ipv4.ip_forward net.ipv4.ip_nonlocal_bind 2>&1"),
-    (
-        "admin_conf",
-        "for f in /etc/kubernetes/admin.conf /etc/rancher/k3s/k3s.yaml; do "
-        "[ -f $f ] && { echo \"file=$f\"; grep -E '^[[:space:]]*server:' $f; }; done; true",
-    ),
-    (
-        "kube_config",
-        "if [ -f $HOME/.kube/config ]; then stat -c 'owner=%U mode=%a' $HOME/.kube/config; "
-        "for f in /etc/kubernetes/admin.conf /etc/rancher/k3s/k3s.yaml; do [ -f $f ] && "
-        '{ cmp -s $HOME/.kube/config $f && echo "same-as=$f" || echo "differs-from=$f"; }; done; '
-        "else echo missing; fi",
-    ),
-    (
-        "kubelet_conf",
-        "for f in /etc/kubernetes/kubelet.conf /etc/rancher/k3s/agent/kubelet.kubeconfig; do "
-        "[ -f $f ] && { echo \"file=$f\"; grep -E '^[[:space:]]*server:' $f; }; done; true",
-    ),
-    ("yunion", "id yunion 2>&1; sudo -n -l -U yunion 2>&1 | tail -n 5"),
-)
-MARK = "@@ha-fact@@"
+class FactFailed(CheckError):
+    """A fact the check declared did not answer on a node."""
 
-
-def fact_script() -> str:
-    return "\n".join(f"echo '{MARK} {name}'; {{ {cmd}; }} 2>&1" for name, cmd in FACT_COMMANDS)
-
-
-def parse_facts(output: str) -> dict[str, str]:
-    facts: dict[str, str] = {}
-    current: str | None = None
-    lines: list[str] = []
-    for line in output.splitlines():
-        if line.startswith(MARK + " "):
-            if current is not None:
-                facts[current] = "\n".join(lines).strip()
-            current, lines = line[len(MARK) + 1 :].strip(), []
-        else:
-            lines.append(line)
-    if current is not None:
-        facts[current] = "\n".join(lines).strip()
-    return facts
-
-
-COMMANDS = dict(FACT_COMMANDS)
+    def __init__(self, node: str, fact: Fact) -> None:
+        super().__init__(f"{node}: fact {fact.name!r} ({fact.command}) {fact.why()}")
+        self.node, self.fact = node, fact
 
 
 @dataclass
 class NodeFacts:
-    values: dict[str, str]
+    """Every probe's result on one node, and when the runner asked (its clock, seconds)."""
+
+    node: str
+    values: dict[str, Fact]
     runner_before: float
     runner_after: float
 
+
+@dataclass
+class FactView:
+    """The facts of one node as one check sees them: only those it declared."""
+
+    facts: NodeFacts
+    declared: frozenset[str]
+    check: str
+
+    def fact(self, name: str) -> Fact:
+        if name not in self.declared:
+            raise CheckError(
+                f"{self.check} reads fact {name!r} without declaring it (@check(..., facts=(...)) in suites/checks)"
+            )
+        fact = self.facts.values[name]
+        if not fact.ok:
+            raise FactFailed(self.facts.node, fact)
+        return fact
+
     def __getitem__(self, name: str) -> str:
-        return self.values.get(name, "")
+        return self.fact(name).output
 
     def evidence(self, *names: str) -> list[tuple[str, str]]:
-        return [(COMMANDS[n], self[n]) for n in names]
+        return [(self.fact(n).command, self.fact(n).output) for n in names]
+
+    @property
+    def runner_before(self) -> float:
+        return self.facts.runner_before
+
+    @property
+    def runner_after(self) -> float:
+        return self.facts.runner_after
 
 
 DB_VARIABLES = (
@@ -140,9 +121,7 @@ class SiteRuntime:
     inventory: inv.Inventory
     profile: Profile
     phase: str = "postinstall"
-    # "paramiko" (one persistent connection per node, batched facts) or
-    # "testinfra-ssh" (the benchmark's baseline); from $HA_TRANSPORT.
-    transport: str = field(default_factory=lambda: os.environ.get("HA_TRANSPORT", "paramiko"))
+    kind: SiteKind = SiteKind.SITE
     _remotes: dict[str, Remote] = field(default_factory=dict)
     _facts: dict[str, NodeFacts] = field(default_factory=dict)
     _db: dict[str, DbFacts] = field(default_factory=dict)
@@ -157,14 +136,21 @@ class SiteRuntime:
     _sample_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def create(cls, inventory: inv.Inventory, profile_name: str | None, phase: str) -> SiteRuntime:
-        profile = get_profile(profile_name or inventory.profile).with_overrides(dict(inventory.profile_overrides))
-        rt = cls(inventory=inventory, profile=profile, phase=phase)
+    def create(
+        cls,
+        inventory: inv.Inventory,
+        profile_name: str | None,
+        phase: str,
+        overrides: dict[str, Any] | None = None,
+        kind: SiteKind = SiteKind.SITE,
+    ) -> SiteRuntime:
+        """``overrides`` (the run's ``--override`` values) win over the inventory's."""
+        profile = get_profile(profile_name or inventory.profile).with_overrides(
+            {**inventory.profile_overrides, **(overrides or {})}
+        )
+        rt = cls(inventory=inventory, profile=profile, phase=phase, kind=kind)
         with contextlib.suppress(inv.InventoryError):
-            rt._secrets.add(inventory.db.password())
-        if inventory.storage is not None:
-            with contextlib.suppress(inv.InventoryError):
-                rt._secrets.add(inventory.storage.secret_key())
+            rt._secrets |= inventory.secrets()
         return rt
 
     @property
@@ -191,29 +177,21 @@ class SiteRuntime:
             if node.name in self._dead:
                 raise NodeUnreachable(self._dead[node.name])
             if node.name not in self._remotes:
-                ssh = self.inventory.ssh
-                try:
-                    with socket.create_connection((str(node.address), ssh.port), timeout=ssh.connect_timeout):
-                        pass
-                except OSError as exc:
-                    why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
-                    self._dead[node.name] = (
-                        f"{node.name} ({node.address}) is unreachable over SSH: {node.address}:{ssh.port}: {why}"
-                    )
-                    raise NodeUnreachable(self._dead[node.name]) from None
                 self._remotes[node.name] = Remote.for_node(self.inventory, node.name, self._secrets)
             return self._remotes[node.name]
 
     def run(self, node: inv.NodeEntry, command: str, timeout: float = 30) -> Result:
-        if self.transport == "testinfra-ssh":
-            return self._run_testinfra_ssh(node, command)
+        """A read-only command on a node. Raises NodeUnreachable (remembered for the node:
+        only a failed SSH connection makes a node unreachable) or CheckError (timed out)."""
         remote = self.remote(node)
         try:
             return remote.run(command, timeout=timeout, check=False)
-        except RemoteError as exc:
+        except NodeUnreachable as exc:
             with self._lock:
                 self._dead[node.name] = str(exc)
-            raise NodeUnreachable(str(exc)) from None
+            raise
+        except CommandTimeout as exc:
+            raise CheckError(str(exc)) from None
 
     def prefetch(self) -> None:
         """Ask every node its facts at once (parallel SSH), the first time any is needed."""
@@ -222,7 +200,7 @@ class SiteRuntime:
         self._prefetched = True
 
         def one(node: inv.NodeEntry) -> None:
-            with contextlib.suppress(NodeUnreachable):
+            with contextlib.suppress(NodeUnreachable, CheckError):
                 self.facts(node)
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.inventory.nodes)) as pool:
@@ -232,24 +210,24 @@ class SiteRuntime:
         """Holders of every VIP, sampled together every 0.5 s over one window (shared by the VIP checks)."""
         with self._sample_lock:
             if self._samples is None:
-                groups = {v.name: (self.vip_address(v.name), self.vip_group(v.name)) for v in self.topology.vips}
-                nodes = {n.name: n for _, group in groups.values() for n in group}
-                samples: dict[str, list[tuple[float, tuple[str, ...]]]] = {name: [] for name in groups}
+                vips = {v.name: self.vip_address(v.name) for v in self.topology.vips}
+                nodes = {n.name: n for v in self.topology.vips for n in self.vip_group(v.name)}
+                samples: dict[str, list[tuple[float, tuple[str, ...]]]] = {name: [] for name in vips}
                 start = time.monotonic()
+
+                def addrs(node: inv.NodeEntry) -> tuple[str, str]:
+                    try:
+                        return node.name, self.run(node, ADDR_COMMAND, timeout=5).stdout
+                    except (NodeUnreachable, CheckError):
+                        return node.name, ""
+
                 with concurrent.futures.ThreadPoolExecutor(max_workers=len(nodes)) as pool:
                     while True:
-
-                        def addrs(node: inv.NodeEntry) -> tuple[str, str]:
-                            try:
-                                return node.name, self.run(node, "ip -o -4 addr show", timeout=5).stdout
-                            except NodeUnreachable:
-                                return node.name, ""
-
                         seen = dict(pool.map(addrs, nodes.values()))
                         at = time.monotonic() - start
-                        for name, (vip, group) in groups.items():
-                            held = tuple(n.name for n in group if f" {vip}/" in seen.get(n.name, ""))
-                            samples[name].append((at, held))
+                        for name, held in holders(seen, vips).items():
+                            group = {n.name for n in self.vip_group(name)}
+                            samples[name].append((at, tuple(h for h in held if h in group)))
                         if at >= window:
                             break
                         time.sleep(0.5)
@@ -257,37 +235,17 @@ class SiteRuntime:
             return self._samples
 
     def facts(self, node: inv.NodeEntry) -> NodeFacts:
-        if not self._prefetched and self.transport == "paramiko":
+        """Every probe's result on the node, from one batch (one SSH round trip)."""
+        if not self._prefetched:
             self.prefetch()
         if node.name not in self._facts:
+            probes = list(PROBES.values())
+            nonce = new_nonce()
             before = time.time()
-            if self.transport == "testinfra-ssh":  # one command per question, as plain testinfra suites do
-                values = {name: self.run(node, f"{{ {cmd}; }} 2>&1").stdout.strip() for name, cmd in FACT_COMMANDS}
-            else:
-                values = parse_facts(self.run(node, fact_script()).stdout)
+            out = self.run(node, batch_script(probes, nonce), timeout=batch_timeout(probes)).stdout
             after = time.time()
-            self._facts[node.name] = NodeFacts(values, before, after)
+            self._facts[node.name] = NodeFacts(node.name, parse_batch(out, nonce, probes), before, after)
         return self._facts[node.name]
-
-    def _run_testinfra_ssh(self, node: inv.NodeEntry, command: str) -> Result:
-        """Benchmark baseline: testinfra's plain ssh:// backend, a new connection per command."""
-        import testinfra
-
-        ssh = self.inventory.ssh
-        extra = "-o BatchMode=yes"
-        if ssh.known_hosts is not None:
-            extra += f" -o UserKnownHostsFile={ssh.known_hosts} -o StrictHostKeyChecking=yes"
-        host = testinfra.get_host(
-            f"ssh://{ssh.user}@{node.address}:{ssh.port}",
-            ssh_identity_file=str(ssh.key),
-            ssh_extra_args=extra,
-            controlpersist=0,
-            timeout=int(ssh.connect_timeout),
-        )
-        out = host.run(command)
-        if out.rc == 255:
-            raise NodeUnreachable(f"{node.name} ({node.address}) is unreachable over SSH: {out.stderr.strip()}")
-        return Result(out.rc, out.stdout, out.stderr)
 
     def connect_db(self, host: str, timeout: float = 5) -> pymysql.connections.Connection:  # type: ignore[type-arg]
         db = self.inventory.db
@@ -333,10 +291,9 @@ class SiteRuntime:
         """The fault injector for this site: the lab's, or a confirmed real site's."""
         from bootstrap import faults as fl
 
-        path = self.options.get("inventory_path")
         first = str(self.inventory.first_node().address)
         return fl.for_run(
-            path,
+            self.kind,
             self.inventory,
             journal_dir=self.options.get("journal_dir"),
             confirmed_site=self.options.get("confirm_site"),
@@ -363,22 +320,29 @@ class Context:
     node: inv.NodeEntry | None = None
     subject: str | None = None  # the VIP name for vip-scoped requirements, the scenario's name for SURV
     figures: dict[str, Any] = field(default_factory=dict)  # measured figures for results.json
+    declared: frozenset[str] = frozenset()  # the facts the running check declared
 
     @property
     def inventory(self) -> inv.Inventory:
         return self.rt.inventory
 
     @property
-    def facts(self) -> NodeFacts:
+    def facts(self) -> FactView:
+        """The node under test's facts (those the check declared)."""
         assert self.node is not None
-        return self.rt.facts(self.node)
+        return self.facts_of(self.node)
+
+    def facts_of(self, node: inv.NodeEntry) -> FactView:
+        """Another node's facts (those the check declared)."""
+        return FactView(self.rt.facts(node), self.declared, self.req.id)
 
     def expected(self, key: str) -> Any:
-        """An expected value from the catalog entry, resolved through the profile."""
-        ref = self.req.expect[key]
-        if isinstance(ref, str) and hasattr(self.rt.profile, ref):
-            return getattr(self.rt.profile, ref)
-        return ref
+        """An expected value named in the catalog entry, resolved through the profile
+        (names are checked when the catalog loads; an unknown key is a CheckError)."""
+        try:
+            return resolve_expected(self.req.expect[key], self.rt.profile, self.inventory)
+        except KeyError:
+            raise CheckError(f"{self.req.id}: the catalog entry names no expected value {key!r}") from None
 
     def fail(self, message: str, evidence: list[tuple[str, str]] | None = None) -> NoReturn:
         raise CheckFailed(message, evidence)

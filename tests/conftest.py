@@ -28,6 +28,12 @@ VALID_INVENTORY: dict[str, Any] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _site_db_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example site's password variable is set (tests of a missing one delete it)."""
+    monkeypatch.setenv("ACME_DB_PASSWORD", os.environ.get("ACME_DB_PASSWORD", "example-only-password"))
+
+
 @pytest.fixture
 def valid_inventory() -> dict[str, Any]:
     return copy.deepcopy(VALID_INVENTORY)

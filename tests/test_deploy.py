@@ -16,7 +16,6 @@ from minio import Minio
 
 from bootstrap import inventory as inv
 from bootstrap.deploy import DeployError, deploy
-from bootstrap.deploy.lab import lab_extras_for
 from bootstrap.lab.lab import Lab
 from bootstrap.remote import Remote
 from bootstrap.topology import Role
@@ -96,10 +95,10 @@ def until(what: str, fn: Any, timeout: float = 60) -> Any:
 @pytest.mark.parametrize("topology", ["3node", "4node", "5node"])
 def test_deploy_reaches_the_documented_state_and_is_idempotent(lab: Lab, topology: str) -> None:
     inventory = bring_up(lab, topology)
-    extras = lab_extras_for(lab.paths.inventory)
+    extras = lab.installer()
     assert extras is not None
     log = io.StringIO()
-    first = deploy(inventory, lab=extras, log=log)
+    first = deploy(inventory, installer=extras, log=log)
     assert first, "a fresh lab needs changes"
     password = inventory.db.password()
     assert password not in log.getvalue()
@@ -161,7 +160,7 @@ def test_deploy_reaches_the_documented_state_and_is_idempotent(lab: Lab, topolog
 
     # Idempotence: a second run changes nothing.
     again = io.StringIO()
-    assert deploy(inventory, lab=extras, log=again) == []
+    assert deploy(inventory, installer=extras, log=again) == []
     assert "done: 0 change(s)" in again.getvalue()
 
 
@@ -194,8 +193,8 @@ def test_unreachable_node_stops_the_deploy_before_any_change(lab: Lab) -> None:
     inventory = bring_up(lab, "4node")
     lab.kill("node3")
     log = io.StringIO()
-    with pytest.raises(DeployError, match=r"node3: step 'connect': node3 \(10\.\d+\.\d+\.13\): cannot log in over SSH"):
-        deploy(inventory, lab=lab_extras_for(lab.paths.inventory), log=log)
+    with pytest.raises(DeployError, match=r"node3: step 'connect': node3 \(10\.\d+\.\d+\.13\) is unreachable over SSH"):
+        deploy(inventory, installer=lab.installer(), log=log)
     assert "change" not in log.getvalue().split("\n", 1)[1]
     # Nothing changed anywhere: the first step would have written this file.
     assert sh(inventory, "node1", "test -e /etc/selinux/config && echo changed || echo untouched") == "untouched"
@@ -205,7 +204,7 @@ def test_failing_step_names_node_step_and_error(lab: Lab) -> None:
     inventory = bring_up(lab, "4node")
     sh(inventory, "db1", "systemctl mask mariadb")
     with pytest.raises(DeployError) as err:
-        deploy(inventory, lab=lab_extras_for(lab.paths.inventory), log=io.StringIO())
+        deploy(inventory, installer=lab.installer(), log=io.StringIO())
     text = str(err.value)
     assert text.startswith("db1: step 'mariadb': db1: command failed")
     assert "systemctl enable mariadb" in text and "masked" in text
@@ -222,7 +221,7 @@ def test_passwords_never_reach_a_command_line(lab: Lab, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(Remote, "run", spy)
     log = io.StringIO()
-    deploy(inventory, lab=lab_extras_for(lab.paths.inventory), log=log)
+    deploy(inventory, installer=lab.installer(), log=log)
     secrets = [inventory.db.password()]
     assert inventory.storage is not None
     secrets.append(inventory.storage.secret_key())

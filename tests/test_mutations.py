@@ -23,7 +23,6 @@ import pytest
 import yaml
 
 from bootstrap.deploy import deploy
-from bootstrap.deploy.lab import lab_extras_for
 from bootstrap.inventory import load
 from bootstrap.lab.lab import Lab
 from suites import catalog as cat
@@ -155,7 +154,7 @@ class Labs:
             if self.lab.is_up():
                 self.lab.down()
             self.lab.up(topology, compute)
-            deploy(load(self.lab.paths.inventory), lab=lab_extras_for(self.lab.paths.inventory), log=io.StringIO())
+            deploy(load(self.lab.paths.inventory), installer=self.lab.installer(), log=io.StringIO())
             self.current = (topology, compute)
         return self.lab.paths.inventory
 

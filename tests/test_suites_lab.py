@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from bootstrap.deploy import deploy
-from bootstrap.deploy.lab import lab_extras_for
 from bootstrap.inventory import load
 from bootstrap.lab.lab import Lab
 
@@ -66,7 +65,7 @@ def test_every_check_passes_on_the_deployed_topology(topology: str, tmp_path: Pa
 def deployed() -> Path:
     lab = Lab()
     lab.up("5node")
-    deploy(load(lab.paths.inventory), lab=lab_extras_for(lab.paths.inventory), log=io.StringIO())
+    deploy(load(lab.paths.inventory), installer=lab.installer(), log=io.StringIO())
     return lab.paths.inventory
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from bootstrap.deploy import deploy
-from bootstrap.deploy.lab import lab_extras_for
 from bootstrap.faults import Fault, LabFaults
 from bootstrap.inventory import load
 from bootstrap.lab.lab import Lab
@@ -33,7 +32,7 @@ def lab3() -> Iterator[Lab]:
     if lab.is_up():
         pytest.fail("a lab is already up on this host; the self-tests need it: python -m bootstrap.lab down")
     lab.up("3node")
-    deploy(load(lab.paths.inventory), lab=lab_extras_for(lab.paths.inventory), log=io.StringIO())
+    deploy(load(lab.paths.inventory), installer=lab.installer(), log=io.StringIO())
     yield lab
     lab.down()
 

@@ -1,4 +1,6 @@
-"""``python -m bootstrap.deploy --inventory FILE``: deploy a site inventory's topology."""
+"""``python -m bootstrap.deploy --inventory FILE --confirm-site NAME``: the HA document's
+preparation (OS, MariaDB, DB HA, SSH trust) on a site that the installer has not reached
+yet. The local lab is deployed with ``python -m bootstrap.lab deploy``."""
 
 from __future__ import annotations
 
@@ -7,16 +9,18 @@ import sys
 
 from bootstrap import inventory as inv
 from bootstrap.deploy import DeployError, deploy
-from bootstrap.deploy.lab import lab_extras_for
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bootstrap.deploy", description=__doc__)
     ap.add_argument("--inventory", required=True, help="Site inventory (YAML)")
+    ap.add_argument(
+        "--confirm-site", default=None, help="The inventory's site name: confirms that its nodes may be changed"
+    )
     args = ap.parse_args(argv)
     try:
         inventory = inv.load(args.inventory)
-        changes = deploy(inventory, lab=lab_extras_for(args.inventory))
+        changes = deploy(inventory, confirm_site=args.confirm_site)
     except (inv.InventoryError, DeployError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -6,13 +6,14 @@ from __future__ import annotations
 import concurrent.futures
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from bootstrap import inventory as inv
+from bootstrap.deploy.installer import Installer
 from bootstrap.distro import Distro, UnsupportedDistro, detect
+from bootstrap.poll import WaitTimeout, wait_until
 from bootstrap.profiles import Profile, get_profile
 from bootstrap.remote import Remote, RemoteError
 from bootstrap.topology import Role
@@ -30,21 +31,9 @@ class Change:
 
 
 @dataclass
-class LabExtras:
-    """What only the local lab gets: the platform stand-in and its storage."""
-
-    storage_vip: str
-    s3_access_key: str
-    s3_secret: str
-    shared_mount: str
-    tools_mount: str
-    s3_port: int
-
-
-@dataclass
 class Deployment:
     inventory: inv.Inventory
-    lab: LabExtras | None = None
+    installer: Installer | None = None  # None: a site; the installer's steps are not ours
     log: TextIO = sys.stderr
     stage: str = "install"  # or "prepare": the document's preparation only
     profile: Profile = field(init=False)
@@ -60,8 +49,8 @@ class Deployment:
         self.profile = get_profile(self.inventory.profile).with_overrides(dict(self.inventory.profile_overrides))
         self.db_password = self.inventory.db.password()
         secrets = {self.db_password}
-        if self.lab is not None:
-            secrets.add(self.lab.s3_secret)
+        if self.installer is not None:
+            secrets |= self.installer.secrets
         for node in self.inventory.nodes:
             self.remotes[node.name] = Remote.for_node(self.inventory, node.name, secrets)
 
@@ -120,14 +109,10 @@ class Deployment:
 
     def wait_for(self, what: str, check: Callable[[], str | None], timeout: float = 60) -> None:
         """Poll ``check`` (None = satisfied, else why not) until it holds."""
-        deadline = time.monotonic() + timeout
-        why: str | None = "not checked"
-        while time.monotonic() < deadline:
-            why = check()
-            if why is None:
-                return
-            time.sleep(0.25)
-        raise DeployError(f"step '{what}': not reached within {timeout:g} s: {why}")
+        try:
+            wait_until(what, check, timeout, swallow=(RemoteError,))
+        except WaitTimeout as exc:
+            raise DeployError(f"step '{what}': not reached within {timeout:g} s: {exc.why}") from None
 
     def close(self) -> None:
         for remote in self.remotes.values():

@@ -10,13 +10,14 @@ compute nodes joined through the VIP, the ``yunion`` user of the upgrade section
 from __future__ import annotations
 
 import re
-import secrets
 import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bootstrap.profiles import platform_auth_pass, platform_router_id
+from bootstrap.deploy.core import DeployError
+from bootstrap.profiles import platform_auth_pass
 from bootstrap.topology import Role
+from bootstrap.vips import ADDR_COMMAND, addresses, holders
 
 if TYPE_CHECKING:
     from bootstrap.deploy.core import Deployment
@@ -228,24 +229,14 @@ CHK_MYSQL = (
 exec timeout 1 bash -c '</dev/tcp/127.0.0.1/3306'
 """
 )
-CHK_PLATFORM = (
-    "#!/bin/bash\n"
-    + MARK
-    + """\
-# The control-plane endpoint of this node answers healthy.
-[ "$(curl -sk --max-time 1 https://127.0.0.1:6443/healthz)" = ok ]
-"""
-)
 
 
 def nic_of(d: Deployment, node: NodeEntry) -> str:
     """The NIC that carries the node's own address (br0 once a Host service runs)."""
-    out = d.remote(node).run("ip -o -4 addr show").stdout
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) > 3 and parts[3].split("/")[0] == str(node.address):
-            return parts[1].split("@")[0]
-    raise RuntimeError(f"{node.name}: no interface carries {node.address}")
+    found = addresses(d.remote(node).run(ADDR_COMMAND).stdout).get(str(node.address))
+    if found is None:
+        raise DeployError(f"{node.name}: no interface carries {node.address}")
+    return found[0]
 
 
 @dataclass(frozen=True)
@@ -316,28 +307,8 @@ def keepalived_config(d: Deployment, node: NodeEntry, nic: str) -> str:
                 track="chk_mysql",
             ).render(),
         ]
-    if node.has(Role.PLATFORM_HA) and d.stage == "install":
-        vip = str(d.inventory.vips.platform)
-        first = node.has(Role.FIRST)
-        priority = p.platform_master_priority if first else p.platform_backup_priority
-        parts += [
-            vrrp_script("chk_platform"),
-            Vrrp(
-                "VI_PLATFORM",
-                "MASTER" if first else "BACKUP",
-                nic,
-                platform_router_id(vip),
-                priority,
-                platform_auth_pass(vip),
-                vip,
-                advert_int=p.advert_int,
-                track="chk_platform",
-            ).render(),
-        ]
-    if d.lab is not None and node.has(Role.CONTROL) and d.stage == "install":
-        from bootstrap.lab.standin.deploy import storage_instance
-
-        parts.append(storage_instance(d, node, nic))
+    if d.installer is not None and d.stage == "install" and any(node.has(r) for r in d.installer.keepalived_roles):
+        parts += d.installer.keepalived_blocks(d, node, nic)
     return "\n".join(parts) + "\n"
 
 
@@ -348,16 +319,17 @@ def keepalived(d: Deployment, node: NodeEntry) -> None:
     if node.has(Role.DB_HA) and r.put("/etc/keepalived/chk_mysql", CHK_MYSQL, mode=0o755):
         changed = True
         d.changed(node, step, "wrote /etc/keepalived/chk_mysql")
-    if (
-        node.has(Role.PLATFORM_HA)
-        and d.stage == "install"
-        and r.put("/etc/keepalived/chk_platform", CHK_PLATFORM, mode=0o755)
-    ):
+    conf = d.distro(node).keepalived_conf
+    if d.installer is None:  # a site: never replace a keepalived.conf that someone else wrote
+        current = r.read(conf)
+        if current is not None and MARK not in current:
+            raise DeployError(
+                f"{node.name}: step '{step}': {conf} exists and was not written by this deployer; "
+                "it may hold VRRP instances of the site's own (nothing was changed on this node)"
+            )
+    if r.put(conf, keepalived_config(d, node, nic)):
         changed = True
-        d.changed(node, step, "wrote /etc/keepalived/chk_platform")
-    if r.put(d.distro(node).keepalived_conf, keepalived_config(d, node, nic)):
-        changed = True
-        d.changed(node, step, f"wrote {d.distro(node).keepalived_conf} (interface {nic})")
+        d.changed(node, step, f"wrote {conf} (interface {nic})")
     if not r.run("command -v keepalived", check=False).ok:
         r.run(f"{d.distro(node).install} keepalived", timeout=600)
         d.changed(node, step, "installed keepalived")
@@ -370,18 +342,16 @@ def keepalived(d: Deployment, node: NodeEntry) -> None:
 
 
 def vip_holders(d: Deployment, vip: str, group: list[NodeEntry]) -> list[str]:
-    holders = []
-    for node in group:
-        out = d.remote(node).run("ip -o -4 addr show", check=False).stdout
-        if any(line.split()[3].split("/")[0] == vip for line in out.splitlines() if len(line.split()) > 3):
-            holders.append(node.name)
-    return holders
+    per_node = {node.name: d.remote(node).run(ADDR_COMMAND, check=False).stdout for node in group}
+    return holders(per_node, {"vip": vip})["vip"]
 
 
 def vips_settled(d: Deployment) -> str | None:
-    groups = [(str(d.inventory.vips.platform), d.nodes(Role.PLATFORM_HA))] if d.stage == "install" else []
+    groups = []
     if d.inventory.vips.db is not None and d.nodes(Role.DB_HA):
         groups.append((str(d.inventory.vips.db), d.nodes(Role.DB_HA)))
+    if d.installer is not None and d.stage == "install":
+        groups += d.installer.vip_groups(d)
     for vip, group in groups:
         holders = vip_holders(d, vip, group)
         if len(holders) != 1:
@@ -417,41 +387,19 @@ def ssh_trust(d: Deployment) -> None:
             d.changed(first, "ssh-trust", f"recorded {peer.name}'s host key")
 
 
-def admin_conf(d: Deployment, server: str, ca_b64: str, token: str) -> str:
-    return (
-        "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n"
-        f"    certificate-authority-data: {ca_b64}\n    server: {server}\n  name: kubernetes\n"
-        "contexts:\n- context:\n    cluster: kubernetes\n    user: kubernetes-admin\n"
-        "  name: kubernetes-admin@kubernetes\ncurrent-context: kubernetes-admin@kubernetes\n"
-        "preferences: {}\nusers:\n- name: kubernetes-admin\n  user:\n"
-        f"    token: {token}\n"
-    )
-
-
-def control_files(d: Deployment) -> None:
-    """/etc/kubernetes/admin.conf on the control nodes (made on the First Node, copied as
-    the installer does), then 配置使用kubectl命令 on the others."""
-    first = d.inventory.first_node()
-    r = d.remote(first)
-    server = f"https://{d.inventory.vips.platform}:6443"
-    conf = r.read("/etc/kubernetes/admin.conf")
-    if conf is None or f"server: {server}" not in conf:
-        ca = r.run("base64 -w0 /etc/ha-standin/tls.crt 2>/dev/null || echo ''").stdout.strip()
-        conf = admin_conf(d, server, ca, secrets.token_hex(16))
-        r.put("/etc/kubernetes/admin.conf", conf, mode=0o600)
-        d.changed(first, "control", "wrote /etc/kubernetes/admin.conf")
+def kubectl_config(d: Deployment) -> None:
+    """配置使用kubectl命令: on each control node, ``mkdir -p $HOME/.kube; cp -i
+    <admin kubeconfig> $HOME/.kube/config``, once the installer has written the admin
+    kubeconfig (the lab only: on a site that file is the installer's)."""
+    assert d.installer is not None
+    source = d.installer.admin_kubeconfig
     for node in d.nodes(Role.CONTROL):
-        nr = d.remote(node)
-        if node.name != first.name and nr.put("/etc/kubernetes/admin.conf", conf, mode=0o600):
-            d.changed(node, "control", "copied /etc/kubernetes/admin.conf from the First Node")
-        # mkdir -p $HOME/.kube; cp -i /etc/kubernetes/admin.conf $HOME/.kube/config; chown
-        if nr.put("/root/.kube/config", conf, mode=0o600):
-            d.changed(node, "kubectl", "copied admin.conf to $HOME/.kube/config")
-    for node in d.nodes(Role.COMPUTE):
-        # First Node IP: the VIP, not the First Node's address; port 6443.
-        kubelet = admin_conf(d, server, "", "bootstrap-token").replace("kubernetes-admin", "system:node")
-        if d.remote(node).put("/etc/kubernetes/kubelet.conf", kubelet, mode=0o600):
-            d.changed(node, "compute", f"joined through {server}")
+        r = d.remote(node)
+        conf = r.read(source)
+        if conf is None:
+            raise DeployError(f"{node.name}: step 'kubectl': the installer left no {source}")
+        if r.put("/root/.kube/config", conf, mode=0o600):
+            d.changed(node, "kubectl", f"copied {source} to $HOME/.kube/config")
 
 
 def yunion_user(d: Deployment, node: NodeEntry) -> None:

@@ -17,13 +17,12 @@ import secrets
 import shlex
 import shutil
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from filelock import FileLock, Timeout
 
@@ -31,7 +30,12 @@ from bootstrap import inventory as inv
 from bootstrap.lab import config, rootfs
 from bootstrap.lab.hostenv import LabError, check_subnet, require_root, require_tools, run
 from bootstrap.lab.machine import Machine, State, lab_cgroup, mounted_paths, rmtree_cgroup
+from bootstrap.remote import CommandTimeout, NodeUnreachable, Remote, Result, remote_for
 from bootstrap.topology import NodeSlot, Role, compute_slots, get_topology
+from bootstrap.vips import holders
+
+if TYPE_CHECKING:
+    from bootstrap.lab.standin.installer import LabInstaller
 
 BOOT_TIMEOUT = 90.0
 
@@ -53,6 +57,7 @@ class Lab:
 
     def __init__(self) -> None:
         self.paths = config.paths()
+        self._remotes: dict[str, Remote] = {}
 
     # State -------------------------------------------------------------------
     def _read_state(self) -> dict[str, Any] | None:
@@ -347,14 +352,55 @@ class Lab:
             argv += ["--", command]
         return argv
 
-    def ssh(self, node: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run a shell command on a node over SSH; never raises on its exit code."""
-        try:
-            return subprocess.run(
-                self.ssh_argv(node, command), capture_output=True, text=True, timeout=timeout, check=False
+    def remote(self, node: str) -> Remote:
+        """The node's connection on the suite's one SSH transport (kept per Lab object)."""
+        if node not in self._remotes:
+            m = self.machine(node)  # names the node in the error if unknown
+            self._remotes[node] = remote_for(
+                node, str(m.address), user="root", key=self.paths.ssh_key, known_hosts=self.paths.known_hosts
             )
-        except subprocess.TimeoutExpired as exc:
-            return subprocess.CompletedProcess(exc.cmd, 124, "", f"timed out after {timeout:g} s")
+        return self._remotes[node]
+
+    def _forget(self, node: str) -> None:
+        """A node that was killed, stopped or cut off: its connection is dead, reconnect next time."""
+        remote = self._remotes.pop(node, None)
+        if remote is not None:
+            remote.close()
+
+    def ssh(self, node: str, command: str, timeout: float = 60) -> Result:
+        """Run a shell command on a node over SSH; never raises on its exit code
+        (124: no exit within ``timeout`` seconds; 255: the node cannot be reached)."""
+        try:
+            return self.remote(node).run(command, timeout=timeout, check=False)
+        except CommandTimeout:
+            return Result(124, "", f"timed out after {timeout:g} s")
+        except NodeUnreachable as exc:
+            self._forget(node)
+            return Result(255, "", str(exc))
+
+    # Site model ----------------------------------------------------------------
+    def owns_inventory(self, path: str | Path) -> bool:
+        """True when ``path`` is this lab's own inventory file while the lab is up (the
+        file itself, not a copy: a copy under any name is a site like any other)."""
+        try:
+            return self.paths.state_file.exists() and Path(path).resolve() == self.paths.inventory.resolve()
+        except OSError:
+            return False
+
+    def installer(self) -> LabInstaller:
+        """The stand-in of the product's installer that deploying the lab registers."""
+        from bootstrap.lab.standin.installer import LabInstaller
+
+        return LabInstaller.from_state(self.paths)
+
+    def deploy(self, log: TextIO = sys.stderr, stage: str = "install", profile: str | None = None) -> list[Any]:
+        """Deploy the lab's topology: the document's steps and the installer's stand-in."""
+        from bootstrap.deploy import deploy
+
+        inventory = inv.load(self.paths.inventory)
+        if profile is not None:
+            inventory = inventory.model_copy(update={"profile": profile})
+        return deploy(inventory, installer=self.installer(), log=log, stage=stage)
 
     def exec_argv(self, node: str, argv: list[str]) -> list[str]:
         m = self.machine(node)
@@ -364,18 +410,22 @@ class Lab:
         return self.ssh_argv(node, shlex.join(argv))
 
     def kill(self, node: str) -> None:
+        self._forget(node)
         self.machine(node).kill()
 
     def stop(self, node: str) -> None:
+        self._forget(node)
         self.machine(node).shutdown()
 
     def start(self, node: str) -> None:
         with self._locked():
             st = self.state()
             m = self.machine(node)
+            self._forget(node)
             self._start([m], st)
 
     def partition(self, node: str) -> None:
+        self._forget(node)
         self.machine(node).partition()
 
     def heal(self, node: str | None = None) -> list[str]:
@@ -395,8 +445,6 @@ class Lab:
         st = self.state()
         machines = self._machines(st)
         nodes = []
-        holders: dict[str, list[str]] = {name: [] for name in st["vips"]}
-        vip_addrs = {ipaddress.IPv4Address(a): name for name, a in st["vips"].items()}
         for name, m in machines.items():
             state = m.state()
             nodes.append(
@@ -408,10 +456,7 @@ class Lab:
                     memory_mib=round(m.memory_bytes() / 2**20, 1),
                 ).as_dict()
             )
-            if state in (State.RUNNING, State.PARTITIONED):
-                for addr in m.netns_addresses():
-                    if addr in vip_addrs:
-                        holders[vip_addrs[addr]].append(name)
+        holders = self.vip_holders(st["vips"], machines)
         return {
             "topology": st["topology"],
             "subnet": st["subnet"],
@@ -420,6 +465,14 @@ class Lab:
             "nodes": nodes,
             "vips": {name: {"address": st["vips"][name], "holders": holders[name]} for name in st["vips"]},
         }
+
+    def vip_holders(self, vips: dict[str, str], machines: dict[str, Machine] | None = None) -> dict[str, list[str]]:
+        """{VIP name: address} -> {VIP name: [nodes holding it]}, read inside each running or
+        partitioned machine without SSH (a partitioned holder still holds its VIPs)."""
+        if machines is None:
+            machines = self._machines(self.state())
+        live = (State.RUNNING, State.PARTITIONED)
+        return holders({name: m.addr_output() for name, m in machines.items() if m.state() in live}, vips)
 
     # Down ----------------------------------------------------------------------
     def down(self) -> list[str]:

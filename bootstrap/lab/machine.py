@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bootstrap.lab import config
 from bootstrap.lab.hostenv import LabError, run
+from bootstrap.vips import addresses
 
 NSPAWN_ENV = {"SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}
 # nspawn names the host side of a node's veth "vb-<machine name>".
@@ -169,18 +170,18 @@ class Machine:
                         break
         return total
 
-    def netns_addresses(self) -> set[ipaddress.IPv4Address]:
-        """IPv4 addresses configured inside the machine, read without SSH."""
+    def addr_output(self) -> str:
+        """``ip -j -4 addr show`` inside the machine, read without SSH ("" when it is not running)."""
         pid = self.leader()
         if pid is None:
-            return set()
-        proc = run(["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-4", "-o", "addr", "show"], check=False, timeout=5)
-        result = set()
-        for line in proc.stdout.splitlines():
-            parts = line.split()
-            if "inet" in parts:
-                result.add(ipaddress.IPv4Address(parts[parts.index("inet") + 1].split("/")[0]))
-        return result
+            return ""
+        return run(
+            ["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-j", "-4", "addr", "show"], check=False, timeout=5
+        ).stdout
+
+    def netns_addresses(self) -> set[ipaddress.IPv4Address]:
+        """IPv4 addresses configured inside the machine, read without SSH."""
+        return {ipaddress.IPv4Address(a) for a in addresses(self.addr_output())}
 
     # Preparation -----------------------------------------------------------
     def ensure_mounted(self) -> None:

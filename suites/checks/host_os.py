@@ -8,7 +8,7 @@ from suites.context import Context
 from suites.registry import check
 
 
-@check("HA-OS-001")
+@check("HA-OS-001", facts=("getenforce", "selinux_config"))
 def selinux_disabled(ctx: Context) -> None:
     f = ctx.facts
     runtime, config = f["getenforce"], f["selinux_config"]
@@ -23,7 +23,7 @@ def selinux_disabled(ctx: Context) -> None:
         )
 
 
-@check("HA-OS-002")
+@check("HA-OS-002", facts=("kernel",))
 def kernel_as_expected(ctx: Context) -> None:
     expect = ctx.inventory.expect
     kernel = ctx.facts["kernel"]
@@ -38,25 +38,25 @@ def kernel_as_expected(ctx: Context) -> None:
         )
 
 
-@check("HA-OS-003")
+@check("HA-OS-003", facts=("hostname",))
 def hostname_not_localhost(ctx: Context) -> None:
     name = ctx.facts["hostname"]
     ctx.require(name and not name.startswith("localhost"), f"hostname is {name!r}", ctx.facts.evidence("hostname"))
 
 
-@check("HA-OS-004")
+@check("HA-OS-004", facts=("swaps",))
 def swap_off(ctx: Context) -> None:
     swaps = ctx.facts["swaps"]
     ctx.require(not swaps.strip(), f"swap is on: {swaps.splitlines()[0] if swaps else ''}", ctx.facts.evidence("swaps"))
 
 
-@check("HA-OS-005")
+@check("HA-OS-005", facts=("firewalld",))
 def firewalld_inactive(ctx: Context) -> None:
     state = ctx.facts["firewalld"].strip()
     ctx.require(state != "active", "firewalld is active", ctx.facts.evidence("firewalld"))
 
 
-@check("HA-OS-006")
+@check("HA-OS-006", facts=("date",))
 def clock_in_sync(ctx: Context) -> None:
     f = ctx.facts
     try:
@@ -72,7 +72,7 @@ def clock_in_sync(ctx: Context) -> None:
     ctx.require(skew <= bound, message, f.evidence("date"))
 
 
-@check("HA-OS-007")
+@check("HA-OS-007", facts=("sysctl",))
 def db_ha_sysctls(ctx: Context) -> None:
     values = ctx.facts["sysctl"].split()
     ctx.require(

@@ -68,7 +68,7 @@ def _servers(text: str) -> list[str]:
     return re.findall(r"server:\s*(\S+)", text)
 
 
-@check("HA-CP-003")
+@check("HA-CP-003", facts=("kube_config",))
 def kubectl_configured(ctx: Context) -> None:
     state = ctx.facts["kube_config"]
     ev = ctx.facts.evidence("kube_config")
@@ -77,7 +77,7 @@ def kubectl_configured(ctx: Context) -> None:
     ctx.require("owner=root" in state, "$HOME/.kube/config is not owned by the user (root)", ev)
 
 
-@check("HA-CP-004")
+@check("HA-CP-004", facts=("admin_conf",))
 def admin_conf_points_at_vip(ctx: Context) -> None:
     want = f"https://{ctx.inventory.vips.platform}:6443"
     text = ctx.facts["admin_conf"]
@@ -87,7 +87,7 @@ def admin_conf_points_at_vip(ctx: Context) -> None:
     ctx.require(all(s == want for s in servers), f"admin kubeconfig points at {', '.join(servers)}, not {want}", ev)
 
 
-@check("HA-CP-005")
+@check("HA-CP-005", facts=("kubelet_conf",))
 def compute_joined_through_vip(ctx: Context) -> None:
     want = f"https://{ctx.inventory.vips.platform}:6443"
     first = str(ctx.inventory.first_node().address)
@@ -141,7 +141,7 @@ def storage_round_trip(ctx: Context) -> None:
         ctx.fail(f"S3 at {st.endpoint}: {exc}")
 
 
-@check("HA-UPG-001")
+@check("HA-UPG-001", facts=("yunion",))
 def yunion_user(ctx: Context) -> None:
     text = ctx.facts["yunion"]
     ev = ctx.facts.evidence("yunion")

@@ -8,7 +8,7 @@ from suites.context import Context
 from suites.registry import check
 
 
-@check("HA-SSH-001")
+@check("HA-SSH-001", facts=("hostname",))
 def first_node_reaches_control_node(ctx: Context) -> None:
     """Run on the First Node, as the document verifies it: ssh root@IP hostname."""
     assert ctx.node is not None
@@ -20,7 +20,7 @@ def first_node_reaches_control_node(ctx: Context) -> None:
     result = ctx.rt.run(first, command, timeout=15)
     ev = [(f"{first.name}$ {command}", (result.stdout + result.stderr).strip())]
     ctx.require(result.rc == 0, f"{first.name} cannot log in to {ctx.node.name} ({target}) without a password", ev)
-    expected = ctx.rt.facts(ctx.node)["hostname"]
+    expected = ctx.facts["hostname"]
     ctx.require(
         result.stdout.strip() == expected,
         f"{first.name} read hostname {result.stdout.strip()!r} from {target}, but the node calls itself {expected!r}",

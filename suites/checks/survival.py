@@ -5,12 +5,17 @@ from __future__ import annotations
 from bootstrap.faults import FaultError
 from suites.context import Context
 from suites.registry import check
-from suites.survival.recheck import failing_read_only_checks
+from suites.survival.recheck import broken_by_scenario, read_only_outcomes
 from suites.survival.scenarios import Runner, generate
 
 
 def run_scenario(ctx: Context) -> None:
     scenario = next(s for s in generate(ctx.inventory) if s.name == ctx.subject)
+    # The site's own baseline, before this run's first fault: a scenario answers only for
+    # what it changes, not for what was already broken (or waived) before it.
+    baseline = ctx.rt.options.get("baseline")
+    if baseline is None:
+        baseline = ctx.rt.options["baseline"] = read_only_outcomes(ctx.rt)
     faults = ctx.rt.faults()
     storage = float(ctx.expected("storage_rto_s")) if "storage_rto_s" in ctx.req.expect else 60.0
     bounds = {"rto_bound_s": float(ctx.expected("rto_s")), "storage_rto_bound_s": storage}
@@ -21,9 +26,9 @@ def run_scenario(ctx: Context) -> None:
     ctx.figures.update(outcome.figures)
     ctx.figures["timeline"] = outcome.timeline
     if not outcome.problems:
-        again = failing_read_only_checks(ctx.inventory, ctx.rt.profile.name)
-        if again:
-            outcome.problems.append("read-only checks fail after recovery: " + "; ".join(again[:5]))
+        broken = broken_by_scenario(baseline, read_only_outcomes(ctx.rt))
+        if broken:
+            outcome.problems.append("read-only checks fail after recovery: " + "; ".join(broken[:5]))
     evidence = [("timeline ('#' up, '.' down)", "\n".join(f"{s:13} {p}" for s, p in sorted(outcome.timeline.items())))]
     evidence.append(("events (s)", "\n".join(f"{t:7.2f} {what}" for t, what in outcome.figures.get("events", []))))
     rto = outcome.figures.get("rto_s", {})

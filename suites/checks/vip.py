@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 
+from bootstrap import vips
 from bootstrap.inventory import NodeEntry
+from bootstrap.remote import tcp_reachable
 from bootstrap.topology import Role
-from fixtures.site import tcp_reachable
 from suites.checks import keepalived_conf as kc
 from suites.context import Context
 from suites.registry import check
@@ -14,51 +15,43 @@ from suites.registry import check
 VIP_PORTS = {"platform": 6443, "db": 3306}
 
 
-def addresses(addr_output: str) -> list[ipaddress.IPv4Interface]:
-    found = []
-    for line in addr_output.splitlines():
-        parts = line.split()
-        if "inet" in parts:
-            found.append(ipaddress.IPv4Interface(parts[parts.index("inet") + 1]))
-    return found
+def interfaces(addr_output: str) -> list[ipaddress.IPv4Interface]:
+    return [ipaddress.IPv4Interface(f"{a}/{prefix}") for a, (_, prefix) in vips.addresses(addr_output).items()]
 
 
 def nic_of(addr_output: str, address: str) -> str | None:
-    for line in addr_output.splitlines():
-        parts = line.split()
-        if "inet" in parts and parts[parts.index("inet") + 1].split("/")[0] == address:
-            return parts[1].split("@")[0]
-    return None
+    found = vips.addresses(addr_output).get(address)
+    return found[0] if found else None
 
 
 def holders(ctx: Context, vip: str, nodes: list[NodeEntry]) -> list[str]:
-    return [n.name for n in nodes if any(str(i.ip) == vip for i in addresses(ctx.rt.facts(n)["addr"]))]
+    return vips.holders({n.name: ctx.facts_of(n)["addr"] for n in nodes}, {"vip": vip})["vip"]
 
 
-@check("HA-VIP-001")
+@check("HA-VIP-001", facts=("addr",))
 def vip_held_by_exactly_one_node(ctx: Context) -> None:
     name = ctx.subject or ""
     vip = ctx.rt.vip_address(name)
     group = {n.name for n in ctx.rt.vip_group(name)}
     found = holders(ctx, vip, list(ctx.inventory.nodes))
-    ev = [(f"ip -o -4 addr show  (on {n})", ctx.rt.facts(ctx.inventory.node(n))["addr"]) for n in found]
+    ev = [(f"{vips.ADDR_COMMAND}  (on {n})", ctx.facts_of(ctx.inventory.node(n))["addr"]) for n in found]
     ctx.require(found, f"{name} VIP {vip} is held by no node", ev)
     ctx.require(len(found) == 1, f"{name} VIP {vip} is held by {len(found)} nodes at once: {', '.join(found)}", ev)
     ctx.require(found[0] in group, f"{name} VIP {vip} is held by {found[0]}, outside its group {sorted(group)}", ev)
 
 
-@check("HA-VIP-002")
+@check("HA-VIP-002", facts=("addr",))
 def vip_in_node_subnet(ctx: Context) -> None:
     name = ctx.subject or ""
     vip = ipaddress.IPv4Address(ctx.rt.vip_address(name))
     for node in ctx.rt.vip_group(name):
-        out = ctx.rt.facts(node)["addr"]
-        own = [i for i in addresses(out) if i.ip == node.address]
-        ctx.require(own, f"{node.name} does not carry its own address {node.address}", [("ip -o -4 addr show", out)])
+        out = ctx.facts_of(node)["addr"]
+        own = [i for i in interfaces(out) if i.ip == node.address]
+        ctx.require(own, f"{node.name} does not carry its own address {node.address}", [(vips.ADDR_COMMAND, out)])
         ctx.require(
             vip in own[0].network,
             f"{name} VIP {vip} is outside {node.name}'s subnet {own[0].network}",
-            [(f"ip -o -4 addr show  (on {node.name})", out)],
+            [(f"{vips.ADDR_COMMAND}  (on {node.name})", out)],
         )
 
 
@@ -90,7 +83,7 @@ def vip_holder_stable(ctx: Context) -> None:
     ctx.require(len(seen) == 1, f"{name} VIP {vip} moved during {window:g} s: {sorted(seen)}", ev)
 
 
-@check("HA-VIP-005")
+@check("HA-VIP-005", facts=("addr",))
 def vip_idle_before_install(ctx: Context) -> None:
     name = ctx.subject or ""
     vip = ctx.rt.vip_address(name)
@@ -109,17 +102,17 @@ def vip_idle_before_install(ctx: Context) -> None:
 
 
 def _instances(ctx: Context, node: NodeEntry) -> tuple[str, list[kc.Instance]]:
-    text = ctx.rt.facts(node)["keepalived_conf"]
+    text = ctx.facts_of(node)["keepalived_conf"]
     return text, kc.parse(text)
 
 
-@check("HA-KA-001")
+@check("HA-KA-001", facts=("addr", "keepalived_conf"))
 def keepalived_interface_carries_node_ip(ctx: Context) -> None:
     assert ctx.node is not None
     f = ctx.facts
     nic = nic_of(f["addr"], str(ctx.node.address))
     text, instances = _instances(ctx, ctx.node)
-    ev = [("cat /etc/keepalived/keepalived.conf", text), ("ip -o -4 addr show", f["addr"])]
+    ev = [("cat /etc/keepalived/keepalived.conf", text), (vips.ADDR_COMMAND, f["addr"])]
     ctx.require(instances, f"no vrrp_instance in {ctx.node.name}'s keepalived.conf", ev)
     for inst in instances:
         ctx.require(
@@ -131,13 +124,13 @@ def keepalived_interface_carries_node_ip(ctx: Context) -> None:
             ctx.require(dev in (None, nic), f"{inst.name} puts {addr} on {dev}, but the node IP is on {nic}", ev)
 
 
-@check("HA-KA-002")
+@check("HA-KA-002", facts=("keepalived_conf",))
 def vrrp_group_consistent(ctx: Context) -> None:
     name = ctx.subject or ""
     vip = ctx.rt.vip_address(name)
     ids, auths, ev = {}, {}, []
     for node in ctx.rt.vip_group(name):
-        text = ctx.rt.facts(node)["keepalived_conf"]
+        text = ctx.facts_of(node)["keepalived_conf"]
         inst = kc.instance_for(text, vip)
         ev.append((f"keepalived.conf on {node.name}", text))
         ctx.require(inst is not None, f"{node.name} has no vrrp_instance for {name} VIP {vip}", ev)
@@ -151,7 +144,7 @@ def vrrp_group_consistent(ctx: Context) -> None:
             continue
         other_vip = ctx.rt.vip_address(other.name)
         for node in ctx.rt.vip_group(other.name):
-            inst = kc.instance_for(ctx.rt.facts(node)["keepalived_conf"], other_vip)
+            inst = kc.instance_for(ctx.facts_of(node)["keepalived_conf"], other_vip)
             if inst is not None:
                 ctx.require(
                     inst.get("virtual_router_id") != mine,
@@ -172,7 +165,7 @@ def _vip_instance(ctx: Context, name: str) -> tuple[str, kc.Instance, list[tuple
     return text, inst, ev
 
 
-@check("HA-KA-003")
+@check("HA-KA-003", facts=("keepalived_conf",))
 def db_vip_instance_settings(ctx: Context) -> None:
     assert ctx.node is not None
     text, inst, ev = _vip_instance(ctx, "db")
@@ -195,7 +188,7 @@ def db_vip_instance_settings(ctx: Context) -> None:
     ctx.require(not problems, f"{inst.name} on {ctx.node.name}: " + "; ".join(problems), ev)
 
 
-@check("HA-KA-004")
+@check("HA-KA-004", facts=("keepalived_conf",))
 def platform_vip_instance_settings(ctx: Context) -> None:
     assert ctx.node is not None
     text, inst, ev = _vip_instance(ctx, "platform")
@@ -212,7 +205,7 @@ def platform_vip_instance_settings(ctx: Context) -> None:
     ctx.require(not problems, f"{inst.name} on {ctx.node.name}: " + "; ".join(problems), ev)
 
 
-@check("HA-KA-005")
+@check("HA-KA-005", facts=("keepalived_service",))
 def keepalived_running(ctx: Context) -> None:
     state = ctx.facts["keepalived_service"]
     ctx.require(

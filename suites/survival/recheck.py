@@ -1,31 +1,72 @@
-"""After a scenario: every read-only check must pass again (run in-process)."""
+"""Read-only checks run in-process around the survivability scenarios, with the run's
+own catalog, profile (overrides included), phase and waivers: once before the first
+fault (the baseline) and again after each scenario. A scenario is blamed only for what
+it changed or left broken: checks that fail now and did not before.
+"""
 
 from __future__ import annotations
 
-from bootstrap import inventory as inv
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
 from suites import catalog as cat
-from suites.context import CheckFailed, Context, NodeUnreachable, SiteRuntime
-from suites.registry import load_checks
+from suites.context import CheckError, CheckFailed, Context, NodeUnreachable, SiteRuntime
+from suites.registry import declared_facts, load_checks
+
+BAD = ("failed", "error")
+Outcomes = dict[str, tuple[str, str]]  # item id -> (outcome, message)
 
 
-def failing_read_only_checks(inventory: inv.Inventory, profile: str | None) -> list[str]:
+def read_only_outcomes(rt: SiteRuntime) -> Outcomes:
+    """Every automatable, non-writing, non-destructive check of the run's phase, judged
+    now on a fresh view of the site: {item id: (passed | failed | error | waived, message)}."""
+    from fixtures import waivers as wv
     from fixtures.items import subjects
 
-    rt = SiteRuntime.create(inventory, profile, "postinstall")
-    rt.profile = rt.profile.with_overrides({"vip_observation_s": 1.0})
+    fresh = SiteRuntime(
+        inventory=rt.inventory,
+        profile=replace(rt.profile, vip_observation_s=min(rt.profile.vip_observation_s, 1.0)),
+        phase=rt.phase,
+        kind=rt.kind,
+    )
+    fresh._secrets = set(rt._secrets)
+    catalog = cat.load(Path(rt.options.get("catalog") or cat.CATALOG).resolve())
+    waivers: list[Any] = rt.options.get("waivers", [])
     registry = load_checks()
-    failures = []
+    result: Outcomes = {}
     try:
-        for req in cat.load().values():
-            if req.manual or req.writes or req.destructive or "postinstall" not in req.phases:
+        for req in catalog.values():
+            if req.manual or req.writes or req.destructive or rt.phase not in req.phases:
                 continue
-            for suffix, node, vip in subjects(req, inventory):
-                ctx = Context(rt, req, node, vip)
+            for suffix, node, vip in subjects(req, rt.inventory):
+                item = f"{req.id}[{suffix}]"
+                ctx = Context(fresh, req, node, vip)
                 try:
                     for fn in registry.get(req.id, []):
+                        ctx.declared = declared_facts(fn)
                         fn(ctx)
-                except (CheckFailed, NodeUnreachable) as exc:
-                    failures.append(f"{req.id}[{suffix}]: {getattr(exc, 'message', str(exc))}")
+                    result[item] = ("passed", "")
+                except CheckFailed as exc:
+                    waiver = wv.match(waivers, req.id, node and node.name)
+                    outcome = "waived" if waiver is not None and not waiver.expired() else "failed"
+                    result[item] = (outcome, exc.message)
+                except (NodeUnreachable, CheckError) as exc:
+                    result[item] = ("error", str(exc))
     finally:
-        rt.close()
-    return failures
+        fresh.close()
+    return result
+
+
+def broken_by_scenario(baseline: Outcomes, after: Outcomes) -> list[str]:
+    """Checks failing (or erroring) now that passed or were waived in the baseline.
+
+    >>> broken_by_scenario({"A[n1]": ("failed", "x"), "B[n1]": ("passed", "")},
+    ...                    {"A[n1]": ("failed", "x"), "B[n1]": ("error", "n1 down")})
+    ['B[n1]: n1 down']
+    """
+    return [
+        f"{item}: {message}"
+        for item, (outcome, message) in after.items()
+        if outcome in BAD and baseline.get(item, ("passed", ""))[0] not in BAD
+    ]

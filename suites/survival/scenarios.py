@@ -18,6 +18,7 @@ import urllib3
 
 from bootstrap import inventory as inv
 from bootstrap.faults import Fault, Faults
+from bootstrap.poll import wait_until
 from bootstrap.topology import TOPOLOGIES, Role, failure_sets
 from suites.survival import analysis
 from suites.survival.workload import SCHEMA, TABLE, History, Workload, connect, prepare_table
@@ -116,17 +117,8 @@ class Runner:
         return None
 
     def wait(self, what: str, check: Any, timeout: float) -> float:
-        start = time.monotonic()
-        why = "not checked"
-        while time.monotonic() - start < timeout:
-            try:
-                why = check()
-            except Exception as exc:
-                why = str(exc)
-            if why is None:
-                return time.monotonic() - start
-            time.sleep(0.25)
-        raise TimeoutError(f"{what} not reached within {timeout:g} s: {why}")
+        """Seconds until ``check`` holds; raises TimeoutError (WaitTimeout) after ``timeout``."""
+        return wait_until(what, check, timeout, swallow=(Exception,))
 
     # The scenario --------------------------------------------------------------------
     def run(self, sc: Scenario) -> Outcome:

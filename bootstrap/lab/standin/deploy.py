@@ -19,6 +19,15 @@ from bootstrap.topology import Role
 if TYPE_CHECKING:
     from bootstrap.deploy.core import Deployment
     from bootstrap.inventory import NodeEntry
+    from bootstrap.lab.standin.installer import LabInstaller
+
+
+def _lab(d: Deployment) -> LabInstaller:
+    from bootstrap.lab.standin.installer import LabInstaller
+
+    assert isinstance(d.installer, LabInstaller), "the stand-in deploys only with the lab's installer"
+    return d.installer
+
 
 SERVER_SOURCE = Path(__file__).with_name("server.py")
 ETCD_DEFAULTS = "/etc/default/etcd"
@@ -207,8 +216,7 @@ def standin(d: Deployment, node: NodeEntry) -> None:
 
 
 def storage_unit(d: Deployment) -> str:
-    assert d.lab is not None
-    lab = d.lab
+    lab = _lab(d)
     return (
         MARK
         + f"""\
@@ -233,22 +241,22 @@ TimeoutStopSec=3
 
 
 def storage_files(d: Deployment, node: NodeEntry) -> None:
-    assert d.lab is not None
+    lab = _lab(d)
     r, step = d.remote(node), "storage"
     creds = {
         "identities": [
             {
                 "name": "cloudpods",
-                "credentials": [{"accessKey": d.lab.s3_access_key, "secretKey": d.lab.s3_secret}],
+                "credentials": [{"accessKey": lab.s3_access_key, "secretKey": lab.s3_secret}],
                 "actions": ["Admin", "Read", "Write", "List", "Tagging"],
             }
         ]
     }
     changed = r.put("/etc/ha-storage/s3.json", json.dumps(creds) + "\n", mode=0o600)
     if r.put("/etc/systemd/system/ha-storage.service", storage_unit(d)):
-        r.run(f"systemctl daemon-reload && mkdir -p {d.lab.shared_mount}/weed")
+        r.run(f"systemctl daemon-reload && mkdir -p {lab.shared_mount}/weed")
         changed = True
-    if r.put(STORAGE_NOTIFY, storage_notify(d.lab.storage_vip), mode=0o755):
+    if r.put(STORAGE_NOTIFY, storage_notify(lab.storage_vip), mode=0o755):
         changed = True
     if r.put("/etc/keepalived/chk_storage", CHK_STORAGE, mode=0o755):
         changed = True
@@ -260,8 +268,7 @@ def storage_files(d: Deployment, node: NodeEntry) -> None:
 
 def storage_instance(d: Deployment, node: NodeEntry, nic: str) -> str:
     """keepalived places the storage address (and with it the S3 server) on one control node."""
-    assert d.lab is not None
-    vip = d.lab.storage_vip
+    vip = _lab(d).storage_vip
     router_id = (platform_router_id(str(d.inventory.vips.platform)) + 1) % 255 or 1
     if router_id == d.profile.db_router_id:
         router_id = (router_id + 1) % 255 or 1
@@ -288,8 +295,8 @@ def storage_instance(d: Deployment, node: NodeEntry, nic: str) -> str:
 
 def storage_ready(d: Deployment) -> str | None:
     """The S3 endpoint answers HTTP on the storage address (any status: it is up)."""
-    assert d.lab is not None
+    lab = _lab(d)
     first = d.inventory.first_node()
-    url = f"http://{d.lab.storage_vip}:{d.lab.s3_port}/"
+    url = f"http://{lab.storage_vip}:{lab.s3_port}/"
     code = d.remote(first).run(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 2 {url}", check=False).stdout
     return None if code.strip() not in ("", "000") else f"S3 at {url} does not answer yet"

@@ -82,7 +82,7 @@ PROBES: dict[str, Probe] = {
             "kube_config",
             "if [ -f $HOME/.kube/config ]; then stat -c 'owner=%U mode=%a' $HOME/.kube/config; "
             "for f in /etc/kubernetes/admin.conf /etc/rancher/k3s/k3s.yaml; do [ -f $f ] && "
-            '{ cmp -s $HOME/.kube/config $f && echo "same-as=$f" || echo "differs-from=$f"; }; done; '
+            '{ cmp -s $HOME/.kube/config $f && echo "same-as=$f" || echo "differs-from=$f"; }; done; true; '
             "else echo missing; fi",
         ),
         Probe(

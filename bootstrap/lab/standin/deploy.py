@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from bootstrap.deploy.steps import MARK, Vrrp, vrrp_script
 from bootstrap.profiles import platform_auth_pass, platform_router_id
@@ -23,10 +23,9 @@ if TYPE_CHECKING:
 
 
 def _lab(d: Deployment) -> LabInstaller:
-    from bootstrap.lab.standin.installer import LabInstaller
-
-    assert isinstance(d.installer, LabInstaller), "the stand-in deploys only with the lab's installer"
-    return d.installer
+    """The lab's installer settings (this module runs only under the lab's installer)."""
+    assert d.installer is not None and hasattr(d.installer, "storage_vip"), "the stand-in needs the lab's installer"
+    return cast("LabInstaller", d.installer)
 
 
 SERVER_SOURCE = Path(__file__).with_name("server.py")

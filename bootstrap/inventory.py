@@ -27,6 +27,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bootstrap.profiles import PROFILES, Profile
 from bootstrap.topology import TOPOLOGIES, Role, get_topology
 
 SCHEMA_VERSION = 1
@@ -139,7 +140,7 @@ class Expectations(_Strict):
 
 
 class Inventory(_Strict):
-    version: Literal[1] = SCHEMA_VERSION
+    version: Literal[1] = 1  # SCHEMA_VERSION
     site: str = Field(pattern=NAME_RE)
     topology: str
     profile: str = "document"
@@ -155,8 +156,6 @@ class Inventory(_Strict):
     @field_validator("profile")
     @classmethod
     def _known_profile(cls, value: str) -> str:
-        from bootstrap.profiles import PROFILES
-
         if value not in PROFILES:
             raise ValueError(f"unknown profile {value!r}; choose one of: {', '.join(sorted(PROFILES))}")
         return value
@@ -164,8 +163,6 @@ class Inventory(_Strict):
     @field_validator("profile_overrides")
     @classmethod
     def _known_overrides(cls, value: dict[str, Any]) -> dict[str, Any]:
-        from bootstrap.profiles import Profile
-
         unknown = sorted(set(value) - set(Profile.__dataclass_fields__) - {"name"})
         if unknown:
             raise ValueError(f"unknown profile value(s): {', '.join(unknown)}")

@@ -12,8 +12,12 @@ node's items of the check an error naming the fact.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterable
 from typing import Any
+
+import suites.checks
 
 CheckFn = Callable[[Any], None]
 REGISTRY: dict[str, list[CheckFn]] = {}
@@ -35,11 +39,6 @@ def declared_facts(fn: CheckFn) -> frozenset[str]:
 
 def load_checks() -> dict[str, list[CheckFn]]:
     """Import every check module (they register on import)."""
-    import importlib
-    import pkgutil
-
-    import suites.checks
-
     for mod in pkgutil.iter_modules(suites.checks.__path__):
         importlib.import_module(f"suites.checks.{mod.name}")
     return REGISTRY

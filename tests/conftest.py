@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 pytest_plugins = ["pytester"]
 
@@ -55,8 +57,6 @@ def repo_root() -> Path:
 
 def loopback_inventory(pytester: pytest.Pytester) -> Path:
     """A valid 5node inventory (site.yaml) whose nodes are loopback addresses where nothing listens."""
-    import yaml
-
     key = pytester.path / "key"
     key.write_text("not a key\n")
     data: dict[str, Any] = copy.deepcopy(VALID_INVENTORY)
@@ -71,8 +71,6 @@ def loopback_inventory(pytester: pytest.Pytester) -> Path:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """The mutation score, when tests/test_mutations.py wrote one in this session."""
-    import sys
-
     module = sys.modules.get("tests.test_mutations") or sys.modules.get("test_mutations")
     for path in getattr(module, "WRITTEN", []):
         terminalreporter.section("mutation score")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,6 +14,7 @@ import pymysql
 import pytest
 import requests
 import urllib3
+import yaml
 from minio import Minio
 
 from bootstrap import inventory as inv
@@ -232,3 +235,79 @@ def test_passwords_never_reach_a_command_line(lab: Lab, monkeypatch: pytest.Monk
     # and `ps` on a node shows no password while services run with it
     ps = sh(inventory, "node1", "ps -eo args")
     assert all(secret not in ps for secret in secrets)
+
+
+INSTALLER_FILES = {
+    "control": ["/etc/keepalived/keepalived.conf", "/etc/kubernetes/admin.conf", "/root/.kube/config"],
+    "compute": ["/etc/kubernetes/kubelet.conf"],
+    "db-ha": ["/etc/keepalived/keepalived.conf"],
+}
+
+
+def fingerprint(inventory: inv.Inventory) -> dict[str, str]:
+    """sha256 of every file the installer owns (and the DB keepalived), and when keepalived started."""
+    found = {}
+    for node in inventory.nodes:
+        files = [f for role, fs in INSTALLER_FILES.items() if node.has(Role(role)) for f in fs]
+        out = sh(
+            inventory,
+            node.name,
+            f"sha256sum {' '.join(files)} 2>&1; systemctl show -p ActiveEnterTimestamp keepalived",
+        )
+        found[node.name] = out
+    return found
+
+
+def deploy_cli(site: Any, *args: str) -> Any:
+    return subprocess.run(
+        [sys.executable, "-m", "bootstrap.deploy", f"--inventory={site}", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_deployer_never_changes_an_installed_site(lab: Lab, tmp_path: Any) -> None:
+    """The deployed lab presented as a customer's site (its inventory under another name):
+    without confirmation the deployer refuses; with it, it finds the installed control plane
+    and refuses too. Nothing the installer owns changes, byte for byte."""
+    lab.down()
+    lab.up("3node", 1)
+    lab.deploy(log=io.StringIO())
+    inventory = inv.load(lab.paths.inventory)
+    data = yaml.safe_load(lab.paths.inventory.read_text())
+    data["site"] = "acme-prod"
+    site = tmp_path / "acme.yaml"
+    site.write_text(yaml.safe_dump(data))
+    before = fingerprint(inventory)
+    assert all("No such file" not in out for out in before.values()), before
+
+    refused = deploy_cli(site)
+    assert refused.returncode == 1
+    assert "--confirm-site=acme-prod" in refused.stderr and "Traceback" not in refused.stderr
+    confirmed = deploy_cli(site, "--confirm-site=acme-prod")
+    assert confirmed.returncode == 1, confirmed.stdout + confirmed.stderr
+    assert "already runs a control plane" in confirmed.stderr
+    assert "node1: /etc/kubernetes/admin.conf exists" in confirmed.stderr
+    assert "compute1: /etc/kubernetes/kubelet.conf exists" in confirmed.stderr
+    assert fingerprint(inventory) == before
+
+
+def test_a_confirmed_site_gets_the_documents_preparation_only(lab: Lab, tmp_path: Any) -> None:
+    """A site before its install (the lab after the document's preparation): with confirmation
+    the deployer runs the document's steps (nothing left to change) and none of the installer's."""
+    lab.down()
+    lab.up("3node")
+    lab.deploy(log=io.StringIO(), stage="prepare")
+    data = yaml.safe_load(lab.paths.inventory.read_text())
+    data["site"] = "acme-staging"
+    site = tmp_path / "staging.yaml"
+    site.write_text(yaml.safe_dump(data))
+    done = deploy_cli(site, "--confirm-site=acme-staging")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0 change(s)"
+    inventory = inv.load(site)
+    for node in inventory.nodes_with(Role.CONTROL):
+        absent = sh(inventory, node.name, "ls /etc/kubernetes/admin.conf /etc/keepalived/chk_platform 2>&1 || true")
+        assert absent.count("No such file") == 2, absent

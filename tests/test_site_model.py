@@ -20,7 +20,7 @@ from bootstrap.vips import holders
 from fixtures.items import coverage_problems
 from suites import catalog as cat
 from suites.facts import PROBES, Probe, batch_script, parse_batch
-from suites.registry import check
+from suites.registry import REGISTRY, check
 from suites.survival.recheck import broken_by_scenario
 from tests.conftest import VALID_INVENTORY
 
@@ -161,8 +161,6 @@ def test_an_unknown_fact_name_is_a_coverage_problem() -> None:
         pass
 
     check("HA-OS-003", facts=("hostnmae",))(misspelt)
-    from suites.registry import REGISTRY
-
     registry = {"HA-OS-003": [REGISTRY["HA-OS-003"].pop()]}
     problems = coverage_problems({k: v for k, v in cat.load().items() if k == "HA-OS-003"}, registry)
     assert any("unknown fact(s) hostnmae" in p for p in problems), problems

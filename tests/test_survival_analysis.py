@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import ipaddress
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 import suites.survival.analysis
 from bootstrap import inventory as inv
 from bootstrap.faults import Fault, FaultError, Journal, SiteFaults
+from bootstrap.lab.lab import Lab
 from suites.survival.analysis import audit_writes, outages, timeline, vip_moves
 from suites.survival.scenarios import generate
 from suites.survival.workload import History, Op
@@ -70,10 +72,6 @@ def test_vip_moves_and_timeline() -> None:
 
 @pytest.mark.parametrize(("topology", "count"), [("3node", 8), ("4node", 11), ("5node", 35)])
 def test_scenarios_follow_the_documented_promises(topology: str, count: int) -> None:
-    import ipaddress
-
-    from bootstrap.lab.lab import Lab
-
     plan = Lab.plan(topology, 0, ipaddress.IPv4Network("10.213.47.0/24"))
     data = {
         "site": "x",

@@ -22,11 +22,10 @@ Idempotent: a second run on a deployed site returns no changes.
 from __future__ import annotations
 
 import sys
-from typing import TextIO
 
 from bootstrap import inventory as inv
 from bootstrap.deploy import steps
-from bootstrap.deploy.core import Change, DeployError, Deployment
+from bootstrap.deploy.core import Change, DeployError, Deployment, Log
 from bootstrap.deploy.installer import Installer
 from bootstrap.topology import Role
 
@@ -55,7 +54,7 @@ def refusal(inventory: inv.Inventory, installer: Installer | None, confirm_site:
 def deploy(
     inventory: inv.Inventory,
     installer: Installer | None = None,
-    log: TextIO = sys.stderr,
+    log: Log = sys.stderr,
     stage: str = "install",
     confirm_site: str | None = None,
 ) -> list[Change]:

@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Protocol
 
 from bootstrap import inventory as inv
 from bootstrap.deploy.installer import Installer
@@ -17,6 +17,13 @@ from bootstrap.poll import WaitTimeout, wait_until
 from bootstrap.profiles import Profile, get_profile
 from bootstrap.remote import Remote, RemoteError
 from bootstrap.topology import Role
+
+
+class Log(Protocol):
+    """Where progress goes (a text stream: sys.stderr, io.StringIO, pytest's -v writer)."""
+
+    def write(self, text: str, /) -> int: ...
+    def flush(self) -> None: ...
 
 
 class DeployError(RuntimeError):
@@ -34,7 +41,7 @@ class Change:
 class Deployment:
     inventory: inv.Inventory
     installer: Installer | None = None  # None: a site; the installer's steps are not ours
-    log: TextIO = sys.stderr
+    log: Log = sys.stderr
     stage: str = "install"  # or "prepare": the document's preparation only
     profile: Profile = field(init=False)
     db_password: str = field(init=False)

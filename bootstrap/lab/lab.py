@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
@@ -35,6 +35,7 @@ from bootstrap.topology import NodeSlot, Role, compute_slots, get_topology
 from bootstrap.vips import holders
 
 if TYPE_CHECKING:
+    from bootstrap.deploy.core import Log
     from bootstrap.lab.standin.installer import LabInstaller
 
 BOOT_TIMEOUT = 90.0
@@ -393,7 +394,7 @@ class Lab:
 
         return LabInstaller.from_state(self.paths)
 
-    def deploy(self, log: TextIO = sys.stderr, stage: str = "install", profile: str | None = None) -> list[Any]:
+    def deploy(self, log: Log = sys.stderr, stage: str = "install", profile: str | None = None) -> list[Any]:
         """Deploy the lab's topology: the document's steps and the installer's stand-in."""
         from bootstrap.deploy import deploy
 

@@ -122,7 +122,7 @@ def build(force: bool = False, log=sys.stderr) -> Path:  # type: ignore[no-untyp
 
 def prune(keep: set[Path]) -> list[Path]:
     """Remove cached trees of older recipes that no lab uses."""
-    removed = []
+    removed: list[Path] = []
     cache = config.paths().cache
     if not cache.is_dir():
         return removed

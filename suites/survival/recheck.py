@@ -10,6 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from fixtures import waivers as wv
+from fixtures.items import subjects
 from suites import catalog as cat
 from suites.context import CheckError, CheckFailed, Context, NodeUnreachable, SiteRuntime
 from suites.registry import declared_facts, load_checks
@@ -21,9 +23,6 @@ Outcomes = dict[str, tuple[str, str]]  # item id -> (outcome, message)
 def read_only_outcomes(rt: SiteRuntime) -> Outcomes:
     """Every automatable, non-writing, non-destructive check of the run's phase, judged
     now on a fresh view of the site: {item id: (passed | failed | error | waived, message)}."""
-    from fixtures import waivers as wv
-    from fixtures.items import subjects
-
     fresh = SiteRuntime(
         inventory=rt.inventory,
         profile=replace(rt.profile, vip_observation_s=min(rt.profile.vip_observation_s, 1.0)),
@@ -48,7 +47,7 @@ def read_only_outcomes(rt: SiteRuntime) -> Outcomes:
                         fn(ctx)
                     result[item] = ("passed", "")
                 except CheckFailed as exc:
-                    waiver = wv.match(waivers, req.id, node and node.name)
+                    waiver = wv.match(waivers, req.id, node.name if node else None)
                     outcome = "waived" if waiver is not None and not waiver.expired() else "failed"
                     result[item] = (outcome, exc.message)
                 except (NodeUnreachable, CheckError) as exc:

@@ -12,6 +12,7 @@ Each loop runs at <= 100 ms spacing; every call has a time limit of about 1 s.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ssl
 import threading
 import time
@@ -203,7 +204,7 @@ class Workload:
         def once() -> None:
             start = self.h.now()
             try:
-                resp = requests.get(self.storage_url, timeout=(0.5, OP_TIMEOUT))
+                resp = requests.get(self.storage_url or "", timeout=(0.5, OP_TIMEOUT))
                 ok, detail = resp.status_code < 500, f"{resp.status_code}"
             except requests.RequestException as exc:
                 ok, detail = False, type(exc).__name__
@@ -232,7 +233,7 @@ class Workload:
             loops.append(lambda: self._db_loop("db-write", self._write))
             loops.append(lambda: self._db_loop("db-read", self._read))
         for service, (url, expect) in _http_targets(self.http).items():
-            loops.append(lambda s=service, u=url, e=expect: self._http_loop(s, u, e))
+            loops.append(functools.partial(self._http_loop, service, url, expect))
         if self.storage_url:
             loops.append(self._storage_loop)
         if self.vip_sampler is not None:

@@ -156,7 +156,7 @@ def etcd_start(d: Deployment, node: NodeEntry) -> None:
 def etcd(d: Deployment) -> None:
     """The control-plane quorum: one etcd member per control node."""
     changed: list[str] = []
-    d.parallel("etcd", _control(d), lambda n: etcd_configure(d, n) and changed.append(n.name))
+    d.parallel("etcd", _control(d), lambda n: changed.append(n.name) if etcd_configure(d, n) else None)
     if changed:
         d.parallel("etcd", _control(d), lambda n: etcd_reset(d, n))
     d.parallel("etcd", _control(d), lambda n: etcd_start(d, n))

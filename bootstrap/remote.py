@@ -29,6 +29,10 @@ class RemoteError(RuntimeError):
 class NodeUnreachable(RemoteError):
     """The node cannot be reached or logged in to over SSH (or the connection died)."""
 
+    def __init__(self, message: str, node: str = "") -> None:
+        super().__init__(message)
+        self.node = node
+
 
 class CommandTimeout(RemoteError):
     """A command did not finish within its time limit; the node itself answered."""
@@ -99,13 +103,13 @@ class Remote:
             # A TCP probe first: a dead node gives one clear line, not paramiko's traceback.
             why = tcp_reachable(self.address, self.ssh.port, timeout)
             if why is not None:
-                raise NodeUnreachable(f"{self.label} is unreachable over SSH: {why}")
+                raise NodeUnreachable(f"{self.label} is unreachable over SSH: {why}", self.name)
             client = paramiko.SSHClient()
             if self.ssh.known_hosts is not None:
                 try:
                     client.load_host_keys(str(self.ssh.known_hosts))
                 except OSError as exc:
-                    raise NodeUnreachable(f"{self.label}: cannot read ssh.known_hosts: {exc}") from None
+                    raise NodeUnreachable(f"{self.label}: cannot read ssh.known_hosts: {exc}", self.name) from None
                 client.set_missing_host_key_policy(paramiko.RejectPolicy())
             else:  # the inventory pins no keys: accept what the node shows
                 client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
@@ -123,7 +127,7 @@ class Remote:
                 )
             except (paramiko.SSHException, OSError, ValueError) as exc:
                 client.close()
-                raise NodeUnreachable(f"{self.label}: SSH login failed: {exc}") from None
+                raise NodeUnreachable(f"{self.label}: SSH login failed: {exc}", self.name) from None
             transport = client.get_transport()
             assert transport is not None
             transport.set_keepalive(2)
@@ -157,7 +161,7 @@ class Remote:
             raise CommandTimeout(f"{self.name}: command did not finish within {timeout:g} s: {what}") from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
-            raise NodeUnreachable(f"{self.label}: SSH connection lost during: {what}: {exc}") from None
+            raise NodeUnreachable(f"{self.label}: SSH connection lost during: {what}: {exc}", self.name) from None
         result = Result(rc, out.decode(errors="replace"), err.decode(errors="replace"))
         if check and rc != 0:
             detail = self.redact((result.stderr or result.stdout).strip())

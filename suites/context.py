@@ -25,7 +25,17 @@ from bootstrap.vips import ADDR_COMMAND, holders
 from suites.catalog import Requirement, resolve_expected
 from suites.facts import PROBES, Fact, batch_script, batch_timeout, new_nonce, parse_batch
 
-__all__ = ["CheckError", "CheckFailed", "Context", "FactFailed", "NodeUnreachable", "SiteRuntime"]
+__all__ = [
+    "ROOT_DB",
+    "Blocked",
+    "CheckError",
+    "CheckFailed",
+    "Context",
+    "FactFailed",
+    "NodeUnreachable",
+    "SiteRuntime",
+    "root_ssh",
+]
 
 
 class CheckFailed(AssertionError):
@@ -40,6 +50,24 @@ class CheckFailed(AssertionError):
 class CheckError(RuntimeError):
     """The check could not be judged (a fact failed, a command timed out): an error
     outcome, not a failure of the requirement; the message names what and where."""
+
+
+def root_ssh(node: str) -> str:
+    """The root item every check on ``node`` depends on: SSH login."""
+    return f"ROOT-SSH[{node}]"
+
+
+ROOT_DB = "ROOT-DB[site]"  # the root item every database check depends on: the inventory's DB login
+DB_LOGIN_REFUSED = (1044, 1045)  # access denied to a database / for a user
+
+
+class Blocked(CheckError):
+    """The check could not run because a root cause it depends on failed (an error outcome
+    that names the root item, e.g. ``blocked by ROOT-DB[site]: ...``)."""
+
+    def __init__(self, root: str, why: str) -> None:
+        super().__init__(f"blocked by {root}: {why}")
+        self.root = root
 
 
 class FactFailed(CheckError):
@@ -175,7 +203,7 @@ class SiteRuntime:
     def remote(self, node: inv.NodeEntry) -> Remote:
         with self._lock:
             if node.name in self._dead:
-                raise NodeUnreachable(self._dead[node.name])
+                raise NodeUnreachable(self._dead[node.name], node.name)
             if node.name not in self._remotes:
                 self._remotes[node.name] = Remote.for_node(self.inventory, node.name, self._secrets)
             return self._remotes[node.name]
@@ -248,6 +276,32 @@ class SiteRuntime:
         return self._facts[node.name]
 
     def connect_db(self, host: str, timeout: float = 5) -> pymysql.connections.Connection:  # type: ignore[type-arg]
+        """A session with the inventory's credentials. Raises Blocked (naming ROOT_DB) when
+        MariaDB refuses those credentials, pymysql's errors otherwise."""
+        try:
+            return self._connect_db(host, timeout)
+        except pymysql.err.OperationalError as exc:
+            if exc.args and exc.args[0] in DB_LOGIN_REFUSED:
+                raise Blocked(ROOT_DB, self._redact(self.db_login_refused(host, exc))) from None
+            raise
+
+    def db_login_refused(self, host: str, exc: pymysql.MySQLError) -> str:
+        where = next((n.name for n in self.inventory.nodes if str(n.address) == host), None)
+        if where is None:
+            where = "the DB VIP" if host == str(self.inventory.vips.db) else host
+        return (
+            f"MariaDB on {where} ({host}) refuses the inventory's credentials for user "
+            f"{self.inventory.db.user!r} (error {exc.args[0]}): {exc.args[-1]}"
+        )
+
+    def db_endpoints(self) -> list[tuple[str, str]]:
+        """(label, address) of every place the checks log in to MariaDB: the DB nodes, the DB VIP."""
+        found = [(n.name, str(n.address)) for n in self.inventory.nodes if n.has(Role.DB) or n.has(Role.DB_HA)]
+        if self.inventory.vips.db is not None:
+            found.append(("vip-db", str(self.inventory.vips.db)))
+        return found
+
+    def _connect_db(self, host: str, timeout: float) -> pymysql.connections.Connection:  # type: ignore[type-arg]
         db = self.inventory.db
         return pymysql.connect(
             host=host,

@@ -121,7 +121,8 @@ CASES = [
     Case("waiver-unknown-requirement",
          _waivers("waivers:\n  - {requirement: HA-OS-999, justification: ticket 1234 approved, expires: 2099-01-01}\n"),
          "HA-OS-999", args=("--waivers=waivers.yaml",)),
-    Case("catalog-missing", _nothing, "--catalog:", args=("--catalog=nowhere.yaml",)),
+    Case("catalog-missing", _nothing, "--catalog: cannot read nowhere.yaml: No such file or directory",
+         args=("--catalog=nowhere.yaml",)),
     Case("profile-option", _nothing, "--profile: unknown profile 'vendor'", args=("--profile=vendor",)),
     Case("phase-option", _nothing, "--phase: unknown phase 'during'", args=("--phase=during",)),
 ]  # fmt: skip

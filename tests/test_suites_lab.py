@@ -141,10 +141,35 @@ def test_a_dead_node_fails_its_checks_in_one_line_and_spares_the_rest(deployed: 
     assert "Traceback" not in proc.stdout
     by_node = [c for c in doc["checks"] if c["node"] == "db2"]
     assert by_node and all(c["outcome"] in ("error", "failed") for c in by_node)
-    assert all(c["message"].startswith(("db2 (10.", "db2: cannot connect to MariaDB at 10.")) for c in by_node), by_node
+    starts = ("db2 (10.", "blocked by ROOT-SSH[db2]: db2 (10.", "db2: cannot connect to MariaDB at 10.")
+    assert all(c["message"].startswith(starts) for c in by_node), by_node
     others = [c for c in doc["checks"] if c["node"] not in ("db2", None)]
     assert others and all(c["outcome"] == "passed" for c in others)
     password = load(deployed).db.password()
     for f in tmp_path.rglob("*"):
         if f.is_file():
             assert password not in f.read_text(errors="replace")
+
+
+def test_a_wrong_db_password_is_one_root_cause(deployed: Path, tmp_path: Path) -> None:
+    """MariaDB refusing the inventory's credentials is reported once, with error 1045 and the
+    user; every database check is an error blocked by it, not a failure with its own advice."""
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("not-the-password\n")
+    inv = variant(deployed, tmp_path, db={"user": "root", "password_file": str(wrong)})
+    proc, doc = suite(f"--inventory={inv}", "-n", "2", "-m", "db or dbha", report=tmp_path / "r")
+    assert proc.returncode == 1
+    root = next(c for c in doc["checks"] if c["id"] == "ROOT-DB[site]")
+    assert root["outcome"] == "failed"
+    assert "refuses the inventory's credentials for user 'root' (error 1045)" in root["message"]
+    db_checks = [c for c in doc["checks"] if c["requirement"].startswith(("HA-DB-", "HA-DBHA-"))]
+    assert len(db_checks) >= 10
+    assert all(c["outcome"] == "error" and c.get("blocked_by") == "ROOT-DB[site]" for c in db_checks), db_checks
+    assert all(c["message"].startswith("blocked by ROOT-DB[site]: MariaDB on ") for c in db_checks)
+    failed = [c["id"] for c in doc["checks"] if c["outcome"] == "failed"]
+    assert failed == ["ROOT-DB[site]"], failed  # one finding, not twenty
+    summary = proc.stdout.split("Cloudpods HA conformance", 1)[1]
+    assert summary.index("ROOT-DB[site]") < summary.index("passed")
+    html = (tmp_path / "r" / "report.html").read_text()
+    assert html.index('id="root-ROOT-DB[site]"') < html.index('id="summary"')
+    assert "not-the-password" not in proc.stdout + html

@@ -37,7 +37,9 @@ def test_markers_select_by_area_severity_and_phase(pytester: pytest.Pytester) ->
     inv = loopback_inventory(pytester)
     result = run(pytester, f"--inventory={inv}", str(CATALOG), "--collect-only", "-q", "-m", "dbha and critical")
     ids = [line.split("::")[1] for line in result.stdout.lines if "::" in line]
-    assert ids and all(i.startswith(("HA-DBHA-001", "HA-DBHA-005")) for i in ids)
+    checks = [i for i in ids if not i.startswith("ROOT-")]  # root causes stay in every selection
+    assert checks and all(i.startswith(("HA-DBHA-001", "HA-DBHA-005")) for i in checks)
+    assert "ROOT-DB[site]" in ids and "ROOT-SSH[dba]" in ids
     pre = run(pytester, f"--inventory={inv}", str(CATALOG), "--collect-only", "-q", "--phase=preinstall")
     assert "HA-VIP-005[vip-platform]" in pre.stdout.str()
     assert "HA-CP-002[site]" not in pre.stdout.str()
@@ -116,11 +118,21 @@ def test_unreachable_nodes_fail_each_check_with_one_line(pytester: pytest.Pytest
     out = result.stdout.str()
     assert "Traceback" not in out
     result.stdout.fnmatch_lines(
-        ["*HA-OS-001[[]dba]*", "dba (127.0.0.13) is unreachable over SSH: 127.0.0.13:1: Connection refused"]
+        [
+            "*HA-OS-001[[]dba]*",
+            "blocked by ROOT-SSH[[]dba]: dba (127.0.0.13) is unreachable over SSH: 127.0.0.13:1: Connection refused",
+        ]
     )
     doc = json.loads((tmp_path / "results.json").read_text())
-    node_checks = [c for c in doc["checks"] if c["node"]]
+    # One root item per node, failed once with the reason; every check on the node blocked by it.
+    roots = {c["id"]: c for c in doc["checks"] if c["requirement"] == "ROOT-SSH"}
+    assert sorted(roots) == [f"ROOT-SSH[{n}]" for n in sorted(["cp1", "cp2", "cp3", "dba", "dbb"])]
+    assert all(c["outcome"] == "failed" and "unreachable over SSH" in c["message"] for c in roots.values())
+    node_checks = [c for c in doc["checks"] if c["node"] and c["requirement"].startswith("HA-")]
     assert node_checks and all(c["outcome"] == "error" for c in node_checks)
+    assert all(c["blocked_by"] == f"ROOT-SSH[{c['node']}]" for c in node_checks)
     assert all("unreachable over SSH" in c["message"] for c in node_checks)
+    summary = result.stdout.str().split("Cloudpods HA conformance", 1)[1]
+    assert summary.index("root causes") < summary.index("passed")  # the summary leads with them
     assert doc["schema"] == "cloudpods-ha-conformance/results" and doc["version"] == 1
     assert doc["site"] == "acme-prod" and doc["phase"] == "postinstall"

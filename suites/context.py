@@ -262,6 +262,15 @@ class SiteRuntime:
                 self._samples = samples
             return self._samples
 
+    def vip_holders_now(self) -> dict[str, list[str]]:
+        """{VIP name: nodes holding it} at this moment (one read per node, unreachable: none)."""
+        vips = {v.name: self.vip_address(v.name) for v in self.topology.vips}
+        seen = {}
+        for node in self.inventory.nodes:
+            with contextlib.suppress(NodeUnreachable, CheckError):
+                seen[node.name] = self.run(node, ADDR_COMMAND, timeout=5).stdout
+        return holders(seen, vips)
+
     def facts(self, node: inv.NodeEntry) -> NodeFacts:
         """Every probe's result on the node, from one batch (one SSH round trip)."""
         if not self._prefetched:
@@ -375,6 +384,7 @@ class Context:
     subject: str | None = None  # the VIP name for vip-scoped requirements, the scenario's name for SURV
     figures: dict[str, Any] = field(default_factory=dict)  # measured figures for results.json
     declared: frozenset[str] = frozenset()  # the facts the running check declared
+    artifacts: list[str] = field(default_factory=list)  # files kept for this item, relative to the report dir
 
     @property
     def inventory(self) -> inv.Inventory:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 from bootstrap.faults import FaultError
 from suites.context import Context
 from suites.registry import check
 from suites.survival.recheck import broken_by_scenario, read_only_outcomes
+from suites.survival.recorder import record
 from suites.survival.scenarios import Runner, generate
 
 
@@ -19,9 +23,11 @@ def run_scenario(ctx: Context) -> None:
     faults = ctx.rt.faults()
     storage = float(ctx.expected("storage_rto_s")) if "storage_rto_s" in ctx.req.expect else 60.0
     bounds = {"rto_bound_s": float(ctx.expected("rto_s")), "storage_rto_bound_s": storage}
+    started = time.time()
     try:
         outcome = Runner(ctx.inventory, faults, bounds).run(scenario)
     except (TimeoutError, FaultError) as exc:
+        flight(ctx, scenario.name, started, str(exc))
         ctx.fail(f"{scenario.name}: {exc}")
     ctx.figures.update(outcome.figures)
     ctx.figures["timeline"] = outcome.timeline
@@ -33,7 +39,18 @@ def run_scenario(ctx: Context) -> None:
     evidence.append(("events (s)", "\n".join(f"{t:7.2f} {what}" for t, what in outcome.figures.get("events", []))))
     rto = outcome.figures.get("rto_s", {})
     evidence.append(("RTO per service (s)", ", ".join(f"{k}={v}" for k, v in sorted(rto.items()))))
+    if outcome.problems or ctx.rt.options.get("flight_recorder") == "always":
+        flight(ctx, scenario.name, started, "; ".join(outcome.problems))
     ctx.require(not outcome.problems, f"{scenario.name}: " + "; ".join(outcome.problems), evidence)
+
+
+def flight(ctx: Context, scenario: str, started: float, why: str) -> None:
+    """Keep the flight recorder's files for this scenario in the report directory."""
+    report_dir = ctx.rt.options.get("report_dir")
+    if report_dir is None:
+        return
+    paths = record(ctx.rt, scenario, started, Path(report_dir), why)
+    ctx.artifacts += [str(p.relative_to(report_dir)) for p in paths]
 
 
 for requirement in ("HA-SURV-001", "HA-SURV-002", "HA-SURV-003", "HA-SURV-004", "HA-SURV-005"):

@@ -310,6 +310,18 @@ def test_scenario_mutation_is_caught(labs: Labs, score: Score, sm: mx.ScenarioMu
         "caught" if killed else f"{scenario}: {got.get(scenario, 'absent')}: {(record or {}).get('message', '')[:300]}"
     )
     score.verdicts.append(Verdict(sm.id, sm.requirement, node, killed, detail))
+    if killed:  # the flight recorder kept what explains the failure, linked and redacted
+        assert record is not None
+        artifacts = record.get("artifacts", [])
+        assert {Path(a).name for a in artifacts} >= {"runner.txt", f"{node}.txt"}, artifacts
+        html = (proc_report / "report.html").read_text()
+        password = load(inv).db.password()
+        for a in artifacts:
+            assert f'href="{a}"' in html
+            text = (proc_report / a).read_text()
+            assert password not in text and text.strip()
+        journal = (proc_report / artifacts[0]).read_text()
+        assert "## journal since the scenario began" in journal
     after = suite(inv, tmp_path / "undone", *READ_ONLY)
     not_green = sorted(c for c, o in after.items() if o not in ("passed", "manual"))
     if not_green:

@@ -15,12 +15,12 @@ Mutations change node state only through the lab's SSH; nothing here touches the
 from __future__ import annotations
 
 import shlex
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bootstrap.lab.lab import Lab
+from bootstrap.poll import WaitTimeout, wait_until
 
 NIC = "host0"  # the lab nodes' interface (systemd-nspawn's name for it)
 
@@ -84,11 +84,10 @@ class View:
         self.wait("every VIP on one node and S3 answering", settled, timeout)
 
     def wait(self, what: str, check: Callable[[], bool], timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise MutationError(f"{what}: not reached within {timeout:g} s")
-            time.sleep(0.5)
+        try:
+            wait_until(what, lambda: None if check() else "not yet", timeout, interval=0.5)
+        except WaitTimeout:
+            raise MutationError(f"{what}: not reached within {timeout:g} s") from None
 
 
 Where = Callable[[View], str]

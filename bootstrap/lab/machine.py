@@ -10,13 +10,13 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap.lab import config
 from bootstrap.lab.hostenv import LabError, run
+from bootstrap.poll import WaitTimeout, wait_until
 from bootstrap.vips import addresses
 
 NSPAWN_ENV = {"SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}
@@ -263,11 +263,10 @@ class Machine:
                 timeout=10,
             )
         # setsid -f returns before the child has moved into the cgroup.
-        deadline = time.monotonic() + 10
-        while not self.populated():
-            if time.monotonic() > deadline:
-                raise LabError(f"{self.name}: systemd-nspawn did not start; see {self.console_log}")
-            time.sleep(0.01)
+        try:
+            wait_until("nspawn started", lambda: None if self.populated() else "not yet", 10, interval=0.01)
+        except WaitTimeout:
+            raise LabError(f"{self.name}: systemd-nspawn did not start; see {self.console_log}") from None
 
     def clear_runtime_leftovers(self) -> None:
         """What a killed nspawn leaves behind and a new one would trip over."""
@@ -278,9 +277,8 @@ class Machine:
         # The kernel frees a dead machine's network namespace, and its veth with
         # it, asynchronously; wait a little, then remove the veth ourselves.
         veth = Path(f"/sys/class/net/{self.veth}")
-        deadline = time.monotonic() + 3
-        while veth.exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        with contextlib.suppress(WaitTimeout):
+            wait_until("veth gone", lambda: "still there" if veth.exists() else None, 3, interval=0.02)
         if veth.exists():
             run(["ip", "link", "del", self.veth], check=False)
 
@@ -309,11 +307,10 @@ class Machine:
             self.kill()
 
     def _wait_empty(self, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while self.populated():
-            if time.monotonic() > deadline:
-                raise LabError(f"{self.name}: processes still running {timeout:g} s after {what}")
-            time.sleep(0.02)
+        try:
+            wait_until(what, lambda: "running" if self.populated() else None, timeout, interval=0.02)
+        except WaitTimeout:
+            raise LabError(f"{self.name}: processes still running {timeout:g} s after {what}") from None
         self.clear_runtime_leftovers()
 
     def partition(self) -> None:

@@ -7,6 +7,7 @@ import uuid
 
 import pymysql
 
+from bootstrap.poll import WaitTimeout, wait_until
 from bootstrap.topology import Role
 from suites.context import Context
 from suites.registry import check
@@ -156,20 +157,19 @@ def probe_row_replicates(ctx: Context) -> None:
             cur.execute(f"INSERT INTO {PROBE_SCHEMA}.probe VALUES (%s, %s)", (marker, time.time()))
         missing = []
         for node in ctx.inventory.nodes_with(Role.DB_HA):
-            deadline = time.monotonic() + bound
-            seen = False
-            while not seen and time.monotonic() < deadline:
+
+            def arrived(address: str = str(node.address)) -> str | None:
+                peer = ctx.rt.connect_db(address, timeout=3)
                 try:
-                    peer = ctx.rt.connect_db(str(node.address), timeout=3)
                     with peer.cursor() as cur:
                         cur.execute(f"SELECT COUNT(*) FROM {PROBE_SCHEMA}.probe WHERE id=%s", (marker,))
-                        seen = cur.fetchone() == (1,)
+                        return None if cur.fetchone() == (1,) else "not there yet"
+                finally:
                     peer.close()
-                except pymysql.MySQLError:
-                    pass
-                if not seen:
-                    time.sleep(0.2)
-            if not seen:
+
+            try:
+                wait_until(f"the probe row on {node.name}", arrived, bound, interval=0.2, swallow=(pymysql.MySQLError,))
+            except WaitTimeout:
                 missing.append(node.name)
         ctx.require(not missing, f"a row written through {vip} did not reach {', '.join(missing)} within {bound:g} s")
     finally:

@@ -14,6 +14,7 @@ import yaml
 
 from bootstrap import inventory as inv
 from bootstrap.deploy import DeployError, deploy
+from bootstrap.lab import __main__ as lab_cli
 from bootstrap.lab.lab import Lab
 from bootstrap.sitekind import SiteKind, destruction_refused
 from bootstrap.vips import holders
@@ -191,3 +192,8 @@ def test_a_scenario_answers_only_for_what_it_broke() -> None:
     baseline = {"A[n1]": ("waived", "old"), "B[n1]": ("failed", "old"), "C[site]": ("passed", "")}
     after = {"A[n1]": ("waived", "old"), "B[n1]": ("error", "worse"), "C[site]": ("failed", "new")}
     assert broken_by_scenario(baseline, after) == ["C[site]: new"]
+
+
+def test_the_lab_cli_offers_deploy() -> None:
+    args = lab_cli.parser().parse_args(["deploy", "--stage", "prepare"])
+    assert args.cmd == "deploy" and args.stage == "prepare"

@@ -40,6 +40,12 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--subnet", type=_subnet, default=None, help="Private /24 for the lab (default 10.213.47.0/24, $HA_LAB_SUBNET)"
     )
+    dep = sub.add_parser(
+        "deploy", help="Deploy the lab's topology: the document's steps and the installer's stand-in (idempotent)"
+    )
+    dep.add_argument(
+        "--stage", choices=["prepare", "install"], default="install", help="prepare: the document's preparation only"
+    )
     st = sub.add_parser("status", help="Nodes, addresses, roles, state and VIP holders")
     st.add_argument("--json", action="store_true", help="Print JSON")
     ex = sub.add_parser("exec", help="Run a command on a node; its exit code is passed through")
@@ -79,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "up":
             lab.up(args.topology, args.compute, args.subnet, log=sys.stderr)
             _print_status(lab.status())
+        elif args.cmd == "deploy":
+            from bootstrap.deploy import DeployError
+
+            try:
+                changes = lab.deploy(log=sys.stderr, stage=args.stage)
+            except DeployError as exc:
+                raise LabError(f"deploy failed: {exc}") from None
+            print(f"{len(changes)} change(s)")
         elif args.cmd == "status":
             status = lab.status()
             if args.json:

@@ -139,6 +139,8 @@ class Runner:
             http,
             lambda: self.faults.vip_holders(self.vips),
             storage,
+            arp_watch=self.vips,
+            node_addresses={n.name: str(n.address) for n in self.inv.nodes},
         )
         faults: list[Fault] = []
         workload.start()

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -84,6 +85,20 @@ def connect(host: str, port: int, user: str, password: str) -> pymysql.connectio
     )
 
 
+def runner_arp() -> dict[str, str]:
+    """The runner's IPv4 neighbour table: {address: MAC} of complete entries (/proc/net/arp)."""
+    found = {}
+    try:
+        lines = Path("/proc/net/arp").read_text().splitlines()[1:]
+    except OSError:
+        return {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 4 and parts[2] != "0x0":  # flags 0x0: incomplete
+            found[parts[0]] = parts[3]
+    return found
+
+
 def prepare_table(host: str, port: int, user: str, password: str) -> None:
     conn = connect(host, port, user, password)
     try:
@@ -103,12 +118,20 @@ class Workload:
         http: dict[str, str],
         vip_sampler: Callable[[], dict[str, list[str]]] | None,
         storage_url: str | None = None,
+        *,
+        arp_watch: dict[str, str] | None = None,
+        node_addresses: dict[str, str] | None = None,
     ) -> None:
         self.h = history
         self.db = db
         self.http = http
         self.vip_sampler = vip_sampler
         self.storage_url = storage_url
+        # The runner's own neighbour entries for the VIPs ({VIP name: address}): which node's
+        # MAC the runner sends each VIP's traffic to, beside who holds the address.
+        self.arp_watch = arp_watch or {}
+        self.node_addresses = node_addresses or {}
+        self._arp_seen: dict[str, str] = {}
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         self.next_wid = 0
@@ -223,8 +246,22 @@ class Workload:
                 return
             with self.h._lock:
                 self.h.vip_samples.append((at, held))
+            self._watch_arp(at)
 
         self._loop(once)
+
+    def _watch_arp(self, at: float) -> None:
+        """Mark each change of the runner's neighbour entry for a VIP (from /proc/net/arp),
+        naming the node whose MAC it now carries."""
+        if not self.arp_watch:
+            return
+        table = runner_arp()
+        owners = {mac: node for node, addr in self.node_addresses.items() if (mac := table.get(addr))}
+        for vip, addr in self.arp_watch.items():
+            mac = table.get(addr, "none")
+            if self._arp_seen.get(vip) != mac:
+                self._arp_seen[vip] = mac
+                self.h.mark(f"runner ARP: {vip} VIP -> {owners.get(mac, mac)}")
 
     # Control -----------------------------------------------------------------------
     def start(self) -> None:

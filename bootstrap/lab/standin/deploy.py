@@ -221,6 +221,10 @@ def storage_unit(d: Deployment) -> str:
         + f"""\
 [Unit]
 Description=Shared S3 object storage (lab, MinIO's role), started by keepalived where the storage address is
+# Stopping keepalived here must stop this server too: keepalived's last notify can race its own
+# shutdown (it saw the address still there), and the server then kept the shared data's lock, so
+# the next holder's server waited on it until keepalived came back (71 s; issue 14).
+PartOf=keepalived.service
 
 [Service]
 # Fencing, part 2: one server at a time on the shared data. A node that takes the address

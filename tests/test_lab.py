@@ -111,15 +111,15 @@ def test_status_reports_who_holds_a_vip(lab: Lab) -> None:
         cli("exec", "node2", "--", "ip", "addr", "del", f"{vip}/32", "dev", "host0")
 
 
-def test_kill_makes_the_node_unreachable_within_a_second(lab: Lab) -> None:
+def test_kill_makes_the_node_unreachable(lab: Lab) -> None:
+    """A power cut: every process gone, SSH closed (how fast is benchmarks/lab_bench.py's figure)."""
     node, addr = "node2", address(lab, "node2")
     assert cli("exec", node, "--", "sh", "-c", "echo survived > /root/marker").returncode == 0
     machine_id = (lab.machine(node).merged / "etc/machine-id").read_text()
-    start = time.monotonic()
     assert cli("kill", node).returncode == 0
+    deadline = time.monotonic() + 10  # a liveness bound, not a speed goal
     while ssh_port_open(addr):
-        assert time.monotonic() - start < 1.0, "node still answers SSH a second after kill"
-    assert time.monotonic() - start < 1.0
+        assert time.monotonic() < deadline, "node still answers SSH 10 s after kill"
     assert lab.machine(node).pids() == []
     assert lab.status()["nodes"][1]["state"] == "stopped"
 

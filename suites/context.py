@@ -18,7 +18,7 @@ import pymysql
 
 from bootstrap import inventory as inv
 from bootstrap.profiles import Profile, get_profile
-from bootstrap.remote import CommandTimeout, NodeUnreachable, Remote, Result
+from bootstrap.remote import CommandTimeout, NodeUnreachable, Remote, Result, tcp_reachable
 from bootstrap.sitekind import SiteKind
 from bootstrap.topology import TOPOLOGIES, Role, VipSpec
 from bootstrap.vips import ADDR_COMMAND, holders
@@ -35,6 +35,7 @@ __all__ = [
     "NodeUnreachable",
     "SiteRuntime",
     "root_ssh",
+    "root_vip",
 ]
 
 
@@ -57,6 +58,12 @@ def root_ssh(node: str) -> str:
     return f"ROOT-SSH[{node}]"
 
 
+def root_vip(name: str) -> str:
+    """The root item every check through a VIP from the runner depends on."""
+    return f"ROOT-VIP[{name}]"
+
+
+VIP_PROBE_PORTS = {"platform": 6443, "db": 3306}  # a service every install runs behind the VIP
 ROOT_DB = "ROOT-DB[site]"  # the root item every database check depends on: the inventory's DB login
 DB_LOGIN_REFUSED = (1044, 1045)  # access denied to a database / for a user
 
@@ -157,6 +164,7 @@ class SiteRuntime:
     _dead: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _secrets: set[str] = field(default_factory=set)
+    _vip_reach: dict[str, str | None] = field(default_factory=dict)
     _prefetched: bool = False
     # Set by the plugin: how destructive steps may reach this site.
     options: dict[str, Any] = field(default_factory=dict)
@@ -261,6 +269,17 @@ class SiteRuntime:
                         time.sleep(0.5)
                 self._samples = samples
             return self._samples
+
+    def vip_unreachable(self, name: str) -> str | None:
+        """Why the runner gets no answer at all from the named VIP (a refused connection is an
+        answer: something holds the address), or None. Asked once per worker."""
+        with self._lock:
+            if name not in self._vip_reach:
+                addr, port = self.vip_address(name), VIP_PROBE_PORTS.get(name, 22)
+                why = tcp_reachable(addr, port, 3)
+                answered = why is None or why.endswith("Connection refused")
+                self._vip_reach[name] = None if answered else f"the runner gets no answer from the {name} VIP: {why}"
+            return self._vip_reach[name]
 
     def vip_holders_now(self) -> dict[str, list[str]]:
         """{VIP name: nodes holding it} at this moment (one read per node, unreachable: none)."""
@@ -399,6 +418,13 @@ class Context:
     def facts_of(self, node: inv.NodeEntry) -> FactView:
         """Another node's facts (those the check declared)."""
         return FactView(self.rt.facts(node), self.declared, self.req.id)
+
+    def through_vip(self, name: str) -> None:
+        """Before a check that goes through the named VIP from the runner: raise Blocked
+        (naming ROOT-VIP[name]) when the runner gets no answer from the VIP at all."""
+        why = self.rt.vip_unreachable(name)
+        if why is not None:
+            raise Blocked(root_vip(name), why)
 
     def expected(self, key: str) -> Any:
         """An expected value named in the catalog entry, resolved through the profile

@@ -136,3 +136,36 @@ def test_unreachable_nodes_fail_each_check_with_one_line(pytester: pytest.Pytest
     assert summary.index("root causes") < summary.index("passed")  # the summary leads with them
     assert doc["schema"] == "cloudpods-ha-conformance/results" and doc["version"] == 1
     assert doc["site"] == "acme-prod" and doc["phase"] == "postinstall"
+
+
+def test_a_vip_the_runner_cannot_reach_is_one_root_cause(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """The platform VIP gives the runner no answer at all (TCP timeouts, simulated: no traffic
+    leaves this machine): ROOT-VIP[platform] fails once; every check through it is blocked by it."""
+    inv = loopback_inventory(pytester)
+    pytester.makepyfile(
+        novip="""
+from suites import context
+real = context.tcp_reachable
+def pytest_configure(config):
+    context.tcp_reachable = lambda a, p, t: f"{a}:{p}: timed out" if a == "127.0.0.100" else real(a, p, t)
+"""
+    )
+    result = run(
+        pytester,
+        "-p",
+        "novip",
+        f"--inventory={inv}",
+        str(CATALOG),
+        "-m",
+        "(cp or web or vip) and not destructive",
+        f"--report-dir={tmp_path}",
+    )
+    assert "Traceback" not in result.stdout.str()
+    doc = json.loads((tmp_path / "results.json").read_text())
+    by_id = {c["id"]: c for c in doc["checks"]}
+    root = by_id["ROOT-VIP[platform]"]
+    assert root["outcome"] == "failed" and "the runner gets no answer from the platform VIP" in root["message"]
+    assert by_id["ROOT-VIP[db]"]["outcome"] == "passed"  # refused is an answer
+    for cid in ("HA-CP-002[site]", "HA-WEB-001[site]", "HA-WEB-002[site]", "HA-VIP-003[vip-platform]"):
+        assert by_id[cid]["outcome"] == "error" and by_id[cid]["blocked_by"] == "ROOT-VIP[platform]", by_id[cid]
+    assert by_id["HA-VIP-003[vip-db]"].get("blocked_by") != "ROOT-VIP[platform]"

@@ -21,6 +21,8 @@ def _vars_evidence(ctx: Context, names: list[str]) -> list[tuple[str, str]]:
 
 @check("HA-DB-001")
 def db_answers_through_endpoint(ctx: Context) -> None:
+    if ctx.inventory.vips.db is not None:
+        ctx.through_vip("db")
     host = ctx.rt.db_endpoint()
     try:
         conn = ctx.rt.connect_db(host)
@@ -140,6 +142,8 @@ PROBE_SCHEMA = "ha_conformance"
 def probe_row_replicates(ctx: Context) -> None:
     """Writes one row through the VIP, reads it on both nodes, removes it (and the
     probe schema when this check created it)."""
+    if ctx.inventory.vips.db is not None:
+        ctx.through_vip("db")
     marker = uuid.uuid4().hex
     bound = float(ctx.expected("max_lag_s"))
     vip = ctx.rt.db_endpoint()

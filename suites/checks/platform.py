@@ -56,6 +56,7 @@ def control_plane_members(ctx: Context) -> None:
 
 @check("HA-CP-002")
 def healthz_through_vip(ctx: Context) -> None:
+    ctx.through_vip("platform")
     url = f"https://{ctx.inventory.vips.platform}:6443/healthz"
     resp = _fetch(ctx, url)
     ctx.require(
@@ -101,6 +102,7 @@ def compute_joined_through_vip(ctx: Context) -> None:
 
 @check("HA-WEB-001")
 def web_console(ctx: Context) -> None:
+    ctx.through_vip("platform")
     url = f"https://{ctx.inventory.vips.platform}/"
     resp = _fetch(ctx, url)
     ctx.require(resp.status_code < 400 and resp.content, f"GET {url} answered {resp.status_code}")
@@ -108,6 +110,7 @@ def web_console(ctx: Context) -> None:
 
 @check("HA-WEB-002")
 def keystone_ping(ctx: Context) -> None:
+    ctx.through_vip("platform")
     url = f"https://{ctx.inventory.vips.platform}:30500/ping"
     resp = _fetch(ctx, url)
     ctx.require(resp.text.strip() == "pong", f"GET {url} answered {resp.status_code} {resp.text.strip()[:80]!r}")

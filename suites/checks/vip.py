@@ -59,6 +59,7 @@ def vip_in_node_subnet(ctx: Context) -> None:
 def vip_reachable_everywhere(ctx: Context) -> None:
     name = ctx.subject or ""
     vip, port = ctx.rt.vip_address(name), VIP_PORTS.get(name, 22)
+    ctx.through_vip(name)
     why = tcp_reachable(vip, port, 3)
     ctx.require(why is None, f"the runner cannot reach {name} VIP {vip}:{port}: {why}")
     failed, ev = [], []

@@ -55,17 +55,23 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def loopback_inventory(pytester: pytest.Pytester) -> Path:
-    """A valid 5node inventory (site.yaml) whose nodes are loopback addresses where nothing listens."""
-    key = pytester.path / "key"
+def loopback_data(directory: Path) -> dict[str, Any]:
+    """A valid 5node inventory's data whose nodes are loopback addresses where nothing listens
+    (its SSH key, a placeholder, written into ``directory``)."""
+    key = directory / "key"
     key.write_text("not a key\n")
     data: dict[str, Any] = copy.deepcopy(VALID_INVENTORY)
     data["ssh"] = {"user": "root", "key": str(key), "port": 1, "connect_timeout": 1}
     for i, node in enumerate(data["nodes"]):
         node["address"] = f"127.0.0.{10 + i}"
     data["vips"] = {"platform": "127.0.0.100", "db": "127.0.0.101"}
+    return data
+
+
+def loopback_inventory(pytester: pytest.Pytester) -> Path:
+    """loopback_data written as site.yaml."""
     path = pytester.path / "site.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(loopback_data(pytester.path)))
     return path
 
 

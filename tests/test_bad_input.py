@@ -4,7 +4,6 @@ no traceback, and no secret in it. The messages are listed in the README's table
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 from suites.catalog import CATALOG
-from tests.conftest import VALID_INVENTORY
+from tests.conftest import loopback_data
 
 SECRET = "pw-$(touch /tmp/pwned);`id`|&>'\"x"  # a DB password full of shell metacharacters
 PLUGINS = ("-p", "fixtures.plugin", "-p", "no:cacheprovider", "-p", "no:pytest11.testinfra")
@@ -135,13 +134,7 @@ def test_bad_input_is_one_clear_usage_error(
     monkeypatch.setenv("ACME_DB_PASSWORD", SECRET)
     monkeypatch.delenv("ACME_UNSET_PASSWORD", raising=False)
     monkeypatch.delenv("ACME_S3_UNSET", raising=False)
-    data: dict[str, Any] = copy.deepcopy(VALID_INVENTORY)
-    key = pytester.path / "key"
-    key.write_text("not a key\n")
-    data["ssh"] = {"user": "root", "key": str(key), "port": 1, "connect_timeout": 1}
-    for i, node in enumerate(data["nodes"]):
-        node["address"] = f"127.0.0.{10 + i}"
-    data["vips"] = {"platform": "127.0.0.100", "db": "127.0.0.101"}
+    data = loopback_data(pytester.path)
     case.change(data, pytester.path)
     site = pytester.path / "site.yaml"
     site.write_text(case.raw if case.raw is not None else yaml.safe_dump(data))
@@ -163,13 +156,7 @@ def test_a_password_with_shell_metacharacters_is_data(
 ) -> None:
     """Not an error: the password reaches no shell and no output (the nodes are unreachable here)."""
     monkeypatch.setenv("ACME_DB_PASSWORD", SECRET)
-    data: dict[str, Any] = copy.deepcopy(VALID_INVENTORY)
-    key = pytester.path / "key"
-    key.write_text("not a key\n")
-    data["ssh"] = {"user": "root", "key": str(key), "port": 1, "connect_timeout": 1}
-    for i, node in enumerate(data["nodes"]):
-        node["address"] = f"127.0.0.{10 + i}"
-    data["vips"] = {"platform": "127.0.0.100", "db": "127.0.0.101"}
+    data = loopback_data(pytester.path)
     (pytester.path / "site.yaml").write_text(yaml.safe_dump(data))
     result = pytester.runpytest_subprocess(
         *PLUGINS, "--inventory=site.yaml", str(CATALOG), "-m", "db", f"--report-dir={pytester.path / 'r'}", timeout=120

@@ -72,9 +72,9 @@ class Blocked(CheckError):
     """The check could not run because a root cause it depends on failed (an error outcome
     that names the root item, e.g. ``blocked by ROOT-DB[site]: ...``)."""
 
-    def __init__(self, root: str, why: str) -> None:
+    def __init__(self, root: str, why: str, code: int | None = None) -> None:
         super().__init__(f"blocked by {root}: {why}")
-        self.root = root
+        self.root, self.code = root, code  # code: the server's error number, where one caused it
 
 
 class FactFailed(CheckError):
@@ -310,7 +310,7 @@ class SiteRuntime:
             return self._connect_db(host, timeout)
         except pymysql.err.OperationalError as exc:
             if exc.args and exc.args[0] in DB_LOGIN_REFUSED:
-                raise Blocked(ROOT_DB, self._redact(self.db_login_refused(host, exc))) from None
+                raise Blocked(ROOT_DB, self._redact(self.db_login_refused(host, exc)), exc.args[0]) from None
             raise
 
     def db_login_refused(self, host: str, exc: pymysql.MySQLError) -> str:

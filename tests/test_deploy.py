@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shlex
 import subprocess
 import sys
 import time
@@ -311,3 +312,28 @@ def test_a_confirmed_site_gets_the_documents_preparation_only(lab: Lab, tmp_path
     for node in inventory.nodes_with(Role.CONTROL):
         absent = sh(inventory, node.name, "ls /etc/kubernetes/admin.conf /etc/keepalived/chk_platform 2>&1 || true")
         assert absent.count("No such file") == 2, absent
+
+
+def test_a_keepalived_conf_of_the_sites_own_is_never_replaced(lab: Lab, tmp_path: Any) -> None:
+    """Before its install, a DB node of the site keeps a keepalived.conf the deployer did not
+    write: with confirmation it still refuses, before changing anything anywhere."""
+    lab.down()
+    lab.up("3node")
+    data = yaml.safe_load(lab.paths.inventory.read_text())
+    data["site"] = "acme-staging"
+    site = tmp_path / "staging.yaml"
+    site.write_text(yaml.safe_dump(data))
+    inventory = inv.load(site)
+    own = "vrrp_instance VI_EIPGW {\n    state BACKUP\n}\n"
+    sh(
+        inventory,
+        "node1",
+        f"mkdir -p /etc/keepalived && printf '%s' {shlex.quote(own)} > /etc/keepalived/keepalived.conf",
+    )
+    refused = deploy_cli(site, "--confirm-site=acme-staging")
+    assert refused.returncode == 1, refused.stdout
+    assert "keeps a keepalived.conf of its own" in refused.stderr
+    assert "node1: /etc/keepalived/keepalived.conf exists and was not written by this deployer" in refused.stderr
+    assert sh(inventory, "node1", "cat /etc/keepalived/keepalived.conf") == own.strip()
+    # Nothing changed elsewhere either: the first step would have written this file.
+    assert sh(inventory, "node2", "test -e /etc/selinux/config && echo changed || echo untouched") == "untouched"

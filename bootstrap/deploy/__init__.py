@@ -104,18 +104,32 @@ def deploy(
 
 
 def _refuse_installed_site(d: Deployment) -> None:
-    """A site whose control plane is installed is past the document's preparation:
-    the deployer has nothing left to do there that it may do."""
-    found: list[str] = []
+    """Before any change on a site: refuse when its control plane is installed (the document's
+    preparation is over) or when a node the deployer would give a keepalived.conf already has
+    one it did not write (it may hold the site's own VRRP instances)."""
+    installed: list[str] = []
+    foreign: list[str] = []
 
     def probe(node: inv.NodeEntry) -> None:
         out = d.remote(node).run(CONTROL_PLANE_PROBE, timeout=30).stdout.strip()
         if out:
-            found.append(f"{node.name}: " + "; ".join(out.splitlines()))
+            installed.append(f"{node.name}: " + "; ".join(out.splitlines()))
+
+    def foreign_keepalived(node: inv.NodeEntry) -> None:
+        conf = d.distro(node).keepalived_conf
+        current = d.remote(node).read(conf)
+        if current is not None and steps.MARK not in current:
+            foreign.append(f"{node.name}: {conf} exists and was not written by this deployer")
 
     d.parallel("control-plane probe", d.nodes(Role.CONTROL, Role.COMPUTE), probe)
-    if found:
+    d.parallel("keepalived probe", d.nodes(Role.DB_HA), foreign_keepalived)
+    reasons = []
+    if installed:
+        reasons.append("already runs a control plane, so the installer has run and the document's preparation is over")
+    if foreign:
+        reasons.append("keeps a keepalived.conf of its own, which may hold VRRP instances this deployer would drop")
+    if reasons:
         raise DeployError(
-            f"site {d.inventory.site!r} already runs a control plane, so the installer has run and the "
-            "document's preparation is over; nothing was changed:\n  " + "\n  ".join(sorted(found))
+            f"site {d.inventory.site!r} {' and '.join(reasons)}; nothing was changed:\n  "
+            + "\n  ".join(sorted(installed + foreign))
         )

@@ -320,13 +320,6 @@ def keepalived(d: Deployment, node: NodeEntry) -> None:
         changed = True
         d.changed(node, step, "wrote /etc/keepalived/chk_mysql")
     conf = d.distro(node).keepalived_conf
-    if d.installer is None:  # a site: never replace a keepalived.conf that someone else wrote
-        current = r.read(conf)
-        if current is not None and MARK not in current:
-            raise DeployError(
-                f"{node.name}: step '{step}': {conf} exists and was not written by this deployer; "
-                "it may hold VRRP instances of the site's own (nothing was changed on this node)"
-            )
     if r.put(conf, keepalived_config(d, node, nic)):
         changed = True
         d.changed(node, step, f"wrote {conf} (interface {nic})")

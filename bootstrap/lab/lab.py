@@ -394,14 +394,11 @@ class Lab:
 
         return LabInstaller.from_state(self.paths)
 
-    def deploy(self, log: Log = sys.stderr, stage: str = "install", profile: str | None = None) -> list[Any]:
+    def deploy(self, log: Log = sys.stderr, stage: str = "install") -> list[Any]:
         """Deploy the lab's topology: the document's steps and the installer's stand-in."""
         from bootstrap.deploy import deploy
 
-        inventory = inv.load(self.paths.inventory)
-        if profile is not None:
-            inventory = inventory.model_copy(update={"profile": profile})
-        return deploy(inventory, installer=self.installer(), log=log, stage=stage)
+        return deploy(inv.load(self.paths.inventory), installer=self.installer(), log=log, stage=stage)
 
     def exec_argv(self, node: str, argv: list[str]) -> list[str]:
         m = self.machine(node)

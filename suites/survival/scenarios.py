@@ -22,7 +22,7 @@ from bootstrap.faults import Fault, Faults
 from bootstrap.poll import wait_until
 from bootstrap.topology import TOPOLOGIES, Role, failure_sets
 from suites.survival import analysis
-from suites.survival.workload import SCHEMA, TABLE, History, Workload, connect, prepare_table, runner_arp
+from suites.survival.workload import SCHEMA, TABLE, History, Workload, connect, mac_owners, prepare_table, runner_arp
 
 KIND_REQUIREMENT = {
     "kill": "HA-SURV-001",
@@ -226,13 +226,15 @@ class Runner:
         unreachable for those clients until their neighbour entries expire (35-50 s measured).
         """
         table = runner_arp()
-        mac_of = {n.name: table.get(str(n.address)) for n in self.inv.nodes}
+        owners = mac_owners(table, {n.name: str(n.address) for n in self.inv.nodes})
         problems = []
         for vip, holders in self.faults.vip_holders(self.vips).items():
-            seen = table.get(self.vips[vip])
-            if len(holders) != 1 or seen is None or seen == mac_of.get(holders[0]):
+            via = owners.get(table.get(self.vips[vip], ""))
+            # Only a MAC known to be another node's is a stale announcement: an unknown one
+            # (the runner never talked to that node, or is routed to the VIP) proves nothing.
+            if len(holders) != 1 or via is None or via == holders[0]:
                 continue
-            via = next((n for n, mac in mac_of.items() if mac == seen), seen)
+            seen = table[self.vips[vip]]
             problems.append(
                 f"after recovery the runner still sends {vip} VIP traffic to {via} ({seen}) while {holders[0]} "
                 f"holds the VIP: the VIP depends on {via} forwarding it, and losing {via} would cut the VIP off "

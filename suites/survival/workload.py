@@ -99,6 +99,11 @@ def runner_arp() -> dict[str, str]:
     return found
 
 
+def mac_owners(table: dict[str, str], node_addresses: dict[str, str]) -> dict[str, str]:
+    """{MAC: node} for the nodes the runner's neighbour table knows ({node: address} given)."""
+    return {mac: node for node, addr in node_addresses.items() if (mac := table.get(addr))}
+
+
 def prepare_table(host: str, port: int, user: str, password: str) -> None:
     conn = connect(host, port, user, password)
     try:
@@ -256,7 +261,7 @@ class Workload:
         if not self.arp_watch:
             return
         table = runner_arp()
-        owners = {mac: node for node, addr in self.node_addresses.items() if (mac := table.get(addr))}
+        owners = mac_owners(table, self.node_addresses)
         for vip, addr in self.arp_watch.items():
             mac = table.get(addr, "none")
             if self._arp_seen.get(vip) != mac:

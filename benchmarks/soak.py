@@ -51,6 +51,8 @@ def main() -> int:
     outages: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     never: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     runs: list[tuple[int, float, int, list[str]]] = []
+    unexplained_runs = 0
+    findings: dict[str, int] = defaultdict(int)
     for i in range(1, args.runs + 1):
         report = base / f"run-{i}"
         argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--topology={args.topology}",
@@ -59,12 +61,21 @@ def main() -> int:
         proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=3600, check=False)
         wall = time.monotonic() - start
         failed: list[str] = []
+        unexplained: list[str] = []
         results = report / "results.json"
         if results.exists():
             doc: dict[str, Any] = json.loads(results.read_text())
             for c in doc["checks"]:
                 if c["outcome"] in ("failed", "error"):
-                    failed.append(c["id"])
+                    figures = c.get("figures") or {}
+                    named = figures.get("findings") or []
+                    explained = c["outcome"] == "failed" and named and figures.get("unexplained_problems") == 0
+                    failed.append(f"{c['id']} ({', '.join(named)})" if explained else c["id"])
+                    if explained:
+                        for name in named:
+                            findings[name] += 1
+                    else:
+                        unexplained.append(c["id"])
                 if not c.get("figures"):
                     continue
                 seen[c["id"]] += 1
@@ -76,8 +87,14 @@ def main() -> int:
                         outages[c["id"]][service].append(float(rto))
         else:
             failed.append(f"(no results.json; exit {proc.returncode}: {proc.stdout[-300:]})")
+            unexplained.append("no results")
+        if proc.returncode not in (0, 1) and not unexplained:
+            unexplained.append(f"exit {proc.returncode}")
+        unexplained_runs += bool(unexplained)
         runs.append((i, wall, proc.returncode, failed))
-        print(f"run {i}: exit {proc.returncode}, {wall:.0f} s, failing: {', '.join(failed) or 'none'}", flush=True)
+        verdict = "UNEXPLAINED" if unexplained else ("green" if not failed else "named findings only")
+        listed = ", ".join(failed) or "none"
+        print(f"run {i}: exit {proc.returncode}, {wall:.0f} s, {verdict}; failing: {listed}", flush=True)
         if proc.returncode == 0 and not failed:
             shutil.rmtree(report, ignore_errors=True)
     print(f"\n{args.topology}, {args.runs} run(s); outage per service min/median/max s ('never' = did not return)")
@@ -93,7 +110,10 @@ def main() -> int:
         print(f"{sc:44} {passes[sc]:>3}/{seen[sc]:<3}  " + "  ".join(cells))
     green = sum(1 for _, _, rc, failed in runs if rc == 0 and not failed)
     walls = [w for _, w, _, _ in runs]
-    print(f"\ngreen runs: {green}/{len(runs)}; wall time per run min/median/max s: {spread(walls)}")
+    print(f"\ngreen runs: {green}/{len(runs)}; runs with an unexplained failure: {unexplained_runs}/{len(runs)}; "
+          f"wall time per run min/median/max s: {spread(walls)}")  # fmt: skip
+    if findings:
+        print("named findings (scenario failures): " + ", ".join(f"{k} x{v}" for k, v in sorted(findings.items())))
     if green < len(runs):
         print(f"reports of failed runs kept under {base}")
     return 0

@@ -13,7 +13,7 @@ from bootstrap import inventory as inv
 from bootstrap.faults import Fault, FaultError, Journal, SiteFaults
 from bootstrap.lab.lab import Lab
 from suites.survival.analysis import audit_writes, outages, timeline, vip_moves
-from suites.survival.scenarios import generate
+from suites.survival.scenarios import STALE_ANNOUNCEMENT, Outcome, generate
 from suites.survival.workload import History, Op
 from tests.conftest import VALID_INVENTORY
 
@@ -111,3 +111,16 @@ def test_real_site_faults_need_the_site_name_confirmed(tmp_path: Path) -> None:
         with pytest.raises(FaultError, match="need --destructive and --confirm-site=acme-prod"):
             SiteFaults(site, tmp_path, confirmed, "127.0.0.1")
     assert SiteFaults(site, tmp_path, "acme-prod", "127.0.0.1").journal.load() == []
+
+
+def test_a_named_finding_explains_only_its_own_problems() -> None:
+    """The soak tells a root-caused finding from an unexplained failure by this split."""
+    out = Outcome()
+    out.problems.append("db-write was down 49.0 s (bound 30 s)")
+    out.explain(["after recovery the runner still sends db VIP traffic to db2"], STALE_ANNOUNCEMENT)
+    assert len(out.problems) == 2
+    assert out.unexplained == ["db-write was down 49.0 s (bound 30 s)"]
+    assert set(out.findings.values()) == {STALE_ANNOUNCEMENT}
+    only_finding = Outcome()
+    only_finding.explain(["stale"], STALE_ANNOUNCEMENT)
+    assert only_finding.problems == ["stale"] and only_finding.unexplained == []

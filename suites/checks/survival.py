@@ -30,6 +30,7 @@ def run_scenario(ctx: Context) -> None:
         flight(ctx, scenario.name, started, str(exc))
         ctx.fail(f"{scenario.name}: {exc}")
     ctx.figures.update(outcome.figures)
+    ctx.figures["findings"] = sorted(set(outcome.findings.values()))
     ctx.figures["timeline"] = outcome.timeline
     if not outcome.problems:
         broken = broken_by_scenario(baseline, read_only_outcomes(ctx.rt))
@@ -39,6 +40,7 @@ def run_scenario(ctx: Context) -> None:
     evidence.append(("events (s)", "\n".join(f"{t:7.2f} {what}" for t, what in outcome.figures.get("events", []))))
     rto = outcome.figures.get("rto_s", {})
     evidence.append(("RTO per service (s)", ", ".join(f"{k}={v}" for k, v in sorted(rto.items()))))
+    ctx.figures["unexplained_problems"] = len(outcome.unexplained)
     if outcome.problems or ctx.rt.options.get("flight_recorder") == "always":
         flight(ctx, scenario.name, started, "; ".join(outcome.problems))
     ctx.require(not outcome.problems, f"{scenario.name}: " + "; ".join(outcome.problems), evidence)

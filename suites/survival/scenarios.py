@@ -69,11 +69,27 @@ def generate(inventory: inv.Inventory) -> list[Scenario]:
     return result
 
 
+STALE_ANNOUNCEMENT = "stale-vip-announcement"
+"""Finding name: a VIP's clients still reach it through a former holder after a partition heals
+(keepalived re-announces nothing when a MASTER that stayed MASTER wins the election back)."""
+
+
 @dataclass
 class Outcome:
     problems: list[str] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
     timeline: dict[str, str] = field(default_factory=dict)
+    findings: dict[str, str] = field(default_factory=dict)  # problem text -> named finding it is
+
+    def explain(self, problems: list[str], finding: str) -> None:
+        """Add ``problems`` as instances of the named, root-caused ``finding``."""
+        self.problems += problems
+        self.findings.update(dict.fromkeys(problems, finding))
+
+    @property
+    def unexplained(self) -> list[str]:
+        """Problems that no named finding accounts for."""
+        return [p for p in self.problems if p not in self.findings]
 
 
 class Runner:
@@ -199,7 +215,7 @@ class Runner:
             except TimeoutError as exc:
                 out.problems.append(f"the site did not converge after the nodes returned: {exc}")
             else:
-                out.problems += self.stale_announcements()
+                out.explain(self.stale_announcements(), STALE_ANNOUNCEMENT)
             history.mark("end")
         finally:
             workload.stop()

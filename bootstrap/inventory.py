@@ -139,6 +139,14 @@ class Expectations(_Strict):
         return value
 
 
+class LayoutSettings(_Strict):
+    """The install line and DB-HA variant, when the site's own detection should not decide
+    (bootstrap/layout.py). Absent values are detected read-only over SSH."""
+
+    line: Literal["k3s", "kubeadm"] | None = None
+    db_ha: Literal["manual", "ocboot", "single"] | None = None
+
+
 class Inventory(_Strict):
     version: Literal[1] = 1  # SCHEMA_VERSION
     site: str = Field(pattern=NAME_RE)
@@ -150,6 +158,7 @@ class Inventory(_Strict):
     db: DbSettings
     storage: StorageSettings | None = None
     expect: Expectations = Expectations()
+    layout: LayoutSettings = LayoutSettings()
     # Any profile value (bootstrap/profiles.py) the site differs in, e.g. max_connections_ha: 2000.
     profile_overrides: dict[str, int | float | str | list[int | str]] = Field(default_factory=dict)
 
@@ -203,6 +212,13 @@ class Inventory(_Strict):
         for vip in topo.vips:
             if getattr(self.vips, vip.name) is None:
                 problems.append(f"vips.{vip.name}: {topo.name} needs a {vip.name} VIP")
+        if self.layout.db_ha is not None:
+            has_db_ha = bool(counts.get(Role.DB_HA))
+            if (self.layout.db_ha == "single") == has_db_ha:
+                problems.append(
+                    f"layout.db_ha: {self.layout.db_ha!r} does not fit {topo.name}, which has "
+                    + ("two DB-HA nodes (manual or ocboot)" if has_db_ha else "a single DB node (single)")
+                )
         node_addrs = {n.address for n in self.nodes}
         for vip_name in ("platform", "db", "storage"):
             addr = getattr(self.vips, vip_name)

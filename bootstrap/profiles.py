@@ -6,11 +6,21 @@ profile; the checks expect it. Any value can be overridden per site.
 250
 >>> platform_auth_pass("10.127.190.100")
 'MTAuMTI3'
+
+The published values these formulas reproduce (shared/docs/real-sites.md):
+
+>>> platform_router_id("192.168.0.66"), platform_auth_pass("192.168.0.66")
+(66, 'MTkyLjE2')
+>>> platform_router_id("10.127.100.102"), platform_auth_pass("10.127.100.102", "kubeadm")
+(12, 'de17f785')
+>>> platform_router_id("172.16.1.100"), platform_auth_pass("172.16.1.100", "kubeadm")
+(145, '80ef5502')
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -80,10 +90,14 @@ def get_profile(name: str) -> Profile:
 
 
 def platform_router_id(vip: str) -> int:
-    """ocboot: the VIP's digits as one number, modulo 255."""
-    return int(vip.replace(".", "")) % 255
+    """ocboot (KEEPALIVED_ROUTER_ID): the VIP's digits as one number, modulo 255; 0 becomes 100."""
+    return int(vip.replace(".", "")) % 255 or 100
 
 
-def platform_auth_pass(vip: str) -> str:
-    """ocboot: the first 8 characters of base64(VIP)."""
-    return base64.b64encode(vip.encode()).decode()[:8]
+def platform_auth_pass(vip: str, line: str = "k3s") -> str:
+    """ocboot (KEEPALIVED_PASSWORD): k3s line, the first 8 characters of base64(VIP);
+    kubeadm line (ocadm), the first 8 hex digits of md5(base64(VIP))."""
+    b64 = base64.b64encode(vip.encode()).decode()
+    if line == "kubeadm":
+        return hashlib.md5(b64.encode(), usedforsecurity=False).hexdigest()[:8]
+    return b64[:8]

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import pymysql
 
 from bootstrap import inventory as inv
+from bootstrap.layout import Layout, detect_db_ha, detect_line
 from bootstrap.profiles import Profile, get_profile
 from bootstrap.remote import CommandTimeout, NodeUnreachable, Remote, Result, tcp_reachable
 from bootstrap.sitekind import SiteKind
@@ -169,6 +170,7 @@ class SiteRuntime:
     # Set by the plugin: how destructive steps may reach this site.
     options: dict[str, Any] = field(default_factory=dict)
     _samples: dict[str, list[tuple[float, tuple[str, ...]]]] | None = None
+    _layout: Layout | None = None
     _sample_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -289,6 +291,53 @@ class SiteRuntime:
             with contextlib.suppress(NodeUnreachable, CheckError):
                 seen[node.name] = self.run(node, ADDR_COMMAND, timeout=5).stdout
         return holders(seen, vips)
+
+    def layout(self) -> Layout:
+        """The site's install line and DB-HA variant: the inventory's ``layout`` where it
+        names them, else detected read-only from the facts (the line on the First Node, or
+        the first control node that answers; the variant from the DB-HA nodes' keepalived).
+        Never raises: an unanswered probe leaves the line undetected, saying why."""
+        if self._layout is not None:
+            return self._layout
+        given = self.inventory.layout
+        sources: list[tuple[str, str]] = []
+        line: str | None = given.line
+        if line is not None:
+            sources.append(("line", "inventory layout.line"))
+        else:
+            candidates = [self.inventory.first_node()] + [
+                n for n in self.inventory.nodes_with(Role.CONTROL) if not n.has(Role.FIRST)
+            ]
+            why = "no control node answered"
+            for node in candidates:
+                try:
+                    fact = self.facts(node).values["layout"]
+                except (NodeUnreachable, CheckError) as exc:
+                    why = f"{node.name}: {exc}"
+                    continue
+                if not fact.ok:
+                    why = f"{node.name}: the layout probe {fact.why()}"
+                    continue
+                line = detect_line(fact.output)
+                marks = [ln.split(None, 1)[1] for ln in fact.output.splitlines() if ln.startswith("exists ")]
+                why = f"{node.name}: " + (", ".join(marks) if marks else "neither line's marker files")
+                break
+            sources.append(("line", f"detected on {why}"))
+        db_ha: str
+        if given.db_ha is not None:
+            db_ha = given.db_ha
+            sources.append(("db_ha", "inventory layout.db_ha"))
+        else:
+            db_nodes = self.inventory.nodes_with(Role.DB_HA)
+            confs = []
+            for node in db_nodes:
+                with contextlib.suppress(NodeUnreachable, CheckError, KeyError):
+                    confs.append(self.facts(node).values["keepalived_conf"].output)
+            db_ha = detect_db_ha(len(db_nodes), confs)
+            where = ", ".join(n.name for n in db_nodes) or "the topology (no DB-HA nodes)"
+            sources.append(("db_ha", f"detected from keepalived.conf on {where}" if db_nodes else where))
+        self._layout = Layout(line, db_ha, tuple(sources))
+        return self._layout
 
     def facts(self, node: inv.NodeEntry) -> NodeFacts:
         """Every probe's result on the node, from one batch (one SSH round trip)."""
@@ -418,6 +467,11 @@ class Context:
     def facts_of(self, node: inv.NodeEntry) -> FactView:
         """Another node's facts (those the check declared)."""
         return FactView(self.rt.facts(node), self.declared, self.req.id)
+
+    @property
+    def layout(self) -> Layout:
+        """The site's install line and DB-HA variant (SiteRuntime.layout)."""
+        return self.rt.layout()
 
     def through_vip(self, name: str) -> None:
         """Before a check that goes through the named VIP from the runner: raise Blocked

@@ -19,6 +19,7 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from bootstrap import layout
 from bootstrap.vips import ADDR_COMMAND
 
 TIMED_OUT = (124, 137)  # timeout(1): limit reached; 137 after its KILL
@@ -56,6 +57,10 @@ class Fact:
         return f"exited {self.rc}" + (f": {tail}" if tail else "")
 
 
+# Root-only files (a static pod's manifest is 0600) are read with sudo -n where the SSH
+# user is not root: never a password prompt, never a change.
+AS_ROOT = 'asroot() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }; '
+
 PROBES: dict[str, Probe] = {
     p.name: p
     for p in (
@@ -87,10 +92,42 @@ PROBES: dict[str, Probe] = {
         ),
         Probe(
             "kubelet_conf",
-            "for f in /etc/kubernetes/kubelet.conf /etc/rancher/k3s/agent/kubelet.kubeconfig; do "
-            "[ -f $f ] && { echo \"file=$f\"; grep -E '^[[:space:]]*server:' $f; }; done; true",
+            "for f in /etc/kubernetes/kubelet.conf " + layout.LINES["k3s"].compute_kubeconfig + "; do "
+            "[ -f $f ] && { echo \"file=$f\"; grep -E '^[[:space:]]*server:' $f; }; done; "
+            # The k3s agent names the servers it joined in its unit (--server) or its env file
+            # (K3S_URL; that file also holds K3S_TOKEN, never read).
+            "u=" + layout.K3S_AGENT_UNIT + '; if [ -f $u ]; then echo "file=$u"; '
+            # backslash, quotes and newlines (octal, as POSIX tr takes them) become blanks
+            "tr '\\134\\047\\042\\012' '    ' <$u | awk '{for (i = 1; i <= NF; i++) "
+            'if ($i == "--server" || $i == "-s") print "    server: " $(i + 1); '
+            'else if ($i ~ /^--server=/) { sub(/^--server=/, "", $i); print "    server: " $i } }\'; '
+            "grep -E '^K3S_URL=' $u.env 2>/dev/null | tr -d '\\047\\042' | sed 's/^K3S_URL=/    server: /'; fi; "
+            "true",
         ),
         Probe("yunion", "id yunion 2>&1; sudo -n -l -U yunion 2>&1 | tail -n 5"),
+        # The install line's marker files (bootstrap/layout.py, as ocboot tells the lines apart).
+        Probe("layout", layout.DETECT_COMMAND, timeout=5),
+        # The platform VIP's keepalived as a static pod: the manifest at either line's path.
+        Probe(
+            "keepalived_manifest",
+            AS_ROOT + "for f in " + " ".join(layout.MANIFESTS) + '; do [ -e "$f" ] || continue; '
+            'echo "@@manifest $f"; asroot cat "$f" || echo "(cannot read $f)"; done; true',
+        ),
+        # Running keepalived processes with their cgroup (kubepods: a pod's container; a
+        # systemd unit otherwise) and, where a container runtime answers, its keepalived containers.
+        Probe(
+            "keepalived_procs",
+            AS_ROOT + "for p in $(pgrep -x keepalived); do "
+            "echo \"pid=$p cgroup=$(tr '\\n' ' ' </proc/$p/cgroup 2>/dev/null)\"; done; "
+            "if command -v k3s >/dev/null 2>&1; then ids=$(asroot k3s crictl ps --name keepalived -q 2>/dev/null); "
+            'echo "runtime=k3s-crictl rc=$? running=$(echo $ids)"; '
+            "elif command -v docker >/dev/null 2>&1; then "
+            "ids=$(asroot docker ps -q --filter name=k8s_keepalived 2>/dev/null); "
+            'echo "runtime=docker rc=$? running=$(echo $ids)"; '
+            "fi; true",
+        ),
+        # Links (a bridge's ports carry "master br0"): the static pod's interface may be one.
+        Probe("links", "ip -o link show", timeout=5),
     )
 }
 

@@ -211,6 +211,20 @@ def test_html_header_failures_and_survivability(recorded: dict[str, Any]) -> Non
     assert any(tag == "line" and a.get("class") == "fault" for tag, a in page.tags)
     assert any(tag == "polygon" and a.get("class") == "move" for tag, a in page.tags)
     assert "platform → node2" in text
+    assert 'id="layout"' not in text  # no layout recorded: no row
+
+
+def test_the_header_names_the_install_layout_and_where_it_came_from(recorded: dict[str, Any]) -> None:
+    recorded["layout"] = {
+        "line": "k3s",
+        "db_ha": "ocboot",
+        "sources": {"line": "detected on node1: /etc/systemd/system/k3s.service", "db_ha": "inventory layout.db_ha"},
+    }
+    text = html.render(recorded, "en", "critical")
+    assert 'id="layout">k3s · DB HA ocboot' in text and "detected on node1: /etc/systemd/system/k3s.service" in text
+    recorded["layout"]["line"] = None
+    assert "no install line detected" in html.render(recorded, "en", "critical")
+    assert "未检测到安装方式" in html.render(recorded, "zh", "critical")
 
 
 def test_a_scenario_that_ended_early_still_renders(recorded: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ import uuid
 import requests
 import urllib3
 
+from bootstrap import layout
 from bootstrap.topology import Role
 from suites.context import Context
 from suites.registry import check
@@ -78,26 +79,70 @@ def kubectl_configured(ctx: Context) -> None:
     ctx.require("owner=root" in state, "$HOME/.kube/config is not owned by the user (root)", ev)
 
 
+def _by_file(text: str) -> dict[str, list[str]]:
+    """A kubeconfig fact ("file=PATH" lines, each followed by its server lines) -> {path: servers}."""
+    found: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("file="):
+            current = line[5:].strip()
+            found[current] = []
+        elif current is not None:
+            found[current] += _servers(line)
+    return found
+
+
+def _layout_evidence(ctx: Context) -> tuple[str, str]:
+    lay = ctx.layout
+    return ("install layout", lay.describe() + " (" + "; ".join(f"{k}: {v}" for k, v in lay.sources) + ")")
+
+
 @check("HA-CP-004", facts=("admin_conf",))
 def admin_conf_points_at_vip(ctx: Context) -> None:
-    want = f"https://{ctx.inventory.vips.platform}:6443"
-    text = ctx.facts["admin_conf"]
-    ev = ctx.facts.evidence("admin_conf")
-    servers = _servers(text)
-    ctx.require(servers, f"{ctx.node.name} has no admin kubeconfig", ev)  # type: ignore[union-attr]
-    ctx.require(all(s == want for s in servers), f"admin kubeconfig points at {', '.join(servers)}, not {want}", ev)
+    """kubeadm line: admin.conf names https://VIP:6443. k3s line: k3s.yaml names the node's own
+    apiserver (https://127.0.0.1:6443; every k3s server is a control-plane member), or the VIP.
+    Source: shared/docs/real-sites.md (ocboot roles/k3s, ocadm)."""
+    assert ctx.node is not None
+    vip_url = f"https://{ctx.inventory.vips.platform}:6443"
+    local = {f"https://{h}:6443" for h in ("127.0.0.1", "localhost", "[::1]", str(ctx.node.address))}
+    ev = [*ctx.facts.evidence("admin_conf"), _layout_evidence(ctx)]
+    files = _by_file(ctx.facts["admin_conf"])
+    k3s_admin = layout.LINES["k3s"].admin_kubeconfig
+    ctx.require(
+        any(files.values()),
+        f"{ctx.node.name} has no admin kubeconfig ({layout.LINES['kubeadm'].admin_kubeconfig} or {k3s_admin})",
+        ev,
+    )
+    for path, servers in files.items():
+        allowed = ({vip_url} | local) if path == k3s_admin else {vip_url}
+        bad = [srv for srv in servers if srv not in allowed]
+        want = f"this node's own apiserver or {vip_url}" if path == k3s_admin else vip_url
+        ctx.require(not bad, f"{path} points at {', '.join(bad)}, not {want}", ev)
 
 
 @check("HA-CP-005", facts=("kubelet_conf",))
 def compute_joined_through_vip(ctx: Context) -> None:
+    """kubeadm line: kubelet.conf names https://VIP:6443. k3s line: k3s-agent.service joins
+    ``--server https://VIP:6443`` (or K3S_URL); its kubelet talks to the agent's local load
+    balancer (https://127.0.0.1:6444), which is accepted. Never the First Node's address."""
+    assert ctx.node is not None
     want = f"https://{ctx.inventory.vips.platform}:6443"
     first = str(ctx.inventory.first_node().address)
-    text = ctx.facts["kubelet_conf"]
-    ev = ctx.facts.evidence("kubelet_conf")
-    servers = _servers(text)
-    ctx.require(servers, f"{ctx.node.name} has no kubelet kubeconfig (not joined)", ev)  # type: ignore[union-attr]
+    ev = [*ctx.facts.evidence("kubelet_conf"), _layout_evidence(ctx)]
+    files = _by_file(ctx.facts["kubelet_conf"])
+    joined = {p: s for p, s in files.items() if p != layout.LINES["k3s"].compute_kubeconfig}
+    ctx.require(
+        any(joined.values()),
+        f"{ctx.node.name} names no server it joined through (not joined: no server in "
+        f"{layout.LINES['kubeadm'].compute_join} or {layout.K3S_AGENT_UNIT})",
+        ev,
+    )
+    servers = [srv for s in joined.values() for srv in s]
     ctx.require(not any(first in s for s in servers), f"joined through the First Node's address {first}", ev)
-    ctx.require(all(s == want for s in servers), f"kubelet points at {', '.join(servers)}, not {want}", ev)
+    ctx.require(all(s == want for s in servers), f"joined through {', '.join(servers)}, not {want}", ev)
+    agent_lb = files.get(layout.LINES["k3s"].compute_kubeconfig, [])
+    bad = [s for s in agent_lb if s not in (layout.K3S_AGENT_LB, want)]
+    ctx.require(not bad, f"the kubelet talks to {', '.join(bad)}, not the agent's {layout.K3S_AGENT_LB} or {want}", ev)
 
 
 @check("HA-WEB-001")

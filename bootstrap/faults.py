@@ -8,13 +8,16 @@ Real sites (over SSH) have no power switch here, so their faults are the
 equivalents that come back by themselves: a power cut is an immediate reboot
 without sync (sysrq ``b``), a clean shutdown is ``systemctl reboot``, a
 partition is iptables rules with a self-removing timer, a service failure is
-``systemctl stop``.
+``systemctl stop`` (a static pod's: its manifest moved aside, so the kubelet stops the
+pod, and moved back to undo it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import posixpath
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +29,20 @@ from bootstrap.sitekind import SiteKind
 from bootstrap.vips import ADDR_COMMAND, holders
 
 KINDS = ("kill", "stop", "partition", "service")
+STATIC_POD = "static-pod:"  # a service fault's target that is a static pod: "static-pod:<manifest path>"
+FIND_MANIFEST = 'for f in {paths}; do [ -e "$f" ] && echo "$f"; done; true'
+
+
+def service_commands(service: str) -> tuple[str, str]:
+    """(stop, start) shell commands for a service fault's target: a systemd unit, or a static
+    pod (``static-pod:<manifest>``: the manifest moved to a dot-file beside it, which a
+    kubelet ignores, so the pod stops; moved back, the pod starts again)."""
+    if service.startswith(STATIC_POD):
+        path = service[len(STATIC_POD) :]
+        paused = posixpath.join(posixpath.dirname(path), "." + posixpath.basename(path) + ".ha-conformance-paused")
+        p, q = shlex.quote(path), shlex.quote(paused)
+        return f"mv {p} {q}", f"if [ -e {q} ] && [ ! -e {p} ]; then mv {q} {p}; fi"
+    return f"systemctl stop {shlex.quote(service)}", f"systemctl start {shlex.quote(service)}"
 
 
 class FaultError(RuntimeError):
@@ -78,6 +95,7 @@ class Faults(Protocol):
     def undo(self, fault: Fault) -> None: ...
     def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]: ...
     def reachable(self, node: str) -> bool: ...
+    def existing(self, node: str, paths: tuple[str, ...]) -> list[str]: ...
 
 
 def restore_journal(faults: Faults) -> list[str]:
@@ -107,7 +125,7 @@ class LabFaults:
         elif fault.kind == "partition":
             self.lab.partition(fault.node)
         elif fault.kind == "service":
-            self._ssh(fault.node, f"systemctl stop {fault.service}")
+            self._ssh(fault.node, service_commands(fault.service or "")[0])
         else:
             raise FaultError(f"unknown fault kind {fault.kind!r}")
 
@@ -121,7 +139,7 @@ class LabFaults:
         elif fault.kind == "partition":
             self.lab.heal(fault.node)
         elif fault.kind == "service" and machine.state() is State.RUNNING:
-            self._ssh(fault.node, f"systemctl start {fault.service}")
+            self._ssh(fault.node, service_commands(fault.service or "")[1])
         self.journal.remove(fault)
 
     def _ssh(self, node: str, command: str) -> None:
@@ -131,6 +149,11 @@ class LabFaults:
 
     def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]:
         return self.lab.vip_holders(vips)
+
+    def existing(self, node: str, paths: tuple[str, ...]) -> list[str]:
+        """Which of ``paths`` exist on the node (read-only)."""
+        res = self.lab.ssh(node, FIND_MANIFEST.format(paths=" ".join(map(shlex.quote, paths))), timeout=30)
+        return res.stdout.split()
 
     def reachable(self, node: str) -> bool:
         from bootstrap.lab.machine import State
@@ -185,7 +208,7 @@ class SiteFaults:
             )
             r.run(rules, timeout=30)
         elif fault.kind == "service":
-            r.run(f"systemctl stop {fault.service}", timeout=60)
+            r.run(service_commands(fault.service or "")[0], timeout=60)
         else:
             raise FaultError(f"unknown fault kind {fault.kind!r}")
 
@@ -210,8 +233,13 @@ class SiteFaults:
         elif fault.kind == "partition":
             r.run(self._heal_rules() + " 2>/dev/null; true", timeout=30)
         elif fault.kind == "service":
-            r.run(f"systemctl start {fault.service}", timeout=120)
+            r.run(service_commands(fault.service or "")[1], timeout=120)
         self.journal.remove(fault)
+
+    def existing(self, node: str, paths: tuple[str, ...]) -> list[str]:
+        """Which of ``paths`` exist on the node (read-only)."""
+        cmd = FIND_MANIFEST.format(paths=" ".join(map(shlex.quote, paths)))
+        return self.remote(node).run(cmd, timeout=30, check=False).stdout.split()
 
     def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]:
         per_node = {}

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import doctest
 import ipaddress
+import subprocess
 from pathlib import Path
 
 import pytest
 
 import suites.survival.analysis
 from bootstrap import inventory as inv
-from bootstrap.faults import Fault, FaultError, Journal, SiteFaults
+from bootstrap.faults import STATIC_POD, Fault, FaultError, Journal, SiteFaults, service_commands
 from bootstrap.lab.lab import Lab
 from suites.survival.analysis import audit_writes, outages, timeline, vip_moves
 from suites.survival.scenarios import STALE_ANNOUNCEMENT, Outcome, generate
@@ -124,3 +125,17 @@ def test_a_named_finding_explains_only_its_own_problems() -> None:
     only_finding = Outcome()
     only_finding.explain(["stale"], STALE_ANNOUNCEMENT)
     assert only_finding.problems == ["stale"] and only_finding.unexplained == []
+
+
+def test_a_static_pods_keepalived_is_stopped_by_moving_its_manifest_aside(tmp_path: Path) -> None:
+    """As a kubelet sees it: the manifest gone (a dot-file is ignored) stops the pod; back, it runs."""
+    manifest = tmp_path / "pod manifests" / "keepalived.yaml"
+    manifest.parent.mkdir()
+    manifest.write_text("kind: Pod\n")
+    stop, start = service_commands(STATIC_POD + str(manifest))
+    subprocess.run(["sh", "-c", stop], check=True)
+    assert not manifest.exists() and (manifest.parent / ".keepalived.yaml.ha-conformance-paused").exists()
+    subprocess.run(["sh", "-c", start], check=True)
+    subprocess.run(["sh", "-c", start], check=True)  # undoing twice is harmless
+    assert manifest.read_text() == "kind: Pod\n" and not list(manifest.parent.glob(".*"))
+    assert service_commands("keepalived") == ("systemctl stop keepalived", "systemctl start keepalived")

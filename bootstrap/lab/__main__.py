@@ -12,6 +12,7 @@ from typing import Any
 
 from bootstrap.lab.hostenv import LabError
 from bootstrap.lab.lab import Lab
+from bootstrap.layout import LINES
 from bootstrap.topology import TOPOLOGIES, UnknownTopology
 
 
@@ -37,6 +38,12 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="Bring the lab up (idempotent; repairs a crashed lab)")
     up.add_argument("--topology", type=_topology, required=True, help="3node, 4node or 5node")
     up.add_argument("--compute", type=int, default=0, help="Number of compute nodes (default 0)")
+    up.add_argument(
+        "--line",
+        choices=sorted(LINES),
+        default=None,
+        help="Install line whose real layout the installer's stand-in writes (default: the lab's older layout)",
+    )
     up.add_argument(
         "--subnet", type=_subnet, default=None, help="Private /24 for the lab (default 10.213.47.0/24, $HA_LAB_SUBNET)"
     )
@@ -83,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     lab = Lab()
     try:
         if args.cmd == "up":
-            lab.up(args.topology, args.compute, args.subnet, log=sys.stderr)
+            lab.up(args.topology, args.compute, args.subnet, log=sys.stderr, line=args.line)
             _print_status(lab.status())
         elif args.cmd == "deploy":
             from bootstrap.deploy import DeployError

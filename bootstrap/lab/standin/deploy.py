@@ -170,7 +170,8 @@ def etcd_healthy(d: Deployment) -> str | None:
     return None
 
 
-def standin(d: Deployment, node: NodeEntry) -> None:
+def standin(d: Deployment, node: NodeEntry, unit: str = "ha-standin") -> None:
+    """The endpoints server as ``unit`` (``k3s`` on the k3s line: it plays the k3s server)."""
     r, step = d.remote(node), "standin"
     changed = False
     if r.put("/usr/local/lib/ha-standin/server.py", SERVER_SOURCE.read_text(), mode=0o755):
@@ -201,16 +202,16 @@ def standin(d: Deployment, node: NodeEntry) -> None:
     if r.put("/etc/ha-standin/config.json", json.dumps(config, indent=2) + "\n"):
         changed = True
         d.changed(node, step, "wrote /etc/ha-standin/config.json")
-    if r.put("/etc/systemd/system/ha-standin.service", STANDIN_UNIT):
+    if r.put(f"/etc/systemd/system/{unit}.service", STANDIN_UNIT):
         r.run("systemctl daemon-reload")
         changed = True
-        d.changed(node, step, "installed ha-standin.service")
-    if not r.run("systemctl is-enabled ha-standin", check=False).ok:
-        r.run("systemctl enable ha-standin")
-        d.changed(node, step, "enabled ha-standin")
-    if changed or not r.run("systemctl is-active ha-standin", check=False).ok:
-        r.run("systemctl restart ha-standin")
-        d.changed(node, step, "restarted ha-standin")
+        d.changed(node, step, f"installed {unit}.service")
+    if not r.run(f"systemctl is-enabled {unit}", check=False).ok:
+        r.run(f"systemctl enable {unit}")
+        d.changed(node, step, f"enabled {unit}")
+    if changed or not r.run(f"systemctl is-active {unit}", check=False).ok:
+        r.run(f"systemctl restart {unit}")
+        d.changed(node, step, f"restarted {unit}")
     storage_files(d, node)
 
 

@@ -2,6 +2,13 @@
 its ``Installer``: the control plane (etcd + the endpoints server), the platform
 VIP's keepalived, the storage address and its S3 server, the admin kubeconfig and the
 compute nodes' kubelet files. The lab depends on the deployer; never the reverse.
+
+With an install line (``line``: k3s or kubeadm) it writes that line's real layout
+(shared/docs/real-sites.md): the platform keepalived as the line's static-pod manifest
+(run by the lab's kubelet stand-in, static_pod.py), the line's kubeconfigs and, on the k3s
+line, ``k3s.service`` (the endpoints server) and the compute nodes' ``k3s-agent.service``
+(the agent's local load balancer, agent_lb.py). Without one, the lab's older layout: a
+systemd keepalived for the platform VIP and kubeconfigs at the VIP.
 """
 
 from __future__ import annotations
@@ -9,9 +16,13 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bootstrap.deploy.steps import MARK, Vrrp, vrrp_script
+import yaml
+
+from bootstrap import layout
+from bootstrap.deploy.steps import MARK, Vrrp, nic_of, vrrp_script
 from bootstrap.lab import config
 from bootstrap.lab.standin import deploy as standin
 from bootstrap.profiles import platform_auth_pass, platform_router_id
@@ -45,22 +56,31 @@ class LabInstaller:
     keepalived_roles: tuple[Role, ...] = (Role.PLATFORM_HA, Role.CONTROL)
     admin_kubeconfig: str = ADMIN_CONF
     secrets: set[str] = field(default_factory=set)
+    line: str | None = None  # k3s | kubeadm: that line's layout; None: the lab's older layout
 
     def __post_init__(self) -> None:
         self.secrets = {self.s3_secret}
+        if self.line is not None:
+            self.admin_kubeconfig = layout.LINES[self.line].admin_kubeconfig
 
     @classmethod
     def from_state(cls, paths: config.LabPaths) -> LabInstaller:
         """The lab's installer as the lab that is up describes it (its state file)."""
         state = json.loads(paths.state_file.read_text())
-        return cls(storage_vip=state["vips"]["storage"], s3_secret=paths.s3_secret_file.read_text().strip())
+        return cls(
+            storage_vip=state["vips"]["storage"],
+            s3_secret=paths.s3_secret_file.read_text().strip(),
+            line=state.get("line"),
+        )
 
     # Installer hooks -----------------------------------------------------------------
     def before_keepalived(self, d: Deployment) -> None:
         standin.etcd(d)
         d.wait_for("etcd quorum", lambda: standin.etcd_healthy(d))
-        d.parallel("standin", d.nodes(Role.CONTROL), lambda n: standin.standin(d, n))
-        d.parallel("platform health track", d.nodes(Role.PLATFORM_HA), lambda n: self._chk_platform(d, n))
+        unit = "k3s" if self.line == "k3s" else "ha-standin"
+        d.parallel("standin", d.nodes(Role.CONTROL), lambda n: standin.standin(d, n, unit))
+        if self.line is None:
+            d.parallel("platform health track", d.nodes(Role.PLATFORM_HA), lambda n: self._chk_platform(d, n))
 
     def _chk_platform(self, d: Deployment, node: NodeEntry) -> None:
         if d.remote(node).put("/etc/keepalived/chk_platform", CHK_PLATFORM, mode=0o755):
@@ -68,7 +88,7 @@ class LabInstaller:
 
     def keepalived_blocks(self, d: Deployment, node: NodeEntry, nic: str) -> list[str]:
         blocks = []
-        if node.has(Role.PLATFORM_HA):
+        if node.has(Role.PLATFORM_HA) and self.line is None:
             vip = str(d.inventory.vips.platform)
             first = node.has(Role.FIRST)
             p = d.profile
@@ -91,8 +111,60 @@ class LabInstaller:
         return blocks
 
     def after_keepalived(self, d: Deployment) -> None:
+        """The kubeconfigs and the compute nodes' join, per line; on a line, the platform
+        keepalived's static pod."""
+        if self.line is None:
+            self._vip_kubeconfigs(d, control_kubelet=False)
+        elif self.line == "kubeadm":
+            self._vip_kubeconfigs(d, control_kubelet=True)
+        else:
+            self._k3s_files(d)
+        if self.line is not None:
+            d.parallel("static pod", d.nodes(Role.PLATFORM_HA), lambda n: self._static_pod(d, n))
+
+    def _static_pod(self, d: Deployment, node: NodeEntry) -> None:
+        """The platform keepalived's manifest as the line's installer writes it (0600), and
+        the lab's kubelet stand-in that runs it."""
+        assert self.line is not None
+        r, line = d.remote(node), layout.LINES[self.line]
+        if r.put(STATIC_POD_RUNNER, Path(standin.__file__).with_name("static_pod.py").read_text(), mode=0o755):
+            d.changed(node, "static pod", "installed the lab's kubelet stand-in")
+        unit = static_pod_unit(line.keepalived_manifest)
+        if r.put("/etc/systemd/system/ha-static-pods.service", unit):
+            r.run("systemctl daemon-reload && systemctl enable ha-static-pods && systemctl restart ha-static-pods")
+            d.changed(node, "static pod", "started ha-static-pods (kubepods.slice)")
+        r.run(f"mkdir -p {Path(line.keepalived_manifest).parent}")
+        if r.put(line.keepalived_manifest, keepalived_manifest(d, node, self.line), mode=0o600):
+            d.changed(node, "static pod", f"wrote {line.keepalived_manifest}")
+
+    def _k3s_files(self, d: Deployment) -> None:
+        """k3s line: each server's own k3s.yaml at its local apiserver; compute nodes joined
+        with k3s-agent --server https://VIP:6443, their kubelet at the agent's 127.0.0.1:6444."""
+        k3s = layout.LINES["k3s"]
+        for node in d.nodes(Role.CONTROL):
+            r = d.remote(node)
+            ca = r.run("base64 -w0 /etc/ha-standin/tls.crt 2>/dev/null || echo ''").stdout.strip()
+            r.run(f"mkdir -p {Path(k3s.admin_kubeconfig).parent}")
+            current = r.read(k3s.admin_kubeconfig)
+            if current is None or "server: https://127.0.0.1:6443" not in current:
+                r.put(k3s.admin_kubeconfig, kubeconfig("https://127.0.0.1:6443", ca, secrets.token_hex(16)), mode=0o600)
+                d.changed(node, "control", f"wrote {k3s.admin_kubeconfig}")
+        server = f"https://{d.inventory.vips.platform}:6443"
+        for node in d.nodes(Role.COMPUTE):
+            r = d.remote(node)
+            changed = r.put(AGENT_LB, Path(standin.__file__).with_name("agent_lb.py").read_text(), mode=0o755)
+            changed |= r.put(layout.K3S_AGENT_UNIT, agent_unit(server))
+            r.run(f"mkdir -p {Path(k3s.compute_kubeconfig).parent}")
+            lb = kubeconfig(layout.K3S_AGENT_LB, "", "bootstrap-token").replace("kubernetes-admin", "system:node")
+            changed |= r.put(k3s.compute_kubeconfig, lb, mode=0o600)
+            if changed:
+                r.run("systemctl daemon-reload && systemctl enable k3s-agent && systemctl restart k3s-agent")
+                d.changed(node, "compute", f"joined through {server} (k3s-agent)")
+
+    def _vip_kubeconfigs(self, d: Deployment, control_kubelet: bool) -> None:
         """admin.conf on the control nodes (made on the First Node, copied as the installer
-        does); compute nodes' kubelet.conf pointing at the VIP."""
+        does); kubelet.conf pointing at the VIP on compute nodes (and, on the kubeadm line,
+        on the control nodes too: each runs a kubelet)."""
         first = d.inventory.first_node()
         r = d.remote(first)
         server = f"https://{d.inventory.vips.platform}:6443"
@@ -105,7 +177,8 @@ class LabInstaller:
         for node in d.nodes(Role.CONTROL):
             if node.name != first.name and d.remote(node).put(ADMIN_CONF, conf, mode=0o600):
                 d.changed(node, "control", f"copied {ADMIN_CONF} from the First Node")
-        for node in d.nodes(Role.COMPUTE):
+        kubelet_nodes = d.nodes(Role.COMPUTE, Role.CONTROL) if control_kubelet else d.nodes(Role.COMPUTE)
+        for node in kubelet_nodes:
             # First Node IP: the VIP, not the First Node's address; port 6443.
             kubelet = kubeconfig(server, "", "bootstrap-token").replace("kubernetes-admin", "system:node")
             if d.remote(node).put("/etc/kubernetes/kubelet.conf", kubelet, mode=0o600):
@@ -116,6 +189,96 @@ class LabInstaller:
 
     def ready(self, d: Deployment) -> str | None:
         return standin.storage_ready(d)
+
+
+STATIC_POD_RUNNER = "/usr/local/lib/ha-standin/static_pod.py"
+AGENT_LB = "/usr/local/lib/ha-standin/agent_lb.py"
+
+
+def static_pod_unit(manifest: str) -> str:
+    """The lab's kubelet stand-in for the platform keepalived's static pod; in kubepods.slice,
+    as a kubelet with the systemd cgroup driver places a pod's containers."""
+    return (
+        MARK
+        + f"""\
+[Unit]
+Description=Static pods (lab stand-in of the kubelet): the platform keepalived from {manifest}
+After=network.target
+
+[Service]
+Slice=kubepods.slice
+ExecStart=/usr/bin/python3 {STATIC_POD_RUNNER} {manifest} /run/ha-static-pods/keepalived
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+"""
+    )
+
+
+def agent_unit(server: str) -> str:
+    """k3s-agent.service as k3s writes it, running the lab's agent load balancer."""
+    return (
+        MARK
+        + f"""\
+[Unit]
+Description=Lightweight Kubernetes (lab stand-in of the k3s agent's load balancer)
+After=network-online.target
+
+[Service]
+ExecStart=/usr/bin/python3 {AGENT_LB} \\
+    agent \\
+    '--server' \\
+    '{server}'
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+"""
+    )
+
+
+def keepalived_manifest(d: Deployment, node: NodeEntry, line: str) -> str:
+    """The platform keepalived's static pod as the line's installer writes it: environment
+    variables with the installer's computed values (shared/docs/real-sites.md)."""
+    vip, p = str(d.inventory.vips.platform), d.profile
+    first = node.has(Role.FIRST)
+    nic = nic_of(d, node)
+    env = [
+        ("KEEPALIVED_STATE", "MASTER" if first else "BACKUP"),
+        ("KEEPALIVED_PRIORITY", str(p.platform_master_priority if first else p.platform_backup_priority)),
+        ("KEEPALIVED_VIRTUAL_IPS", f"#PYTHON2BASH:['{vip}']"),
+        ("KEEPALIVED_ROUTER_ID", str(platform_router_id(vip))),
+        ("KEEPALIVED_PASSWORD", platform_auth_pass(vip, line)),
+        ("KEEPALIVED_INTERFACE", nic),
+        ("KEEPALIVED_NODE_IP", str(node.address)),
+    ]
+    if line == "k3s":
+        env.append(("CHECK_KUBE_CMD", f"curl -sfk --max-time 1 -o /dev/null https://{node.address}:6443/healthz"))
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "keepalived",
+            "namespace": "kube-system",
+            "labels": {"component": "keepalived", "tier": "control-plane"},
+        },
+        "spec": {
+            "hostNetwork": True,
+            "priorityClassName": "system-cluster-critical",
+            "containers": [
+                {
+                    "name": "keepalived",
+                    "image": f"yunionio/{layout.LINES[line].keepalived_image}",
+                    "securityContext": {"privileged": True},
+                    "env": [{"name": k, "value": v} for k, v in env],
+                }
+            ],
+        },
+    }
+    return yaml.safe_dump(pod, sort_keys=False)
 
 
 def kubeconfig(server: str, ca_b64: str, token: str) -> str:

@@ -171,6 +171,7 @@ class SiteRuntime:
     options: dict[str, Any] = field(default_factory=dict)
     _samples: dict[str, list[tuple[float, tuple[str, ...]]]] | None = None
     _layout: Layout | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)  # the inventory's and the run's profile values
     _sample_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -187,6 +188,7 @@ class SiteRuntime:
             {**inventory.profile_overrides, **(overrides or {})}
         )
         rt = cls(inventory=inventory, profile=profile, phase=phase, kind=kind)
+        rt.overrides = {**inventory.profile_overrides, **(overrides or {})}
         with contextlib.suppress(inv.InventoryError):
             rt._secrets |= inventory.secrets()
         return rt
@@ -339,6 +341,14 @@ class SiteRuntime:
         self._layout = Layout(line, db_ha, tuple(sources))
         return self._layout
 
+    def db_ha_profile(self) -> Profile:
+        """The profile whose DB keepalived values apply: ocboot's where the DB-HA variant is
+        ocboot's (``mariadb_ha_nodes``: both BACKUP 99, router id 92), with the run's and the
+        inventory's overrides still winning; else the run's own profile."""
+        if self.layout().db_ha == "ocboot" and self.profile.name != "ocboot":
+            return get_profile("ocboot").with_overrides(self.overrides)
+        return self.profile
+
     def facts(self, node: inv.NodeEntry) -> NodeFacts:
         """Every probe's result on the node, from one batch (one SSH round trip)."""
         if not self._prefetched:
@@ -480,11 +490,12 @@ class Context:
         if why is not None:
             raise Blocked(root_vip(name), why)
 
-    def expected(self, key: str) -> Any:
-        """An expected value named in the catalog entry, resolved through the profile
-        (names are checked when the catalog loads; an unknown key is a CheckError)."""
+    def expected(self, key: str, profile: Profile | None = None) -> Any:
+        """An expected value named in the catalog entry, resolved through the profile (the
+        run's unless given; names are checked when the catalog loads; an unknown key is a
+        CheckError)."""
         try:
-            return resolve_expected(self.req.expect[key], self.rt.profile, self.inventory)
+            return resolve_expected(self.req.expect[key], profile or self.rt.profile, self.inventory)
         except KeyError:
             raise CheckError(f"{self.req.id}: the catalog entry names no expected value {key!r}") from None
 

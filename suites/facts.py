@@ -126,6 +126,14 @@ PROBES: dict[str, Probe] = {
             'echo "runtime=docker rc=$? running=$(echo $ids)"; '
             "fi; true",
         ),
+        # The files keepalived.conf's track scripts run (their first word), for what they check.
+        Probe(
+            "keepalived_scripts",
+            AS_ROOT + "sed -n 's/^[[:space:]]*script[[:space:]]*\"\\{0,1\\}\\([^\" ]*\\).*/\\1/p' "
+            "/etc/keepalived/keepalived.conf 2>/dev/null | sort -u | while read -r f; do "
+            '[ -f "$f" ] && asroot grep -qI "" "$f" && { echo "@@script $f"; asroot head -c 4000 "$f"; echo; }; '
+            "done; true",
+        ),
         # Links (a bridge's ports carry "master br0"): the static pod's interface may be one.
         Probe("links", "ip -o link show", timeout=5),
     )

@@ -252,3 +252,56 @@ def test_a_node_address_on_br0_keeps_the_manifests_nic_as_its_port() -> None:
     facts["cp2"]["links"] = "2: eth0: <BROADCAST,MULTICAST,UP> mtu 1500 state UP\n4: br0: <BROADCAST,UP> mtu 1500"
     got = judge(data, facts, "HA-KA-001", "cp2")
     assert got is not None and "listens on eth0, but 10.127.190.245 is on br0" in got
+
+
+def db_conf(variant: str, node_index: int) -> str:
+    """The DB VIP's keepalived.conf as each variant's source writes it."""
+    if variant == "ocboot":
+        return (
+            "global_defs {\n  router_id oneclouddb\n  enable_script_security 1\n  script_user root\n}\n"
+            'vrrp_script check_interface {\n  script "/etc/keepalived/check_interface.sh"\n  interval 15\n}\n'
+            'vrrp_script check_mariadb {\n  script "</dev/tcp/127.0.0.1/3306"\n  interval 1\n}\n'
+            "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 92\n  priority 99\n"
+            "  advert_int 1\n  nopreempt\n  authentication {\n    auth_type PASS\n    auth_pass dbpass\n  }\n"
+            "  virtual_ipaddress {\n    10.127.190.101\n  }\n  track_script {\n    check_mariadb\n  }\n}\n"
+        )
+    state, prio = ("MASTER", 100) if node_index == 0 else ("BACKUP", 99)
+    return (
+        "global_defs {\n  router_id onecloud\n}\n"
+        'vrrp_script chk_mysql {\n  script "/etc/keepalived/chk_mysql"\n  interval 1\n}\n'
+        f"vrrp_instance VI_1 {{\n  state {state}\n  interface eth0\n  virtual_router_id 99\n  priority {prio}\n"
+        "  advert_int 1\n  nopreempt\n  authentication {\n    auth_type PASS\n    auth_pass onecloud\n  }\n"
+        "  virtual_ipaddress {\n    10.127.190.101\n  }\n  track_script {\n    chk_mysql\n  }\n}\n"
+    )
+
+
+@pytest.mark.parametrize("variant", ["manual", "ocboot"])
+def test_each_db_ha_variant_passes_as_its_source_writes_it(variant: str) -> None:
+    data, facts = k3s_site()
+    for i, n in enumerate(("dba", "dbb")):
+        facts[n]["keepalived_conf"] = db_conf(variant, i)
+        facts[n]["keepalived_scripts"] = (
+            "@@script /etc/keepalived/chk_mysql\n#!/bin/bash\necho | nc 127.0.0.1 3306 &>/dev/null\n"
+        )
+    for n in ("dba", "dbb"):
+        assert judge(data, facts, "HA-KA-003", n) is None, (variant, n)
+    # The health check is found by its role: one that probes nothing is no health check.
+    facts["dbb"]["keepalived_conf"] = (
+        db_conf(variant, 1).replace("3306", "22").replace("/etc/keepalived/chk_mysql", "/bin/true")
+    )
+    got = judge(data, facts, "HA-KA-003", "dbb")
+    assert got is not None and "no track_script that checks the database" in got
+    if variant == "manual":  # the same name, a script that checks nothing
+        facts["dbb"]["keepalived_conf"] = db_conf(variant, 1)
+        facts["dbb"]["keepalived_scripts"] = "@@script /etc/keepalived/chk_mysql\n#!/bin/sh\nexit 0\n"
+        got = judge(data, facts, "HA-KA-003", "dbb")
+        assert got is not None and "no track_script that checks the database" in got
+
+
+def test_the_manual_variants_values_on_an_ocboot_site_are_still_judged_by_ocboots() -> None:
+    """Detected as ocboot (its router_id), a node carrying the DB-HA page's MASTER 100 fails."""
+    data, facts = k3s_site()
+    facts["dba"]["keepalived_conf"] = db_conf("ocboot", 0).replace("state BACKUP", "state MASTER")
+    facts["dbb"]["keepalived_conf"] = db_conf("ocboot", 1)
+    got = judge(data, facts, "HA-KA-003", "dba")
+    assert got is not None and "state MASTER (expected BACKUP)" in got

@@ -248,27 +248,54 @@ def _vip_instance(ctx: Context, name: str) -> tuple[Source, list[tuple[str, str]
     return src, [src.evidence(ctx.node.name)]
 
 
-@check("HA-KA-003", facts=KA_FACTS)
+def script_files(output: str) -> dict[str, str]:
+    """The keepalived_scripts fact ("@@script PATH" then the file's text) -> {path: text}."""
+    found = {}
+    for part in output.split("@@script ")[1:]:
+        path, _, body = part.partition("\n")
+        found[path.strip()] = body
+    return found
+
+
+def probes_database(command: str, files: dict[str, str], port: int) -> bool:
+    """Whether a track script's command checks the database: its arguments, or the text of
+    the file it runs, name MySQL/MariaDB or the DB port (never the script's own name)."""
+    words = command.split()
+    text = " ".join(words[1:]) + "\n" + files[words[0]] if words and words[0] in files else command
+    return re.search(rf"mysql|mariadb|\b{port}\b", text, re.I) is not None
+
+
+@check("HA-KA-003", facts=(*KA_FACTS, "keepalived_scripts"))
 def db_vip_instance_settings(ctx: Context) -> None:
+    """Per DB-HA variant: the DB-HA page's values (the profile's), or ocboot's template where
+    the variant is ocboot's. The health check is found by its role, not its name: a track
+    script that probes the database (``chk_mysql`` with nc,
+    ocboot's ``check_mariadb`` with ``</dev/tcp/127.0.0.1/<port>``): its command or the file it
+    runs must name MySQL/MariaDB or the DB port."""
     assert ctx.node is not None
     src, ev = _vip_instance(ctx, "db")
     text, inst = src.text, src.instance
+    profile = ctx.rt.db_ha_profile()
+    if profile is not ctx.rt.profile:
+        ev.append(("expected values", f"{profile.name} profile: {ctx.layout.describe()}"))
     index = [n.name for n in ctx.inventory.nodes_with(Role.DB_HA)].index(ctx.node.name)
-    want_state, want_prio = ctx.expected("states")[index], ctx.expected("priorities")[index]
+    want_state, want_prio = ctx.expected("states", profile)[index], ctx.expected("priorities", profile)[index]
+    router_id, advert_int = ctx.expected("router_id", profile), ctx.expected("advert_int", profile)
     problems = []
     if inst.get("state") != want_state:
         problems.append(f"state {inst.get('state')} (expected {want_state})")
     if inst.get("priority") != str(want_prio):
         problems.append(f"priority {inst.get('priority')} (expected {want_prio})")
-    if inst.get("virtual_router_id") != str(ctx.expected("router_id")):
-        problems.append(f"virtual_router_id {inst.get('virtual_router_id')} (expected {ctx.expected('router_id')})")
-    if inst.get("advert_int") != str(ctx.expected("advert_int")):
-        problems.append(f"advert_int {inst.get('advert_int')} (expected {ctx.expected('advert_int')})")
+    if inst.get("virtual_router_id") != str(router_id):
+        problems.append(f"virtual_router_id {inst.get('virtual_router_id')} (expected {router_id})")
+    if inst.get("advert_int") != str(advert_int):
+        problems.append(f"advert_int {inst.get('advert_int')} (expected {advert_int})")
     if "nopreempt" not in inst.flags:
         problems.append("no nopreempt")
-    scripts = kc.scripts(text)
-    if not any(t in scripts and "chk_mysql" in (t + scripts[t]) for t in inst.track_scripts):
-        problems.append("no chk_mysql track_script")
+    scripts, files = kc.scripts(text), script_files(ctx.facts["keepalived_scripts"])
+    if not any(t in scripts and probes_database(scripts[t], files, ctx.inventory.db.port) for t in inst.track_scripts):
+        problems.append("no track_script that checks the database (chk_mysql)")
+        ev.append(("track scripts' files", ctx.facts["keepalived_scripts"]))
     ctx.require(not problems, f"{inst.name} on {ctx.node.name}: " + "; ".join(problems), ev)
 
 

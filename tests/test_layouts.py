@@ -14,7 +14,7 @@ from bootstrap import layout
 from bootstrap.profiles import platform_auth_pass, platform_router_id
 from fixtures.report import summary
 from suites.catalog import load
-from suites.context import CheckFailed, Context, NodeFacts, SiteRuntime
+from suites.context import CheckFailed, Context, DbFacts, NodeFacts, SiteRuntime
 from suites.facts import PROBES, Fact
 from suites.registry import declared_facts, load_checks
 from tests.conftest import VALID_INVENTORY
@@ -72,11 +72,13 @@ def k3s_site() -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
 
 
 def judge(data: dict[str, Any], facts: dict[str, dict[str, str]], rid: str, node: str | None = None,
-          subject: str | None = None) -> str | None:  # fmt: skip
-    """None when the check passes on these facts, else its failure message."""
+          subject: str | None = None, *, grants: list[str] | None = None) -> str | None:  # fmt: skip
+    """None when the check passes on these facts, else its failure message (and its evidence)."""
     inventory = inv.parse(data)
     rt = SiteRuntime.create(inventory, None, "postinstall")
     rt._prefetched = True
+    for n in inventory.nodes:
+        rt._db[n.name] = DbFacts({}, grants or [], {})
     for n in inventory.nodes:
         given = facts.get(n.name, {})
         rt._facts[n.name] = NodeFacts(
@@ -89,7 +91,7 @@ def judge(data: dict[str, Any], facts: dict[str, dict[str, str]], rid: str, node
             ctx.declared = declared_facts(fn)
             fn(ctx)
     except CheckFailed as exc:
-        return exc.message
+        return exc.message + "\n" + "\n".join(out for _, out in exc.evidence)
     return None
 
 
@@ -305,3 +307,15 @@ def test_the_manual_variants_values_on_an_ocboot_site_are_still_judged_by_ocboot
     facts["dbb"]["keepalived_conf"] = db_conf("ocboot", 1)
     got = judge(data, facts, "HA-KA-003", "dba")
     assert got is not None and "state MASTER (expected BACKUP)" in got
+
+
+def test_root_grants_as_mariadb_55_quotes_them_pass_and_hashes_stay_out() -> None:
+    """CentOS 7's MariaDB 5.5 quotes the account with single quotes, 10.x with backticks."""
+    data, facts = k3s_site()
+    hashed = "IDENTIFIED BY PASSWORD '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19'"
+    for account in ("'root'@'%'", "`root`@`%`"):
+        grant = f"GRANT ALL PRIVILEGES ON *.* TO {account} {hashed} WITH GRANT OPTION"
+        assert judge(data, facts, "HA-DB-004", "dba", grants=[grant]) is None, account
+    got = judge(data, facts, "HA-DB-004", "dba", grants=[f"GRANT USAGE ON *.* TO 'root'@'%' {hashed}"])
+    assert got is not None and "lacks ALL PRIVILEGES" in got
+    assert "2470C0C0" not in got and "'<redacted>'" in got

@@ -25,6 +25,7 @@ from bootstrap.topology import TOPOLOGIES, Role, VipSpec
 from bootstrap.vips import ADDR_COMMAND, holders
 from suites.catalog import Requirement, resolve_expected
 from suites.facts import PROBES, Fact, batch_script, batch_timeout, new_nonce, parse_batch
+from suites.keepalived_log import failing_scripts, since_last_start
 
 __all__ = [
     "ROOT_DB",
@@ -284,6 +285,25 @@ class SiteRuntime:
                 answered = why is None or why.endswith("Connection refused")
                 self._vip_reach[name] = None if answered else f"the runner gets no answer from the {name} VIP: {why}"
             return self._vip_reach[name]
+
+    def track_script_failures(self, name: str) -> tuple[str | None, list[tuple[str, str]]]:
+        """Why the named VIP's keepalived may not hold it, from keepalived's own log on the
+        VIP's group since it last started: ("track script X (exited with status 2) failing
+        on db1, db2", evidence), or (None, evidence) when its log names no failing script."""
+        logs, evidence = {}, []
+        for node in self.vip_group(name):
+            with contextlib.suppress(NodeUnreachable, CheckError, KeyError):
+                fact = self.facts(node).values["keepalived_log"]
+                logs[node.name] = fact.output
+                lines = [ln for ln in since_last_start(fact.output) if "VRRP_Script" in ln or "track script" in ln]
+                evidence.append(
+                    (f"keepalived's log since its start, track scripts (on {node.name})", "\n".join(lines[-20:]))
+                )
+        failing = failing_scripts(logs)
+        if not failing:
+            return None, evidence
+        said = "; ".join(f"{script} on {', '.join(nodes)}" for script, nodes in failing.items())
+        return f"keepalived reports its track script failing: {said}", evidence
 
     def vip_holders_now(self) -> dict[str, list[str]]:
         """{VIP name: nodes holding it} at this moment (one read per node, unreachable: none)."""

@@ -134,6 +134,14 @@ PROBES: dict[str, Probe] = {
             '[ -f "$f" ] && asroot grep -qI "" "$f" && { echo "@@script $f"; asroot head -c 4000 "$f"; echo; }; '
             "done; true",
         ),
+        # keepalived's log since it last started (its track scripts' verdicts): the journal of
+        # the unit's current invocation, or its last lines where systemd predates invocation ids.
+        Probe(
+            "keepalived_log",
+            AS_ROOT + "id=$(systemctl show -p InvocationID --value keepalived 2>/dev/null); "
+            'if [ -n "$id" ]; then asroot journalctl -o cat --no-pager _SYSTEMD_INVOCATION_ID="$id" 2>&1 '
+            "| tail -n 300; else asroot journalctl -o cat --no-pager -u keepalived -n 300 2>&1; fi; true",
+        ),
         # Links (a bridge's ports carry "master br0"): the static pod's interface may be one.
         Probe("links", "ip -o link show", timeout=5),
     )

@@ -319,3 +319,28 @@ def test_root_grants_as_mariadb_55_quotes_them_pass_and_hashes_stay_out() -> Non
     got = judge(data, facts, "HA-DB-004", "dba", grants=[f"GRANT USAGE ON *.* TO 'root'@'%' {hashed}"])
     assert got is not None and "lacks ALL PRIVILEGES" in got
     assert "2470C0C0" not in got and "'<redacted>'" in got
+
+
+def test_a_vip_nobody_holds_says_which_track_script_keepalived_reports_failing() -> None:
+    """ocboot's check_mariadb under a keepalived whose /bin/sh cannot run it: one sentence."""
+    data, facts = k3s_site()
+    log = (
+        "Starting Keepalived v2.2.7 (01/16,2022)\nRunning on Linux 6.1.0 #1 SMP\n"
+        "VRRP_Script(check_interface) succeeded\nVRRP_Script(check_mariadb) failed (exited with status 2)\n"
+        "(VI_1) Entering FAULT STATE\n"
+    )
+    for n in ("dba", "dbb"):
+        facts[n]["keepalived_log"] = "Starting Keepalived v2.2.7\nVRRP_Script(check_mariadb) succeeded\n" + log
+    got = judge(data, facts, "HA-VIP-001", None, "db")
+    assert got is not None
+    first = got.splitlines()[0]
+    assert first == (
+        "db VIP 10.127.190.101 is held by no node: keepalived reports its track script failing: "
+        "check_mariadb (exited with status 2) on dba, dbb"
+    ), first
+    assert "VRRP_Script(check_mariadb) failed (exited with status 2)" in got
+    # Without a failing script in the log since keepalived's start, nothing is invented.
+    for n in ("dba", "dbb"):
+        facts[n]["keepalived_log"] = "VRRP_Script(check_mariadb) failed\nStarting Keepalived v2.2.7\n"
+    got = judge(data, facts, "HA-VIP-001", None, "db")
+    assert got is not None and got.splitlines()[0] == "db VIP 10.127.190.101 is held by no node"

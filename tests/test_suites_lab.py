@@ -61,6 +61,49 @@ def test_every_check_passes_on_the_deployed_topology(topology: str, tmp_path: Pa
     assert not Lab().is_up(), "the run brought the lab up, so it must take it down"
 
 
+@pytest.mark.parametrize(("topology", "line"), [("5node", "k3s"), ("3node", "kubeadm")])
+def test_each_install_lines_real_layout_passes_as_installed_and_fails_when_broken(
+    topology: str, line: str, tmp_path: Path
+) -> None:
+    """The lab installs the line's own layout (the platform keepalived as its static pod, its
+    kubeconfigs, a compute node joined its way): no failure the layout does not deserve, the
+    layout detected, and an edit of the real manifest caught."""
+    proc, doc = suite(
+        f"--topology={topology}", f"--line={line}", "--compute=1", "--keep-lab", "-n", "2", "-m", "not destructive",
+        report=tmp_path / "green",
+    )  # fmt: skip
+    try:
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        counts = Counter(outcomes(doc).values())
+        assert set(counts) <= {"passed", "manual"}, counts
+        assert doc["layout"]["line"] == line and doc["layout"]["db_ha"] == "manual", doc["layout"]
+        got = outcomes(doc)
+        assert got["HA-KA-005[node2]"] == got["HA-CP-005[compute1]"] == "passed"
+        lab = Lab()
+        manifest = {"k3s": "/var/lib/rancher/k3s/agent/pod-manifests/keepalived.yaml",
+                    "kubeadm": "/etc/kubernetes/manifests/keepalived.yaml"}[line]  # fmt: skip
+        vip = str(load(lab.paths.inventory).vips.platform)
+        for node in ("node1", "node2"):
+            # The platform VIP's VRRP instance is the static pod's only, not keepalived.conf's.
+            conf = lab.ssh(node, "cat /etc/keepalived/keepalived.conf 2>/dev/null").stdout
+            assert f"{vip}/" not in conf and f"{vip}\n" not in conf and "VI_PLATFORM" not in conf
+            assert lab.ssh(node, f"stat -c %a {manifest}").stdout.strip() == "600"
+        # node2's manifest says MASTER: HA-KA-004 on node2, and nothing else, fails.
+        lab.ssh(
+            "node2", f"cp {manifest} /root/keepalived.yaml.orig && sed -i 's/value: BACKUP/value: MASTER/' {manifest}"
+        )
+        try:
+            _, broken = suite(f"--inventory={lab.paths.inventory}", "-m", "ka", report=tmp_path / "broken")
+        finally:
+            lab.ssh("node2", f"cp /root/keepalived.yaml.orig {manifest} && rm /root/keepalived.yaml.orig")
+        failing = {k: v for k, v in outcomes(broken).items() if v != "passed"}
+        assert failing == {"HA-KA-004[node2]": "failed"}, failing
+        msg = next(c["message"] for c in broken["checks"] if c["id"] == "HA-KA-004[node2]")
+        assert "state MASTER (expected BACKUP)" in msg and manifest in msg
+    finally:
+        Lab().down()
+
+
 @pytest.fixture(scope="module")
 def deployed() -> Path:
     lab = Lab()

@@ -36,6 +36,12 @@ class Installer(Protocol):
         """keepalived.conf text (vrrp_script and vrrp_instance blocks) for ``node``."""
         ...
 
+    def db_keepalived(self, d: Deployment, node: NodeEntry, nic: str) -> tuple[str, dict[str, str]] | None:
+        """When the installer owns the DB VIP's keepalived (ocboot's ``mariadb_ha_nodes``):
+        the DB-HA node's keepalived.conf head and the files its scripts need ({path: text});
+        None when the DB-HA page's configuration (the deployer's) applies."""
+        ...
+
     def after_keepalived(self, d: Deployment) -> None:
         """Kubeconfigs, kubelet files, compute nodes joined through the platform VIP."""
 

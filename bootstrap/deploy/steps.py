@@ -279,8 +279,21 @@ def vrrp_script(name: str) -> str:
     return f'vrrp_script {name} {{\n    script "/etc/keepalived/{name}"\n    interval 1\n    fall 2\n    rise 1\n}}'
 
 
+def installer_db_keepalived(d: Deployment, node: NodeEntry, nic: str) -> tuple[str, dict[str, str]] | None:
+    """The installer's own DB-HA keepalived for ``node`` (install stage only), or None."""
+    if d.installer is None or d.stage != "install" or not node.has(Role.DB_HA):
+        return None
+    return d.installer.db_keepalived(d, node, nic)
+
+
 def keepalived_config(d: Deployment, node: NodeEntry, nic: str) -> str:
     p = d.profile
+    owned = installer_db_keepalived(d, node, nic)
+    if owned is not None:
+        parts = [owned[0].rstrip("\n")]
+        if any(node.has(r) for r in d.installer.keepalived_roles):  # type: ignore[union-attr]
+            parts += d.installer.keepalived_blocks(d, node, nic)  # type: ignore[union-attr]
+        return "\n".join(parts) + "\n"
     parts = [
         MARK.strip(),
         "global_defs {",
@@ -316,9 +329,13 @@ def keepalived(d: Deployment, node: NodeEntry) -> None:
     r, step = d.remote(node), "keepalived"
     nic = nic_of(d, node)
     changed = False
-    if node.has(Role.DB_HA) and r.put("/etc/keepalived/chk_mysql", CHK_MYSQL, mode=0o755):
-        changed = True
-        d.changed(node, step, "wrote /etc/keepalived/chk_mysql")
+    owned = installer_db_keepalived(d, node, nic)
+    own_scripts = {"/etc/keepalived/chk_mysql": CHK_MYSQL} if node.has(Role.DB_HA) else {}
+    scripts = owned[1] if owned is not None else own_scripts
+    for path, text in scripts.items():
+        if r.put(path, text, mode=0o755):
+            changed = True
+            d.changed(node, step, f"wrote {path}")
     conf = d.distro(node).keepalived_conf
     if r.put(conf, keepalived_config(d, node, nic)):
         changed = True

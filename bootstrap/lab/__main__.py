@@ -45,6 +45,12 @@ def parser() -> argparse.ArgumentParser:
         help="Install line whose real layout the installer's stand-in writes (default: the lab's older layout)",
     )
     up.add_argument(
+        "--db-ha",
+        choices=["manual", "ocboot"],
+        default="manual",
+        help="DB-HA variant: manual (the DB-HA page's, default) or ocboot (mariadb_ha_nodes, written by the installer)",
+    )
+    up.add_argument(
         "--subnet", type=_subnet, default=None, help="Private /24 for the lab (default 10.213.47.0/24, $HA_LAB_SUBNET)"
     )
     dep = sub.add_parser(
@@ -90,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     lab = Lab()
     try:
         if args.cmd == "up":
-            lab.up(args.topology, args.compute, args.subnet, log=sys.stderr, line=args.line)
+            lab.up(args.topology, args.compute, args.subnet, log=sys.stderr, line=args.line, db_ha=args.db_ha)
             _print_status(lab.status())
         elif args.cmd == "deploy":
             from bootstrap.deploy import DeployError

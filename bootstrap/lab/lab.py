@@ -152,10 +152,16 @@ class Lab:
 
     # Plan --------------------------------------------------------------------
     @staticmethod
-    def plan(topology: str, compute: int, subnet: ipaddress.IPv4Network, line: str | None = None) -> dict[str, Any]:
+    def plan(
+        topology: str, compute: int, subnet: ipaddress.IPv4Network, *, line: str | None = None, db_ha: str = "manual"
+    ) -> dict[str, Any]:
         topo = get_topology(topology)
         if line is not None and line not in LINES:
             raise LabError(f"--line must be one of {', '.join(sorted(LINES))}, not {line!r}")
+        if db_ha not in ("manual", "ocboot"):
+            raise LabError(f"--db-ha must be manual or ocboot, not {db_ha!r}")
+        if db_ha == "ocboot" and not any(Role.DB_HA in s.roles for s in topo.slots):
+            raise LabError(f"--db-ha=ocboot needs DB-HA nodes; {topology} has a single DB node")
         if compute < 0 or compute > 20:
             raise LabError(f"--compute must be between 0 and 20, not {compute}")
         hosts = list(subnet.hosts())
@@ -172,6 +178,7 @@ class Lab:
         return {
             "topology": topology,
             "line": line,
+            "db_ha": db_ha,
             "compute": compute,
             "subnet": str(subnet),
             "bridge": config.BRIDGE,
@@ -186,15 +193,17 @@ class Lab:
         topology: str,
         compute: int = 0,
         subnet: ipaddress.IPv4Network | None = None,
+        *,
         log: Any = None,
         line: str | None = None,
+        db_ha: str = "manual",
     ) -> dict[str, Any]:
         """Bring the lab to the given topology (and install line: k3s or kubeadm, None for
         the lab's older layout); idempotent and self-repairing."""
         require_root()
         require_tools()
         subnet = subnet or config.default_subnet()
-        want = self.plan(topology, compute, subnet, line)
+        want = self.plan(topology, compute, subnet, line=line, db_ha=db_ha)
         with self._locked():
             current = self._read_state()
             if current is None:
@@ -206,9 +215,11 @@ class Lab:
                     current["topology"] != topology
                     or current["subnet"] != want["subnet"]
                     or current.get("line") != line
+                    or current.get("db_ha", "manual") != db_ha
                 ):
                     if running:
                         shown = f"{current.get('line')} line, " if current.get("line") else ""
+                        shown += f"DB HA {current.get('db_ha')}, " if current.get("db_ha", "manual") != "manual" else ""
                         raise LabError(
                             f"a {current['topology']} lab ({shown}{current['subnet']}) is already up "
                             f"(running: {', '.join(running)}); "

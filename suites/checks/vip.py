@@ -30,14 +30,16 @@ def holders(ctx: Context, vip: str, nodes: list[NodeEntry]) -> list[str]:
     return vips.holders({n.name: ctx.facts_of(n)["addr"] for n in nodes}, {"vip": vip})["vip"]
 
 
-@check("HA-VIP-001", facts=("addr",))
+@check("HA-VIP-001", facts=("addr", "keepalived_log"))
 def vip_held_by_exactly_one_node(ctx: Context) -> None:
     name = ctx.subject or ""
     vip = ctx.rt.vip_address(name)
     group = {n.name for n in ctx.rt.vip_group(name)}
     found = holders(ctx, vip, list(ctx.inventory.nodes))
     ev = [(f"{vips.ADDR_COMMAND}  (on {n})", ctx.facts_of(ctx.inventory.node(n))["addr"]) for n in found]
-    ctx.require(found, f"{name} VIP {vip} is held by no node", ev)
+    if not found:
+        cause, log_ev = ctx.rt.track_script_failures(name)
+        ctx.fail(f"{name} VIP {vip} is held by no node" + (f": {cause}" if cause else ""), log_ev or None)
     ctx.require(len(found) == 1, f"{name} VIP {vip} is held by {len(found)} nodes at once: {', '.join(found)}", ev)
     ctx.require(found[0] in group, f"{name} VIP {vip} is held by {found[0]}, outside its group {sorted(group)}", ev)
 

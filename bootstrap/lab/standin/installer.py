@@ -57,6 +57,7 @@ class LabInstaller:
     admin_kubeconfig: str = ADMIN_CONF
     secrets: set[str] = field(default_factory=set)
     line: str | None = None  # k3s | kubeadm: that line's layout; None: the lab's older layout
+    db_ha: str = "manual"  # manual: the DB-HA page's (the deployer's); ocboot: mariadb_ha_nodes' (the installer's)
 
     def __post_init__(self) -> None:
         self.secrets = {self.s3_secret}
@@ -71,6 +72,7 @@ class LabInstaller:
             storage_vip=state["vips"]["storage"],
             s3_secret=paths.s3_secret_file.read_text().strip(),
             line=state.get("line"),
+            db_ha=state.get("db_ha") or "manual",
         )
 
     # Installer hooks -----------------------------------------------------------------
@@ -85,6 +87,15 @@ class LabInstaller:
     def _chk_platform(self, d: Deployment, node: NodeEntry) -> None:
         if d.remote(node).put("/etc/keepalived/chk_platform", CHK_PLATFORM, mode=0o755):
             d.changed(node, "keepalived", "wrote /etc/keepalived/chk_platform")
+
+    def db_keepalived(self, d: Deployment, node: NodeEntry, nic: str) -> tuple[str, dict[str, str]] | None:
+        """ocboot's mariadb_ha_nodes variant (``onecloud/roles/mariadb-ha``): its keepalived.conf
+        as its template renders it, and its interface switcher; None for the DB-HA page's."""
+        if self.db_ha != "ocboot":
+            return None
+        return ocboot_db_keepalived(str(d.inventory.vips.db), nic, d.inventory.db.port), {
+            CHECK_INTERFACE: check_interface_script(nic)
+        }
 
     def keepalived_blocks(self, d: Deployment, node: NodeEntry, nic: str) -> list[str]:
         blocks = []
@@ -189,6 +200,77 @@ class LabInstaller:
 
     def ready(self, d: Deployment) -> str | None:
         return standin.storage_ready(d)
+
+
+CHECK_INTERFACE = "/etc/keepalived/check_interface.sh"
+
+
+def ocboot_db_keepalived(vip: str, nic: str, port: int) -> str:
+    """The DB VIP's keepalived.conf as ocboot's mariadb-ha template writes it (values from
+    shared/docs/real-sites.md: router_id oneclouddb, both nodes BACKUP 99, router id 92,
+    auth_pass dbpass, check_mariadb "</dev/tcp/127.0.0.1/<port>", check_interface every 15 s)."""
+    return f"""! Configuration File for keepalived
+
+global_defs {{
+    router_id oneclouddb
+    enable_script_security 1
+    script_user root
+}}
+
+vrrp_script check_interface {{
+    script "{CHECK_INTERFACE}"
+    interval 15
+}}
+
+vrrp_script check_mariadb {{
+    script "</dev/tcp/127.0.0.1/{port}"
+    interval 1
+}}
+
+vrrp_instance VI_1 {{
+    state BACKUP
+    interface {nic}
+    virtual_router_id 92
+    priority 99
+    advert_int 1
+    nopreempt
+    authentication {{
+        auth_type PASS
+        auth_pass dbpass
+    }}
+    virtual_ipaddress {{
+        {vip}
+    }}
+    track_script {{
+        check_interface
+        check_mariadb
+    }}
+}}
+"""
+
+
+def check_interface_script(db_nic: str) -> str:
+    """ocboot's interface switcher's behaviour (written here): keepalived's ``interface``
+    becomes the configured DB NIC if it carries an address, else br0, else the default
+    route's NIC; keepalived restarts when that changed. Always healthy as a track script."""
+    return (
+        "#!/bin/bash\n"
+        + MARK
+        + f"""\
+conf=/etc/keepalived/keepalived.conf
+want={db_nic}
+if ! ip -o -4 addr show dev "$want" 2>/dev/null | grep -q inet; then
+    if ip -o -4 addr show dev br0 2>/dev/null | grep -q inet; then want=br0
+    else want=$(ip -o -4 route show default 2>/dev/null | awk '{{print $5; exit}}'); fi
+fi
+have=$(awk '/^[[:space:]]*interface[[:space:]]/ {{print $2; exit}}' "$conf")
+if [ -n "$want" ] && [ "$have" != "$want" ]; then
+    sed -i "0,/^\\([[:space:]]*interface[[:space:]]\\).*/s//\\1$want/" "$conf"
+    systemctl restart keepalived &
+fi
+exit 0
+"""
+    )
 
 
 STATIC_POD_RUNNER = "/usr/local/lib/ha-standin/static_pod.py"

@@ -109,7 +109,7 @@ def main() -> None:
                     print(f"static pod {manifest}: {exc}", file=sys.stderr, flush=True)
                 else:
                     child = subprocess.Popen(
-                        ["keepalived", "--dont-fork", "--log-console", "--log-detail", "--vrrp",
+                        ["keepalived", "--dont-fork", "--log-detail", "--vrrp",
                          "-f", str(conf), "-p", str(run_dir / "keepalived.pid"),
                          "-r", str(run_dir / "vrrp.pid"), "-c", str(run_dir / "checkers.pid")],
                         stdin=subprocess.DEVNULL,

@@ -96,6 +96,7 @@ class Faults(Protocol):
     def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]: ...
     def reachable(self, node: str) -> bool: ...
     def existing(self, node: str, paths: tuple[str, ...]) -> list[str]: ...
+    def shell(self, node: str, command: str) -> str: ...
 
 
 def restore_journal(faults: Faults) -> list[str]:
@@ -152,8 +153,12 @@ class LabFaults:
 
     def existing(self, node: str, paths: tuple[str, ...]) -> list[str]:
         """Which of ``paths`` exist on the node (read-only)."""
-        res = self.lab.ssh(node, FIND_MANIFEST.format(paths=" ".join(map(shlex.quote, paths))), timeout=30)
-        return res.stdout.split()
+        return self.shell(node, FIND_MANIFEST.format(paths=" ".join(map(shlex.quote, paths)))).split()
+
+    def shell(self, node: str, command: str) -> str:
+        """A command's output on the node ("" when the node does not answer within 30 s)."""
+        res = self.lab.ssh(node, command, timeout=30)
+        return res.stdout if res.returncode == 0 else ""
 
     def reachable(self, node: str) -> bool:
         from bootstrap.lab.machine import State
@@ -238,8 +243,15 @@ class SiteFaults:
 
     def existing(self, node: str, paths: tuple[str, ...]) -> list[str]:
         """Which of ``paths`` exist on the node (read-only)."""
-        cmd = FIND_MANIFEST.format(paths=" ".join(map(shlex.quote, paths)))
-        return self.remote(node).run(cmd, timeout=30, check=False).stdout.split()
+        return self.shell(node, FIND_MANIFEST.format(paths=" ".join(map(shlex.quote, paths)))).split()
+
+    def shell(self, node: str, command: str) -> str:
+        """A command's output on the node ("" when the node does not answer within 30 s)."""
+        try:
+            res = self.remote(node).run(command, timeout=30, check=False)
+        except RemoteError:
+            return ""
+        return res.stdout if res.ok else ""
 
     def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]:
         per_node = {}

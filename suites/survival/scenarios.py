@@ -7,6 +7,7 @@ holder; and for failures the document calls fatal, the outage and the recovery.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import subprocess
 import time
@@ -34,6 +35,10 @@ KIND_REQUIREMENT = {
 }
 DB_SERVICES = ("db-write", "db-read", "keystone")
 STABLE_WINDOW = 5.0  # after a fault is undone, the site must stay converged this long
+# A returning First Node (the platform VIP's MASTER, priority 100) leaves FAULT as BACKUP and
+# takes its VIP back only when its master-down timer expires (3 x advert_int + skew, 3.6 s)
+# after its health track's rise: the stable window starts after that, not before it.
+PREEMPT_GRACE = 6.0
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # lab and site certificates are self-signed
 
 
@@ -185,6 +190,7 @@ class Runner:
             for f in reversed(faults):
                 self.faults.undo(f)
             returned = [f.node for f in faults]
+            first = self.inv.first_node().name
             faults = []
             members_ok_at: list[float] = []
 
@@ -200,8 +206,9 @@ class Runner:
                     if unhealthy:
                         return f"returned control-plane members not healthy yet: {', '.join(unhealthy)}"
                     members_ok_at.append(history.now())
-                if history.now() - members_ok_at[0] < STABLE_WINDOW:
-                    return f"returned members healthy for less than {STABLE_WINDOW:g} s"
+                grace = PREEMPT_GRACE if first in returned else 0.0
+                if history.now() - members_ok_at[0] < STABLE_WINDOW + grace:
+                    return f"returned members healthy for less than {STABLE_WINDOW + grace:g} s"
                 since = history.now() - STABLE_WINDOW
                 recent = [tuple(sorted(held.items())) for at, held in history.vip_samples if at > since]
                 if history.now() - restore_at < STABLE_WINDOW or len(set(recent)) > 1:
@@ -242,33 +249,63 @@ class Runner:
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run(["ip", "neigh", "flush", "to", vip], capture_output=True, timeout=5, check=False)
 
+    def node_neighbours(self) -> dict[str, dict[str, str]]:
+        """{node: {VIP address: MAC}} from each node's own neighbour table (read-only, all
+        nodes at once; a node that does not answer has none)."""
+        addresses = set(self.vips.values())
+
+        def one(node: str) -> dict[str, str]:
+            found = {}
+            for line in self.faults.shell(node, "ip -4 neigh show").splitlines():
+                words = line.split()
+                if words and words[0] in addresses and "lladdr" in words and "FAILED" not in words:
+                    found[words[0]] = words[words.index("lladdr") + 1]
+            return found
+
+        names = [n.name for n in self.inv.nodes]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
+            return dict(zip(names, pool.map(one, names), strict=True))
+
     def stale_announcements(self) -> list[str]:
-        """After recovery: the runner's neighbour entry for each VIP carries its holder's MAC.
+        """After recovery: every client's neighbour entry for each VIP (the runner's and each
+        node's) carries its holder's MAC; entries found stale are then forgotten, so that no
+        later scenario inherits them (the scenario restores what its fault left behind).
 
         A node that was MASTER during the fault announced the VIP (gratuitous ARP); when the
         fault healed, a holder that had stayed MASTER (it was the one cut off) never announced it
         again. Clients then send the VIP's traffic to the former backup, which forwards it
         (ip_forward=1, as the DB-HA page sets): all works, until that node fails and the VIP is
-        unreachable for those clients until their neighbour entries expire (35-50 s measured).
+        unreachable for those clients until their neighbour entries expire (35-50 s measured,
+        also for the platform's own services on the control nodes).
         """
         table = runner_arp()
         owners = mac_owners(table, {n.name: str(n.address) for n in self.inv.nodes})
+        clients = {"the runner": {addr: mac for addr, mac in table.items() if addr in self.vips.values()}}
+        clients.update(self.node_neighbours())
         problems = []
         for vip, holders in self.faults.vip_holders(self.vips).items():
-            via = owners.get(table.get(self.vips[vip], ""))
-            # Only a MAC known to be another node's is a stale announcement: an unknown one
-            # (the runner never talked to that node, or is routed to the VIP) proves nothing.
-            if len(holders) != 1 or via is None or via == holders[0]:
+            addr = self.vips[vip]
+            if len(holders) != 1:
                 continue
-            seen = table[self.vips[vip]]
-            problems.append(
-                f"after recovery the runner still sends {vip} VIP traffic to {via} ({seen}) while {holders[0]} "
-                f"holds the VIP: the VIP depends on {via} forwarding it, and losing {via} would cut the VIP off "
-                f"until clients' neighbour entries expire. {via} announced the VIP (gratuitous ARP) while it was "
-                f"MASTER during the fault; {holders[0]} stayed MASTER and never announced it again. Remediation: "
-                "keepalived global_defs vrrp_garp_lower_prio_repeat (re-announce when a lower-priority advert "
-                "arrives) or vrrp_garp_master_refresh"
-            )
+            # Only a MAC known to be another node's is a stale announcement: an unknown one
+            # (the client never talked to that node, or is routed to the VIP) proves nothing.
+            stale: dict[str, list[str]] = {}
+            for client, entries in clients.items():
+                via = owners.get(entries.get(addr, ""))
+                if via is not None and via != holders[0] and client != holders[0]:
+                    stale.setdefault(via, []).append(client)
+            for via, who in stale.items():
+                problems.append(
+                    f"after recovery {', '.join(who)} still send {vip} VIP traffic to {via} while {holders[0]} "
+                    f"holds the VIP: the VIP depends on {via} forwarding it, and losing {via} would cut the VIP off "
+                    f"for them until their neighbour entries expire. {via} announced the VIP (gratuitous ARP) while "
+                    f"it was MASTER during the fault; {holders[0]} stayed MASTER and never announced it again. "
+                    "Remediation: keepalived global_defs vrrp_garp_lower_prio_repeat (re-announce when a "
+                    "lower-priority advert arrives) or vrrp_garp_master_refresh"
+                )
+                for client in who:
+                    if client != "the runner":
+                        self.faults.shell(client, f"ip neigh flush to {addr}")
         return problems
 
     def _unhealthy_members(self, nodes: list[str]) -> list[str]:

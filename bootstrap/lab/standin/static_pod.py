@@ -46,7 +46,7 @@ def render(env: dict[str, str]) -> str:
     script = ""
     track = ""
     if check:
-        script = f'vrrp_script check_kube {{\n    script "{check}"\n    interval 1\n    fall 2\n    rise 2\n}}\n\n'
+        script = f'vrrp_script check_kube {{\n    script "{check}"\n    interval 1\n    fall 2\n    rise 1\n}}\n\n'
         track = "    track_script {\n        check_kube\n    }\n"
     lines = "\n".join(f"        {a}/32 dev {iface}" for a in addresses if str(a).strip())
     return (

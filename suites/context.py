@@ -24,6 +24,7 @@ from bootstrap.sitekind import SiteKind
 from bootstrap.topology import TOPOLOGIES, Role, VipSpec
 from bootstrap.vips import ADDR_COMMAND, holders
 from suites.catalog import Requirement, resolve_expected
+from suites.checks.keepalived_conf import scripts as kc_scripts
 from suites.facts import PROBES, Fact, batch_script, batch_timeout, new_nonce, parse_batch
 from suites.keepalived_log import failing_scripts, since_last_start
 
@@ -303,7 +304,24 @@ class SiteRuntime:
         if not failing:
             return None, evidence
         said = "; ".join(f"{script} on {', '.join(nodes)}" for script, nodes in failing.items())
-        return f"keepalived reports its track script failing: {said}", evidence
+        return f"keepalived reports its track script failing: {said}" + self._bash_only(name, failing), evidence
+
+    def _bash_only(self, name: str, failing: dict[str, list[str]]) -> str:
+        """Why a failing track script cannot work, where that is plain: a bash-only
+        ``/dev/tcp`` redirection that keepalived hands to a /bin/sh that is not bash."""
+        for label, nodes in failing.items():
+            script = label.split(" (", 1)[0]
+            for node_name in nodes:
+                with contextlib.suppress(NodeUnreachable, CheckError, KeyError):
+                    values = self.facts(self.inventory.node(node_name)).values
+                    command = kc_scripts(values["keepalived_conf"].output).get(script, "")
+                    sh = values["bin_sh"].output.strip()
+                    if "/dev/tcp/" in command and sh and not sh.endswith("bash"):
+                        return (
+                            f" (its command {command} is a bash redirection, and keepalived runs it "
+                            f"through /bin/sh, which is {sh} on {node_name})"
+                        )
+        return ""
 
     def vip_holders_now(self) -> dict[str, list[str]]:
         """{VIP name: nodes holding it} at this moment (one read per node, unreachable: none)."""

@@ -142,6 +142,9 @@ PROBES: dict[str, Probe] = {
             'if [ -n "$id" ]; then asroot journalctl -o cat --no-pager _SYSTEMD_INVOCATION_ID="$id" 2>&1 '
             "| tail -n 300; else asroot journalctl -o cat --no-pager -u keepalived -n 300 2>&1; fi; true",
         ),
+        # What /bin/sh is (dash on Debian and Ubuntu, bash on the RHEL family): keepalived runs
+        # a track script that is no executable file through it.
+        Probe("bin_sh", "readlink -f /bin/sh", timeout=5),
         # Links (a bridge's ports carry "master br0"): the static pod's interface may be one.
         Probe("links", "ip -o link show", timeout=5),
     )

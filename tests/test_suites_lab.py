@@ -104,6 +104,26 @@ def test_each_install_lines_real_layout_passes_as_installed_and_fails_when_broke
         Lab().down()
 
 
+def test_ocboots_db_ha_on_debian_is_one_root_cause_in_one_sentence(tmp_path: Path) -> None:
+    """ocboot's check_mariadb (``</dev/tcp/...``) under Debian's keepalived, whose /bin/sh is
+    dash, exits 2 on a healthy node: nobody holds the DB VIP. The report says so once, with
+    keepalived's own log, and the checks behind the DB VIP are blocked by it, not failed."""
+    proc, doc = suite(
+        "--topology=5node", "--line=k3s", "--db-ha=ocboot", "-n", "2", "-m", "not destructive", report=tmp_path
+    )
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert doc["layout"]["db_ha"] == "ocboot"
+    got = outcomes(doc)
+    assert got["HA-KA-003[db1]"] == got["HA-KA-003[db2]"] == "passed"  # ocboot's own values
+    root = next(c for c in doc["checks"] if c["id"] == "ROOT-VIP[db]")
+    assert "check_mariadb (exited with status 2) on db1, db2" in root["message"], root["message"]
+    assert "is a bash redirection" in root["message"] and "dash" in root["message"]
+    failed = {k for k, v in got.items() if v == "failed"}
+    assert failed == {"ROOT-VIP[db]", "HA-VIP-001[vip-db]"}, failed
+    errors = [c for c in doc["checks"] if c["outcome"] == "error"]
+    assert errors and all(c.get("blocked_by") == "ROOT-VIP[db]" for c in errors), errors
+
+
 @pytest.fixture(scope="module")
 def deployed() -> Path:
     lab = Lab()

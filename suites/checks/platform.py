@@ -155,7 +155,11 @@ def web_console(ctx: Context) -> None:
 
 @check("HA-WEB-002")
 def keystone_ping(ctx: Context) -> None:
+    """keystone answers only while its database does: it reaches MariaDB through the DB VIP
+    (the install's MySQL host), so a DB VIP nobody answers for is this check's root cause too."""
     ctx.through_vip("platform")
+    if ctx.inventory.vips.db is not None:
+        ctx.through_vip("db")
     url = f"https://{ctx.inventory.vips.platform}:30500/ping"
     resp = _fetch(ctx, url)
     ctx.require(resp.text.strip() == "pong", f"GET {url} answered {resp.status_code} {resp.text.strip()[:80]!r}")

@@ -18,6 +18,7 @@ import yaml
 from bootstrap.deploy import deploy
 from bootstrap.inventory import load
 from bootstrap.lab.lab import Lab
+from bootstrap.poll import wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.destructive]
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +93,12 @@ def test_each_install_lines_real_layout_passes_as_installed_and_fails_when_broke
         lab.ssh(
             "node2", f"cp {manifest} /root/keepalived.yaml.orig && sed -i 's/value: BACKUP/value: MASTER/' {manifest}"
         )
+        # As a kubelet would, the lab's kubelet stand-in restarts the pod on the new manifest.
+        restarted = (
+            "grep -q 'state MASTER' /run/ha-static-pods/keepalived/keepalived.conf && "
+            "for p in $(pgrep -x keepalived); do grep -q kubepods /proc/$p/cgroup && exit 0; done; exit 1"
+        )
+        wait_until("node2's pod on its new manifest", lambda: None if lab.ssh("node2", restarted).ok else "not yet", 30)
         try:
             _, broken = suite(f"--inventory={lab.paths.inventory}", "-m", "ka", report=tmp_path / "broken")
         finally:

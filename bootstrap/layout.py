@@ -80,6 +80,7 @@ MANIFESTS = tuple(line.keepalived_manifest for line in LINES.values())
 # DB-HA variants. "manual": the DB-HA page the HA document links; "ocboot": ocboot's
 # mariadb_ha_nodes role; "single": one DB node without keepalived (4node).
 DB_HA = ("manual", "ocboot", "single")
+LAB_DB_HA = ("manual", "ocboot")  # the variants the lab installs (single comes with the 4node topology)
 OCBOOT_DB_ROUTER_ID = "oneclouddb"  # ocboot's global_defs router_id for the DB keepalived
 
 # The probe a node answers with the marker files of both lines (POSIX sh, read-only).

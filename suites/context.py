@@ -24,6 +24,7 @@ from bootstrap.sitekind import SiteKind
 from bootstrap.topology import TOPOLOGIES, Role, VipSpec
 from bootstrap.vips import ADDR_COMMAND, holders
 from suites.catalog import Requirement, resolve_expected
+from suites.checks.keepalived_conf import instance_for as kc_instance_for
 from suites.checks.keepalived_conf import scripts as kc_scripts
 from suites.facts import PROBES, Fact, batch_script, batch_timeout, new_nonce, parse_batch
 from suites.keepalived_log import failing_scripts, since_last_start
@@ -186,11 +187,9 @@ class SiteRuntime:
         kind: SiteKind = SiteKind.SITE,
     ) -> SiteRuntime:
         """``overrides`` (the run's ``--override`` values) win over the inventory's."""
-        profile = get_profile(profile_name or inventory.profile).with_overrides(
-            {**inventory.profile_overrides, **(overrides or {})}
-        )
-        rt = cls(inventory=inventory, profile=profile, phase=phase, kind=kind)
-        rt.overrides = {**inventory.profile_overrides, **(overrides or {})}
+        values = {**inventory.profile_overrides, **(overrides or {})}
+        profile = get_profile(profile_name or inventory.profile).with_overrides(values)
+        rt = cls(inventory=inventory, profile=profile, phase=phase, kind=kind, overrides=values)
         with contextlib.suppress(inv.InventoryError):
             rt._secrets |= inventory.secrets()
         return rt
@@ -290,23 +289,36 @@ class SiteRuntime:
     def track_script_failures(self, name: str) -> tuple[str | None, list[tuple[str, str]]]:
         """Why the named VIP's keepalived may not hold it, from keepalived's own log on the
         VIP's group since it last started: ("track script X (exited with status 2) failing
-        on db1, db2", evidence), or (None, evidence) when its log names no failing script."""
+        on db1, db2", evidence), or (None, evidence) when its log names no failing script.
+        Only the scripts that keepalived.conf's instance for this VIP tracks count: the unit's
+        log also speaks of its other instances, and a static pod's keepalived logs elsewhere."""
+        vip = self.vip_address(name)
         logs, evidence = {}, []
         for node in self.vip_group(name):
             with contextlib.suppress(NodeUnreachable, CheckError, KeyError):
-                fact = self.facts(node).values["keepalived_log"]
-                logs[node.name] = fact.output
-                lines = [ln for ln in since_last_start(fact.output) if "VRRP_Script" in ln or "track script" in ln]
+                values = self.facts(node).values
+                inst = kc_instance_for(values["keepalived_conf"].output, vip)
+                if inst is None:
+                    continue
+                tracked = set(inst.track_scripts)
+                fact = values["keepalived_log"]
+                lines = [
+                    ln for ln in since_last_start(fact.output) if any(f"({t})" in ln or f" {t} " in ln for t in tracked)
+                ]
+                logs[node.name] = "\n".join(lines)
                 evidence.append(
-                    (f"keepalived's log since its start, track scripts (on {node.name})", "\n".join(lines[-20:]))
+                    (
+                        f"keepalived's log since its start, this VIP's track scripts (on {node.name})",
+                        "\n".join(lines[-20:]),
+                    )
                 )
         failing = failing_scripts(logs)
         if not failing:
             return None, evidence
         said = "; ".join(f"{script} on {', '.join(nodes)}" for script, nodes in failing.items())
-        return f"keepalived reports its track script failing: {said}" + self._bash_only(name, failing), evidence
+        return f"keepalived reports its track script failing: {said}" + self._bash_only(failing), evidence
 
-    def _bash_only(self, name: str, failing: dict[str, list[str]]) -> str:
+    def _bash_only(self, failing: dict[str, list[str]]) -> str:
         """Why a failing track script cannot work, where that is plain: a bash-only
         ``/dev/tcp`` redirection that keepalived hands to a /bin/sh that is not bash."""
         for label, nodes in failing.items():

@@ -329,7 +329,8 @@ def test_a_vip_nobody_holds_says_which_track_script_keepalived_reports_failing()
         "VRRP_Script(check_interface) succeeded\nVRRP_Script(check_mariadb) failed (exited with status 2)\n"
         "(VI_1) Entering FAULT STATE\n"
     )
-    for n in ("dba", "dbb"):
+    for i, n in enumerate(("dba", "dbb")):
+        facts[n]["keepalived_conf"] = db_conf("ocboot", i)
         facts[n]["keepalived_log"] = "Starting Keepalived v2.2.7\nVRRP_Script(check_mariadb) succeeded\n" + log
     got = judge(data, facts, "HA-VIP-001", None, "db")
     assert got is not None
@@ -339,6 +340,13 @@ def test_a_vip_nobody_holds_says_which_track_script_keepalived_reports_failing()
         "check_mariadb (exited with status 2) on dba, dbb"
     ), first
     assert "VRRP_Script(check_mariadb) failed (exited with status 2)" in got
+    # A failing script of another instance of the same keepalived is not this VIP's cause.
+    for n in ("dba", "dbb"):
+        facts[n]["keepalived_log"] = (
+            "Starting Keepalived v2.2.7\nVRRP_Script(chk_storage) failed (exited with status 1)\n"
+        )
+    got = judge(data, facts, "HA-VIP-001", None, "db")
+    assert got is not None and got.splitlines()[0] == "db VIP 10.127.190.101 is held by no node"
     # Without a failing script in the log since keepalived's start, nothing is invented.
     for n in ("dba", "dbb"):
         facts[n]["keepalived_log"] = "VRRP_Script(check_mariadb) failed\nStarting Keepalived v2.2.7\n"

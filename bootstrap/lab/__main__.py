@@ -12,7 +12,7 @@ from typing import Any
 
 from bootstrap.lab.hostenv import LabError
 from bootstrap.lab.lab import Lab
-from bootstrap.layout import LINES
+from bootstrap.layout import LAB_DB_HA, LINES
 from bootstrap.topology import TOPOLOGIES, UnknownTopology
 
 
@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--db-ha",
-        choices=["manual", "ocboot"],
+        choices=LAB_DB_HA,
         default="manual",
         help="DB-HA variant: manual (the DB-HA page's, default) or ocboot (mariadb_ha_nodes, written by the installer)",
     )

@@ -46,10 +46,15 @@ __all__ = [
 class CheckFailed(AssertionError):
     """The requirement does not hold; carries the evidence."""
 
-    def __init__(self, message: str, evidence: list[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self, message: str, evidence: list[tuple[str, str]] | None = None, findings: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.evidence = evidence or []
+        # Non-empty only when every problem in the failure is an instance of one of these named
+        # findings (suites/findings.py): what a finding's waiver may accept, and nothing more.
+        self.findings = findings
 
 
 class CheckError(RuntimeError):
@@ -549,9 +554,17 @@ class Context:
         except KeyError:
             raise CheckError(f"{self.req.id}: the catalog entry names no expected value {key!r}") from None
 
-    def fail(self, message: str, evidence: list[tuple[str, str]] | None = None) -> NoReturn:
-        raise CheckFailed(message, evidence)
+    def fail(
+        self, message: str, evidence: list[tuple[str, str]] | None = None, findings: tuple[str, ...] = ()
+    ) -> NoReturn:
+        raise CheckFailed(message, evidence, findings)
 
-    def require(self, condition: object, message: str, evidence: list[tuple[str, str]] | None = None) -> None:
+    def require(
+        self,
+        condition: object,
+        message: str,
+        evidence: list[tuple[str, str]] | None = None,
+        findings: tuple[str, ...] = (),
+    ) -> None:
         if not condition:
-            self.fail(message, evidence)
+            self.fail(message, evidence, findings)

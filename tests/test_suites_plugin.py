@@ -102,6 +102,15 @@ def test_coverage_gate_names_unknown_and_unchecked_requirements(pytester: pytest
             {"requirement": "HA-OS-002", "justification": "approved by the customer", "expires": "soon"},
             "waivers[0].expires: Input should be a valid date",
         ),
+        (
+            {
+                "requirement": "HA-SURV-003",
+                "finding": "stale-arp",
+                "justification": "approved by the customer",
+                "expires": "2030-01-01",
+            },
+            "waivers[0].finding: unknown finding 'stale-arp'; known: stale-vip-announcement",
+        ),
     ],
 )
 def test_bad_waiver_files_name_the_field(pytester: pytest.Pytester, waiver: dict[str, str], message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import doctest
 import ipaddress
 import subprocess
@@ -13,8 +14,11 @@ import suites.survival.analysis
 from bootstrap import inventory as inv
 from bootstrap.faults import STATIC_POD, Fault, FaultError, Journal, SiteFaults, service_commands
 from bootstrap.lab.lab import Lab
+from fixtures.waivers import Waiver, load, match
+from suites import catalog
+from suites.findings import STALE_ANNOUNCEMENT
 from suites.survival.analysis import audit_writes, outages, timeline, vip_moves
-from suites.survival.scenarios import STALE_ANNOUNCEMENT, Outcome, generate
+from suites.survival.scenarios import Outcome, generate
 from suites.survival.workload import History, Op
 from tests.conftest import VALID_INVENTORY
 
@@ -139,3 +143,29 @@ def test_a_static_pods_keepalived_is_stopped_by_moving_its_manifest_aside(tmp_pa
     subprocess.run(["sh", "-c", start], check=True)  # undoing twice is harmless
     assert manifest.read_text() == "kind: Pod\n" and not list(manifest.parent.glob(".*"))
     assert service_commands("keepalived") == ("systemctl stop keepalived", "systemctl start keepalived")
+
+
+def test_a_findings_waiver_accepts_only_failures_wholly_explained_by_it() -> None:
+    """A waiver naming a finding accepts a scenario's failure only when every problem in it is an
+    instance of that finding; an unexplained problem, or another finding, still fails."""
+    later = dt.date.today() + dt.timedelta(days=30)
+    earlier = dt.date.today() - dt.timedelta(days=1)
+    stale = Waiver(
+        requirement="HA-SURV-003", finding=STALE_ANNOUNCEMENT, justification="ticket 5678, doc fix", expires=later
+    )
+    assert match([stale], "HA-SURV-003", None, (STALE_ANNOUNCEMENT,)) == stale
+    assert match([stale], "HA-SURV-003", None, ()) is None  # some problem is unexplained
+    assert match([stale], "HA-SURV-003", None, (STALE_ANNOUNCEMENT, "another-finding")) is None
+    assert match([stale], "HA-SURV-001", None, (STALE_ANNOUNCEMENT,)) is None  # another requirement
+    old = stale.model_copy(update={"expires": earlier})
+    assert match([old], "HA-SURV-003", None, (STALE_ANNOUNCEMENT,)) == old  # returned, and reported expired
+    assert match([old, stale], "HA-SURV-003", None, (STALE_ANNOUNCEMENT,)) == stale
+    plain = Waiver(requirement="HA-SURV-003", justification="whole requirement waived", expires=later)
+    assert match([plain], "HA-SURV-003", None, ()) == plain  # a plain waiver accepts any failure, as before
+
+
+def test_the_shipped_document_waivers_name_only_the_finding_and_load() -> None:
+    """waivers/document-configuration.yaml (the nightly gate's) waives nothing but the named finding."""
+    shipped = load(Path(__file__).parent.parent / "waivers" / "document-configuration.yaml", set(catalog.load()))
+    assert shipped and {w.finding for w in shipped} == {STALE_ANNOUNCEMENT}
+    assert all(w.requirement.startswith("HA-SURV-") and not w.expired() for w in shipped)

@@ -43,7 +43,8 @@ def run_scenario(ctx: Context) -> None:
     ctx.figures["unexplained_problems"] = len(outcome.unexplained)
     if outcome.problems or ctx.rt.options.get("flight_recorder") == "always":
         flight(ctx, scenario.name, started, "; ".join(outcome.problems))
-    ctx.require(not outcome.problems, f"{scenario.name}: " + "; ".join(outcome.problems), evidence)
+    explained = tuple(ctx.figures["findings"]) if outcome.problems and not outcome.unexplained else ()
+    ctx.require(not outcome.problems, f"{scenario.name}: " + "; ".join(outcome.problems), evidence, explained)
 
 
 def flight(ctx: Context, scenario: str, started: float, why: str) -> None:

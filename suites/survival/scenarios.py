@@ -23,6 +23,7 @@ from bootstrap import layout
 from bootstrap.faults import STATIC_POD, Fault, Faults
 from bootstrap.poll import wait_until
 from bootstrap.topology import TOPOLOGIES, Role, failure_sets
+from suites.findings import STALE_ANNOUNCEMENT
 from suites.survival import analysis
 from suites.survival.workload import SCHEMA, TABLE, History, Workload, connect, mac_owners, prepare_table, runner_arp
 
@@ -73,11 +74,6 @@ def generate(inventory: inv.Inventory) -> list[Scenario]:
     for nodes in failure_sets(topo.fatal, by_role):
         result.append(Scenario("fatal", tuple(n.name for n in inventory.nodes if n.name in nodes)))
     return result
-
-
-STALE_ANNOUNCEMENT = "stale-vip-announcement"
-"""Finding name: a VIP's clients still reach it through a former holder after a partition heals
-(keepalived re-announces nothing when a MASTER that stayed MASTER wins the election back)."""
 
 
 @dataclass

@@ -1,0 +1,18 @@
+"""Named findings: failures whose root cause is known and written up, so that a run can tell
+them apart from unexplained ones (and a waiver can accept exactly them, nothing else).
+
+Each entry: name -> one line saying what it is and where the write-up is.
+"""
+
+from __future__ import annotations
+
+STALE_ANNOUNCEMENT = "stale-vip-announcement"
+
+FINDINGS: dict[str, str] = {
+    STALE_ANNOUNCEMENT: (
+        "after a partition heals, a VIP holder that stayed MASTER never announces the VIP again, so "
+        "clients keep reaching it through the former backup (keepalived without "
+        "vrrp_garp_lower_prio_repeat / vrrp_garp_master_refresh, as the DB-HA page configures it); "
+        "README, 'Finding: a stale announcement of the DB VIP after a partition heals'"
+    ),
+}

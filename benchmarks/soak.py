@@ -1,7 +1,7 @@
 """Soak of the main job: prints figures, asserts nothing.
 
     .venv/bin/python benchmarks/soak.py --topology 5node --runs 10 [--args "-k partition"]
-        [--args "--waivers=waivers/document-configuration.yaml"]
+        ["--args=--waivers=waivers/document-configuration.yaml"]
 
 Runs the main job (``pytest --topology=T``: a fresh lab brought up, deployed, checked,
 broken scenario by scenario, taken down) N times in a row, then prints per scenario its

@@ -73,15 +73,27 @@ class DbSettings(_Strict):
     port: int = Field(default=3306, ge=1, le=65535)
     password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     password_file: Path | None = None
+    # ocboot's config.yml or host_inventory.yml: its db_password, read in memory, never copied.
+    password_ocboot: Path | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> DbSettings:
-        if (self.password_env is None) == (self.password_file is None):
-            raise ValueError("give exactly one of password_env or password_file")
+        given = [self.password_env, self.password_file, self.password_ocboot]
+        if sum(v is not None for v in given) != 1:
+            raise ValueError("give exactly one of password_env, password_file or password_ocboot")
         return self
 
     def password(self) -> str:
-        """Read the password from where the inventory says; never logged."""
+        """Read the password from where the inventory says; never logged.
+
+        Raises InventoryError naming the field (and for ocboot's file, the file's key)."""
+        if self.password_ocboot is not None:
+            from bootstrap.ocboot_config import db_password  # noqa: PLC0415 (it imports this module)
+
+            try:
+                return db_password(self.password_ocboot)
+            except InventoryError as exc:
+                raise InventoryError(f"db.password_ocboot: {exc}") from None
         return _read_secret("db", "password", self.password_env, self.password_file)
 
 
@@ -202,9 +214,11 @@ class Inventory(_Strict):
             for role in node.roles:
                 counts[role] = counts.get(role, 0) + 1
         for role, want in topo.role_counts().items():
-            if counts.get(role, 0) != want:
+            allowed = topo.allowed_counts(role)
+            if counts.get(role, 0) not in allowed:
+                many = f"{want}" if len(allowed) == 1 else f"{allowed.start} to {allowed.stop - 1}"
                 problems.append(
-                    f"nodes: {topo.name} needs {want} node(s) with role {role.value!r}, found {counts.get(role, 0)}"
+                    f"nodes: {topo.name} needs {many} node(s) with role {role.value!r}, found {counts.get(role, 0)}"
                 )
         for role, have in counts.items():
             if role is not Role.COMPUTE and role not in topo.role_counts():
@@ -300,3 +314,11 @@ def dump(inv: Inventory, path: str | os.PathLike[str]) -> None:
     tmp = Path(f"{path}.tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from bootstrap.ocboot_config import main
+
+    sys.exit(main(sys.argv[1:]))

@@ -63,9 +63,16 @@ class Topology:
     # Failures the document says bring the platform down.
     fatal: tuple[tuple[FailureBudget, ...], ...] = field(default=())
     section: str = ""
+    # Roles a real install may give more nodes than the document's slots: (role, most nodes).
+    more_allowed: tuple[tuple[Role, int], ...] = ()
 
     def slot_names(self) -> list[str]:
         return [s.name for s in self.slots]
+
+    def allowed_counts(self, role: Role) -> range:
+        """How many nodes of a site may carry ``role`` (the slots' count, up to ``more_allowed``)."""
+        want = self.role_counts().get(role, 0)
+        return range(want, max([want, *(n for r, n in self.more_allowed if r is role)]) + 1)
 
     def role_counts(self) -> dict[Role, int]:
         counts: dict[Role, int] = {}
@@ -96,6 +103,9 @@ TOPOLOGIES: dict[str, Topology] = {
         vips=(PLATFORM_VIP, DB_VIP),
         # "只能保证部署高可用的2个节点中的其中一个宕机而不影响平台的使用"
         survives=((FailureBudget(_R.PLATFORM_HA, 1),),),
+        # ocboot with high_availability runs the platform keepalived static pod on every master,
+        # node 3 included (its published example: DB HA on the two master nodes).
+        more_allowed=((_R.PLATFORM_HA, 3),),
     ),
     "4node": Topology(
         name="4node",

@@ -88,7 +88,7 @@ CASES = [
     Case("password-file-missing", _password_file(None), "db.password_file: cannot read"),
     Case("password-file-directory", _password_file(None, directory=True), "Is a directory"),
     Case("password-both-sources", _set("db.password_file", "/etc/hostname"),
-         "db: give exactly one of password_env or password_file"),
+         "db: give exactly one of password_env, password_file or password_ocboot"),
     Case("s3-secret-unset", _storage, "storage.secret_key_env: environment variable ACME_S3_UNSET is not set"),
     Case("bad-address", _set("nodes.1.address", "10.0.0.300"), "nodes[1].address:"),
     Case("duplicate-name", _set("nodes.1.name", "cp1"), "nodes[1].name: duplicate node name 'cp1'"),

@@ -50,7 +50,7 @@ _DELETE = object()
         ("ssh.port", 70000, "ssh.port: Input should be less than or equal to 65535"),
         ("ssh.passwrd", "x", "ssh.passwrd: Extra inputs are not permitted"),
         ("topology", "6node", "topology: unknown topology '6node'; choose one of: 3node, 4node, 5node"),
-        ("db.password_file", "/etc/pw", "db: give exactly one of password_env or password_file"),
+        ("db.password_file", "/etc/pw", "db: give exactly one of password_env, password_file or password_ocboot"),
         ("nodes.4.roles", ["control"], "nodes: 5node needs 2 node(s) with role 'db-ha', found 1"),
         ("nodes.2.roles", ["control", "bogus"], "nodes[2].roles[1]: Input should be"),
         ("nodes.1.address", "10.127.190.251", "nodes[1].address: duplicate address 10.127.190.251"),

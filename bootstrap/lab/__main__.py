@@ -75,7 +75,12 @@ def parser() -> argparse.ArgumentParser:
         "heal", help="Reattach partitioned nodes (all, or the one named); without NODE also undo journalled faults"
     )
     heal.add_argument("node", nargs="?")
-    sub.add_parser("inventory", help="Print the path of the lab's site inventory")
+    inv_cmd = sub.add_parser("inventory", help="Print the path of the lab's site inventory")
+    inv_cmd.add_argument(
+        "--ocboot",
+        action="store_true",
+        help="the path of the lab's ocboot-style config.yml instead (pytest --ocboot-config)",
+    )
     sub.add_parser("build", help="Build the cached root file system (done by up when missing)")
     sub.add_parser("down", help="Remove every machine, mount, cgroup and the bridge of the lab")
     return p
@@ -138,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("restored: " + ", ".join(restored))
             print("healed: " + (", ".join(healed) or "nothing was partitioned"))
         elif args.cmd == "inventory":
-            path = lab.paths.inventory
+            path = lab.paths.ocboot_config if args.ocboot else lab.paths.inventory
             if not path.exists():
                 raise LabError("no lab is up; start one with: python -m bootstrap.lab up --topology 5node")
             print(path)

@@ -108,6 +108,11 @@ class LabPaths:
         return self.home / "inventory.yaml"
 
     @property
+    def ocboot_config(self) -> Path:
+        """The lab described as ocboot's config.yml (holds the DB password: mode 0600)."""
+        return self.home / "ocboot-config.yml"
+
+    @property
     def shared_dir(self) -> Path:
         """Storage every control node mounts (the NAS that MinIO's data lives on)."""
         return self.home / "shared"

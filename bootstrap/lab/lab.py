@@ -373,6 +373,65 @@ class Lab:
             "expect": {"kernel": platform.release()},
         }
         inv.dump(inv.parse(data, "lab inventory"), self.paths.inventory)
+        self._write_ocboot_config(st)
+
+    def _write_ocboot_config(self, st: dict[str, Any]) -> None:
+        """The lab as ocboot's config.yml describes an install (the file a field engineer keeps):
+        the primary master, the master nodes, worker nodes, and the database as it was made:
+        ``mariadb_ha_nodes`` where the installer's DB HA runs (``--db-ha=ocboot``), ``mariadb_node``
+        for 4node's standalone DB, else (the DB-HA page's manual variant, the document's way)
+        only ``db_host``. Holds the lab's DB password, as ocboot's file does: mode 0600."""
+        by_role: dict[str, list[str]] = {}
+        for d in st["nodes"].values():
+            for role in d["roles"]:
+                by_role.setdefault(role, []).append(d["address"])
+        vips = st["vips"]
+        password = self.paths.db_password_file.read_text().strip()
+        db_host = vips.get("db") or by_role[Role.DB.value][0]
+        primary = {
+            "hostname": by_role[Role.FIRST.value][0],
+            "user": "root",
+            "db_host": db_host,
+            "db_user": "root",
+            "db_password": password,
+            "db_port": "3306",
+            "controlplane_host": vips["platform"],
+            "controlplane_port": "6443",
+            "high_availability": True,
+            "enable_minio": True,
+        }
+        others = [a for a in by_role[Role.CONTROL.value] if a != primary["hostname"]]
+        group = {"controlplane_host": vips["platform"], "high_availability": True, "as_controller": True}
+        data: dict[str, Any] = {
+            "primary_master_node": primary,
+            "master_nodes": {**group, "hosts": [{"hostname": a, "user": "root"} for a in others]},
+        }
+        if by_role.get(Role.COMPUTE.value):
+            data["worker_nodes"] = {
+                "controlplane_host": vips["platform"],
+                "hosts": [{"hostname": a, "user": "root"} for a in by_role[Role.COMPUTE.value]],
+            }
+        if st.get("db_ha") == "ocboot":
+            data["mariadb_ha_nodes"] = {
+                "db_vip": vips["db"],
+                "db_user": "root",
+                "db_password": password,
+                "db_port": 3306,
+                "db_nic": "host0",
+                "hosts": [{"hostname": a, "user": "root"} for a in by_role[Role.DB_HA.value]],
+            }
+        elif by_role.get(Role.DB.value):
+            data["mariadb_node"] = {"hostname": db_host, "user": "root", "db_user": "root", "db_password": password}
+        text = "# The lab as ocboot's config.yml would describe it (python -m bootstrap.lab inventory --ocboot).\n"
+        if st["topology"] == "3node":
+            text += (
+                "# 3node: the document installs node 3 without HA; this file (one high_availability for every\n"
+                "# master, as ocboot has it) makes node 3 a platform keepalived member, which the lab's is not.\n"
+            )
+        text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)
+        fd = os.open(self.paths.ocboot_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
 
     # Node operations -----------------------------------------------------------
     def ssh_argv(self, node: str, command: str | None = None) -> list[str]:
@@ -414,6 +473,13 @@ class Lab:
         file itself, not a copy: a copy under any name is a site like any other)."""
         try:
             return self.paths.state_file.exists() and Path(path).resolve() == self.paths.inventory.resolve()
+        except OSError:
+            return False
+
+    def owns_ocboot_config(self, path: str | Path) -> bool:
+        """True when ``path`` is the ocboot config.yml this lab wrote for itself, while it is up."""
+        try:
+            return self.paths.state_file.exists() and Path(path).resolve() == self.paths.ocboot_config.resolve()
         except OSError:
             return False
 
@@ -536,7 +602,13 @@ class Lab:
         rmtree_cgroup(cg)
         if Path(f"/sys/class/net/{bridge}").exists():
             run(["ip", "link", "del", bridge])
-        for path in (self.paths.state_file, self.paths.inventory, self.paths.ssh_config, self.paths.known_hosts):
+        for path in (
+            self.paths.state_file,
+            self.paths.inventory,
+            self.paths.ocboot_config,
+            self.paths.ssh_config,
+            self.paths.known_hosts,
+        ):
             path.unlink(missing_ok=True)
         shutil.rmtree(nodes_dir, ignore_errors=True)
         shutil.rmtree(self.paths.shared_dir, ignore_errors=True)

@@ -1,0 +1,482 @@
+"""ocboot's files as the site inventory: the ``config.yml`` a field engineer already keeps for
+ocboot (or the Ansible inventory ocboot writes from it, ``host_inventory.yml``) read into a
+site inventory (bootstrap/inventory.py).
+
+    python -m bootstrap.inventory from-ocboot config.yml [--out site.yaml] [--ssh-key KEY]
+        [--site NAME] [--db-nodes ADDR[,ADDR]]
+    pytest --ocboot-config=config.yml [--ssh-key KEY] [--db-nodes ADDR[,ADDR]]
+
+Shapes (docs/real-sites.md, from ocboot's ``lib/ocboot.py`` and its published examples):
+
+- config.yml: top-level groups ``primary_master_node`` (a host entry with the platform's
+  settings: ``controlplane_host``, ``high_availability``, ``db_host``, ``db_user``,
+  ``db_password``, ``db_port``), ``master_nodes`` and ``worker_nodes`` (``hosts: [entries]``
+  plus settings), ``mariadb_node`` (a host entry plus ``db_*``) or ``mariadb_ha_nodes``
+  (``hosts`` plus ``db_vip``, ``db_nic``, ``db_*``). A host entry: ``hostname`` (or ``host``),
+  ``user`` (root), ``port`` (22), ``node_ip`` (the hostname), ``use_local``.
+- host_inventory.yml: ``all.children.<group>.hosts.<host>`` with ``ansible_host``,
+  ``ansible_user``, ``ansible_port``, ``node_ip``, and the group's settings under
+  ``all.children.<group>.vars`` (``k8s_controlplane_host`` for the VIP there).
+
+Roles: the primary master is the First Node; primary and master nodes are control nodes, and
+platform-HA members when ``high_availability`` is true (ocboot then runs the platform
+keepalived static pod on every master); worker nodes are compute nodes; ``mariadb_ha_nodes``
+hosts are DB-HA nodes (DB-HA variant ``ocboot``), a ``mariadb_node`` is the standalone DB
+(``single``). The topology follows from the shape: 3 control nodes with the 2 DB-HA hosts among
+them is 3node (ocboot's published example puts them on the master nodes), with 2 DB-HA hosts
+of their own 5node, with a standalone DB host 4node. The HA document deploys the database
+outside ocboot; then ``db_host`` names no host of the file and ``--db-nodes`` names the DB
+node(s) (two: DB-HA nodes, manual variant, ``db_host`` their VIP; one: the standalone DB).
+The install line is left to detection on the site.
+
+The DB password stays in the file: the inventory's ``db.password_ocboot`` names the file and
+the password is read from it in memory when needed, never copied anywhere.
+
+Every error is an ``OcbootConfigError`` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pymysql.cursors
+import yaml
+
+from bootstrap import inventory as inv
+from bootstrap.inventory import Inventory, InventoryError, parse
+from bootstrap.topology import Role
+
+PRIMARY = "primary_master_node"
+MASTERS = "master_nodes"
+WORKERS = "worker_nodes"
+DB_SINGLE = "mariadb_node"
+DB_HA = "mariadb_ha_nodes"
+GROUPS = (PRIMARY, MASTERS, WORKERS, DB_SINGLE, DB_HA)
+# Groups whose settings carry the DB password, in the order ocboot's roles read it.
+PASSWORD_GROUPS = (DB_HA, DB_SINGLE, PRIMARY)
+DEFAULT_KEYS = ("id_ed25519", "id_rsa", "id_ecdsa")
+
+
+class OcbootConfigError(InventoryError):
+    """The ocboot file cannot be read as a site; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Host:
+    address: ipaddress.IPv4Address
+    user: str
+    port: int
+    key: str  # where in the file, e.g. "master_nodes.hosts[1]"
+
+
+@dataclass
+class Group:
+    hosts: list[Host] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise OcbootConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise OcbootConfigError(f"{path}: not a text file") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise OcbootConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise OcbootConfigError(f"{path}: an ocboot config must be a YAML mapping, not {type(data).__name__}")
+    return data
+
+
+def _mapping(path: Path, value: Any, key: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise OcbootConfigError(f"{path}: {key}: must be a mapping, not {type(value).__name__}")
+    return value
+
+
+def _address(path: Path, value: Any, key: str) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(str(value).strip())
+    except ValueError:
+        raise OcbootConfigError(
+            f"{path}: {key}: {value!r} is not an IPv4 address (the suite reaches nodes and VIPs by address)"
+        ) from None
+
+
+def _port(path: Path, value: Any, key: str) -> int:
+    try:
+        port = int(str(value).strip())
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise OcbootConfigError(f"{path}: {key}: {value!r} is not a port number")
+    return port
+
+
+def _host(path: Path, entry: Any, key: str, ansible: bool = False) -> Host:
+    entry = _mapping(path, entry, key)
+    if ansible:
+        target, user_key, port_key = entry.get("ansible_host"), "ansible_user", "ansible_port"
+        where = f"{key}.ansible_host"
+    else:
+        target = entry.get("hostname", entry.get("host"))
+        user_key, port_key = "user", "port"
+        where = f"{key}.hostname"
+        if target is None and entry.get("use_local"):
+            raise OcbootConfigError(
+                f"{path}: {key}.use_local: a host given as use_local has no address the suite can reach; "
+                "give its hostname or node_ip"
+            )
+    if entry.get("node_ip"):
+        target, where = entry["node_ip"], f"{key}.node_ip"
+    if target is None:
+        raise OcbootConfigError(f"{path}: {key}: no hostname (or host / node_ip) given")
+    return Host(
+        address=_address(path, target, where),
+        user=str(entry.get(user_key) or "root"),
+        port=_port(path, entry.get(port_key, 22), f"{key}.{port_key}"),
+        key=key,
+    )
+
+
+def groups(path: Path, data: dict[str, Any]) -> dict[str, Group]:
+    """The file's host groups, from either shape (config.yml or host_inventory.yml)."""
+    found: dict[str, Group] = {}
+    children = data.get("all", {}).get("children") if isinstance(data.get("all"), dict) else None
+    if children is not None:  # host_inventory.yml
+        children = _mapping(path, children, "all.children")
+        for name in GROUPS:
+            if name not in children:
+                continue
+            key = f"all.children.{name}"
+            body = _mapping(path, children[name] or {}, key)
+            hosts = _mapping(path, body.get("hosts") or {}, f"{key}.hosts")
+            settings = dict(_mapping(path, body.get("vars") or {}, f"{key}.vars"))
+            if "k8s_controlplane_host" in settings:
+                settings.setdefault("controlplane_host", settings["k8s_controlplane_host"])
+            group = Group(settings=settings, key=f"{key}.vars")
+            for host, given in hosts.items():
+                hostvars = dict(given or {})
+                hostvars.setdefault("ansible_host", host)
+                group.hosts.append(_host(path, hostvars, f"{key}.hosts.{host}", ansible=True))
+            found[name] = group
+        return found
+    for name in GROUPS:
+        if data.get(name) is None:
+            continue
+        body = _mapping(path, data[name], name)
+        if name in (PRIMARY, DB_SINGLE):
+            found[name] = Group([_host(path, body, name)], dict(body), name)
+            continue
+        entries = body.get("hosts")
+        if not isinstance(entries, list) or not entries:
+            raise OcbootConfigError(f"{path}: {name}.hosts: a list of host entries is needed")
+        found[name] = Group([_host(path, h, f"{name}.hosts[{i}]") for i, h in enumerate(entries)], dict(body), name)
+    return found
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "yes", "1")
+
+
+def db_password(path: Path) -> str:
+    """The DB password ocboot's file holds (config.yml or host_inventory.yml), read now, in memory.
+
+    Raises OcbootConfigError naming the file and key when it is absent or empty."""
+    found = groups(path, read_yaml(path))
+    for name in PASSWORD_GROUPS:
+        group = found.get(name)
+        if group is None or "db_password" not in group.settings:
+            continue
+        value = group.settings["db_password"]
+        if value is None or not str(value):
+            raise OcbootConfigError(f"{path}: {group.key}.db_password: empty")
+        return str(value)
+    raise OcbootConfigError(f"{path}: db_password: found in none of {', '.join(PASSWORD_GROUPS)}")
+
+
+def default_ssh_key() -> Path | None:
+    """The current user's first private key of the usual names, as ssh itself would try them."""
+    home = Path(os.path.expanduser("~")) / ".ssh"
+    for name in DEFAULT_KEYS:
+        if (home / name).is_file():
+            return home / name
+    return None
+
+
+def replication_peers(host: str, port: int, user: str, password: str, timeout: float = 5.0) -> list[str]:
+    """The DB nodes behind ``host`` (the DB VIP), read-only from MariaDB's replication status:
+    master-master replication makes each DB-HA node name the other as ``Master_Host`` in
+    ``SHOW SLAVE STATUS`` (MariaDB 5.5 and 10.x alike). Returns [the holder, its peer], or
+    [host] when the server there replicates from nobody (a standalone DB).
+
+    Raises OcbootConfigError (no key: the caller names it) when a server cannot be asked."""
+
+    def master_of(address: str) -> str | None:
+        try:
+            conn = pymysql.connect(
+                host=address, port=port, user=user, password=password, connect_timeout=timeout,
+                read_timeout=timeout, write_timeout=timeout, cursorclass=pymysql.cursors.DictCursor,
+            )  # fmt: skip
+        except pymysql.MySQLError as exc:
+            raise OcbootConfigError(f"MariaDB at {address}:{port} did not answer: {exc.args[-1]}") from None
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SHOW SLAVE STATUS")
+                row = cur.fetchone()
+        except pymysql.MySQLError as exc:
+            raise OcbootConfigError(f"SHOW SLAVE STATUS at {address}:{port} failed: {exc.args[-1]}") from None
+        finally:
+            conn.close()
+        return str(row["Master_Host"]) if row and row.get("Master_Host") else None
+
+    peer = master_of(host)
+    if peer is None:
+        return [host]
+    holder = master_of(peer)
+    if holder is None or holder == peer:
+        raise OcbootConfigError(f"{peer} (the master of {host}) replicates from nobody: not a master-master pair")
+    return [holder, peer]
+
+
+Discover = Callable[[str, int, str, str], list[str]]
+
+
+def inventory_data(
+    path: Path,
+    *,
+    ssh_key: Path | None = None,
+    site: str | None = None,
+    db_nodes: tuple[str, ...] = (),
+    discover: Discover | None = None,
+    known_hosts: Path | None = None,
+) -> dict[str, Any]:
+    """The site inventory (as YAML data, validated) that ocboot's file describes; see the module
+    docstring for the mapping. ``discover``: how to learn the DB nodes when the file does not name
+    them and ``db_nodes`` is empty (``replication_peers``; a network call, so only when asked).
+    Raises OcbootConfigError naming the key when the file does not describe one of the
+    document's HA topologies, and says why."""
+    path = Path(path).resolve()
+    found = groups(path, read_yaml(path))
+    if PRIMARY not in found:
+        raise OcbootConfigError(f"{path}: {PRIMARY}: missing; every ocboot install names its primary master")
+    if DB_SINGLE in found and DB_HA in found:
+        raise OcbootConfigError(f"{path}: {DB_SINGLE} and {DB_HA}: ocboot takes one or the other, never both")
+    primary = found[PRIMARY]
+    settings = primary.settings
+    masters_ha = found.get(MASTERS, Group()).settings.get("high_availability")
+    if not _truthy(settings.get("high_availability", masters_ha)):
+        raise OcbootConfigError(
+            f"{path}: {PRIMARY}.high_availability: not true: this is not an HA install "
+            "(the document's topologies run the platform keepalived on the control nodes)"
+        )
+    vip_value = settings.get("controlplane_host", found.get(MASTERS, Group()).settings.get("controlplane_host"))
+    if vip_value is None:
+        raise OcbootConfigError(f"{path}: {primary.key}.controlplane_host: missing (the platform VIP)")
+    platform_vip = _address(path, vip_value, f"{primary.key}.controlplane_host")
+
+    controls = primary.hosts + found.get(MASTERS, Group()).hosts
+    if len(controls) != 3:
+        raise OcbootConfigError(
+            f"{path}: {MASTERS}.hosts: the document's HA topologies have 3 control nodes "
+            f"({PRIMARY} and 2 {MASTERS}); this file has {len(controls)}"
+        )
+    control_addrs = {h.address for h in controls}
+    workers = found.get(WORKERS, Group()).hosts
+    db_port: Any = 3306
+    db_user: Any = "root"
+    db_vip: ipaddress.IPv4Address | None = None
+    db_ha_variant: str
+    db_ha_hosts: list[Host] = []
+    db_single: Host | None = None
+    if DB_HA in found:
+        group = found[DB_HA]
+        db_ha_hosts = group.hosts
+        if len(db_ha_hosts) != 2:
+            raise OcbootConfigError(
+                f"{path}: {DB_HA}.hosts: ocboot's DB HA has exactly 2 hosts, found {len(db_ha_hosts)}"
+            )
+        if group.settings.get("db_vip") is None:
+            raise OcbootConfigError(f"{path}: {group.key}.db_vip: missing (the DB VIP of {DB_HA})")
+        db_vip = _address(path, group.settings["db_vip"], f"{group.key}.db_vip")
+        db_port, db_user = group.settings.get("db_port", 3306), group.settings.get("db_user", "root")
+        db_ha_variant = "ocboot"
+        db_key = DB_HA
+    elif DB_SINGLE in found:
+        group = found[DB_SINGLE]
+        db_single = group.hosts[0]
+        db_port, db_user = group.settings.get("db_port", 3306), group.settings.get("db_user", "root")
+        db_ha_variant = "single"
+        db_key = DB_SINGLE
+    else:
+        if settings.get("db_host") is None:
+            raise OcbootConfigError(f"{path}: {primary.key}.db_host: missing (where the platform's database is)")
+        db_host = _address(path, settings["db_host"], f"{primary.key}.db_host")
+        db_port, db_user = settings.get("db_port", 3306), settings.get("db_user", "root")
+        db_key = f"{primary.key}.db_host"
+        if not db_nodes and discover is not None:
+            try:
+                db_nodes = tuple(discover(str(db_host), _port(path, db_port, f"{primary.key}.db_port"), str(db_user),
+                                          db_password(path)))  # fmt: skip
+            except OcbootConfigError as exc:
+                raise OcbootConfigError(
+                    f"{path}: {db_key}: cannot learn the DB nodes from MariaDB's replication status ({exc}); "
+                    "name them with --db-nodes"
+                ) from None
+        if not db_nodes:
+            raise OcbootConfigError(
+                f"{path}: {db_key}: {db_host} is the database of an install made outside ocboot (as the HA document "
+                "deploys it): name its node(s) with --db-nodes ADDR,ADDR (DB-HA nodes) or --db-nodes ADDR (one DB node)"
+            )
+        addrs = [_address(path, a, "--db-nodes") for a in db_nodes]
+        if len(addrs) == 2:
+            db_ha_hosts = [Host(a, controls[0].user, controls[0].port, "--db-nodes") for a in addrs]
+            db_vip, db_ha_variant = db_host, "manual"
+        elif len(addrs) == 1:
+            db_single, db_ha_variant = Host(addrs[0], controls[0].user, controls[0].port, "--db-nodes"), "single"
+            if db_host != addrs[0]:
+                raise OcbootConfigError(f"{path}: {db_key}: {db_host} is not the one DB node {addrs[0]} (--db-nodes)")
+        else:
+            raise OcbootConfigError(f"--db-nodes: one address (a standalone DB) or two (DB HA), not {len(addrs)}")
+
+    inside = [h for h in db_ha_hosts if h.address in control_addrs]
+    if db_ha_hosts and len(inside) == 2:
+        topology = "3node"
+    elif db_ha_hosts and not inside:
+        topology = "5node"
+    elif db_ha_hosts:
+        raise OcbootConfigError(
+            f"{path}: {db_key}: one DB-HA host is a control node and the other is not: none of the document's "
+            "topologies (3node: both on control nodes; 5node: both on nodes of their own)"
+        )
+    elif db_single is not None and db_single.address in control_addrs:
+        raise OcbootConfigError(
+            f"{path}: {db_key}: the only database runs on control node {db_single.address} without HA: none of the "
+            "document's HA topologies (4node keeps it on a node of its own)"
+        )
+    else:
+        topology = "4node"
+
+    everyone = controls + workers + db_ha_hosts + ([db_single] if db_single else [])
+    users = {(h.user, h.port) for h in everyone if h.key != "--db-nodes"}
+    if len(users) > 1:
+        first = controls[0]
+        odd = next(h for h in everyone if (h.user, h.port) != (first.user, first.port))
+        raise OcbootConfigError(
+            f"{path}: {odd.key}: SSH as {odd.user}:{odd.port} where {first.key} uses {first.user}:{first.port}; "
+            "the suite logs in to every node with one user and port (write a site inventory per user instead)"
+        )
+    key = ssh_key or default_ssh_key()
+    if key is None:
+        raise OcbootConfigError(
+            f"{path}: no SSH key: none of ~/.ssh/{', ~/.ssh/'.join(DEFAULT_KEYS)} exists; pass --ssh-key PATH"
+        )
+
+    nodes: dict[ipaddress.IPv4Address, dict[str, Any]] = {}
+
+    def add(host: Host, name: str, *roles: Role) -> None:
+        entry = nodes.setdefault(host.address, {"name": name, "address": str(host.address), "roles": []})
+        entry["roles"] += [r.value for r in roles if r.value not in entry["roles"]]
+
+    add(controls[0], "node1", Role.FIRST, Role.CONTROL, Role.PLATFORM_HA)
+    for i, h in enumerate(controls[1:], start=2):
+        if h.address in nodes:
+            raise OcbootConfigError(f"{path}: {h.key}: {h.address} is listed twice among the control nodes")
+        add(h, f"node{i}", Role.CONTROL, Role.PLATFORM_HA)
+    for i, h in enumerate(db_ha_hosts, start=1):
+        add(h, f"db{i}", Role.DB_HA)
+    if db_single is not None:
+        add(db_single, "db1", Role.DB)
+    for i, h in enumerate(workers, start=1):
+        if h.address in nodes:
+            raise OcbootConfigError(f"{path}: {h.key}: {h.address} is already a control or DB node")
+        add(h, f"compute{i}", Role.COMPUTE)
+
+    data: dict[str, Any] = {
+        "version": 1,
+        "site": site or f"ocboot-{platform_vip}",
+        "topology": topology,
+        "ssh": {
+            "user": controls[0].user,
+            "port": controls[0].port,
+            "key": str(key),
+            **({"known_hosts": str(known_hosts)} if known_hosts else {}),
+        },
+        "nodes": list(nodes.values()),
+        "vips": {"platform": str(platform_vip), **({"db": str(db_vip)} if db_vip else {})},
+        "db": {
+            "user": str(db_user),
+            "port": _port(path, db_port, f"{db_key}.db_port"),
+            "password_ocboot": str(path),
+        },
+        "layout": {"db_ha": db_ha_variant},
+    }
+    parse(data, f"{path} (as a site inventory)")
+    return data
+
+
+def to_inventory(path: Path, **kwargs: Any) -> Inventory:
+    """``inventory_data`` validated into an Inventory."""
+    return parse(inventory_data(path, **kwargs), f"{path} (as a site inventory)")
+
+
+def main(argv: list[str]) -> int:
+    """``python -m bootstrap.inventory from-ocboot PATH [--out FILE] ...``: print (or write) the
+    site inventory ocboot's file describes. Exit 0, or 2 with one line naming the key."""
+    ap = argparse.ArgumentParser(prog="python -m bootstrap.inventory")
+    sub = ap.add_subparsers(dest="command", required=True)
+    conv = sub.add_parser("from-ocboot", help="a site inventory from ocboot's config.yml or host_inventory.yml")
+    conv.add_argument("path", type=Path)
+    conv.add_argument("--out", type=Path, help="write the inventory here (default: print it)")
+    conv.add_argument(
+        "--ssh-key", type=Path, help="private key for every node (default: ~/.ssh/id_ed25519, id_rsa, ...)"
+    )
+    conv.add_argument("--site", help="site name for reports (default: ocboot-<platform VIP>)")
+    conv.add_argument("--db-nodes", default="", help="DB node address(es), when ocboot did not deploy the database")
+    conv.add_argument(
+        "--discover",
+        action="store_true",
+        help="learn the DB nodes the file does not name from MariaDB's replication status at db_host (read-only)",
+    )
+    args = ap.parse_args(argv)
+    try:
+        db_nodes = tuple(a for a in args.db_nodes.split(",") if a.strip())
+        site = inv.parse(
+            inventory_data(
+                args.path,
+                ssh_key=args.ssh_key,
+                site=args.site,
+                db_nodes=db_nodes,
+                discover=replication_peers if args.discover else None,
+            ),
+            str(args.path),
+        )
+    except inv.InventoryError as exc:
+        print(f"from-ocboot: {exc}", file=sys.stderr)
+        return 2
+    if args.out is None:
+        data = site.model_dump(mode="json", exclude_none=True)
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100))
+    else:
+        try:
+            inv.dump(site, args.out)
+        except OSError as exc:
+            print(f"from-ocboot: --out {args.out}: {exc.strerror}", file=sys.stderr)
+            return 2
+        print(f"{args.out}: {site.topology} site {site.site}, {len(site.nodes)} nodes; "
+              f"the DB password stays in {args.path}")  # fmt: skip
+    return 0

@@ -396,3 +396,78 @@ def test_report_renders_in_headless_chromium(recorded: dict[str, Any], tmp_path:
         check=True,
     )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def _fleet_runs(recorded: dict[str, Any], tmp_path: Path) -> list[Path]:
+    """Three runs of different topologies and lines, each with its report.html beside it: the
+    recorded 5node run (a critical failure), a green 3node k3s run, a 4node kubeadm run whose
+    only failure is high."""
+    green = json.loads(json.dumps(recorded))
+    green.update(site="lab-3node", topology="3node", layout={"line": "k3s", "db_ha": "manual", "sources": {}})
+    green["checks"] = [dict(c, outcome="passed") for c in green["checks"] if c["outcome"] != "manual"]
+    high = json.loads(json.dumps(recorded))
+    high.update(site="branch-office", topology="4node", layout={"line": "kubeadm", "db_ha": "single", "sources": {}})
+    high["requirements"]["HA-OS-003"] = requirement("HA-OS-003")
+    high["checks"] = [dict(c, outcome="passed") for c in high["checks"]]
+    next(c for c in high["checks"] if c["requirement"] == "HA-OS-003")["outcome"] = "failed"
+    dirs = []
+    for name, doc in (("acme", recorded), ("lab3", green), ("branch", high)):
+        d = tmp_path / "runs" / name
+        d.mkdir(parents=True)
+        (d / "results.json").write_text(json.dumps(doc))
+        report.render_all(doc, d, "en", "critical")
+        dirs.append(d)
+    return dirs
+
+
+def test_a_fleet_page_merges_runs_worst_first_and_gates_as_one_run(recorded: dict[str, Any], tmp_path: Path) -> None:
+    dirs = _fleet_runs(recorded, tmp_path)
+    out = tmp_path / "fleet"
+    assert report_cli(["fleet", *map(str, dirs), "--out", str(out), "--lang", "en"]) == 1  # acme fails critical
+    data = json.loads((out / "fleet.json").read_text())
+    assert [r["site"] for r in data["runs"]] == ["acme-prod", "branch-office", "lab-3node"]  # worst first
+    assert [r["topology"] for r in data["runs"]] == ["5node", "4node", "3node"]
+    assert data["runs"][0]["gating"] == ["HA-OS-001[node2]", "HA-DBHA-001[db2]", "HA-SURV-001[kill-node2]"]
+    assert data["requirements"][0]["id"] in ("HA-OS-001", "HA-DBHA-001", "HA-SURV-001")
+    assert data["requirements"][0]["failing_runs"] == [data["runs"][0]["label"]]
+    page = parse((out / "fleet.html").read_text())
+    acme, branch, lab3 = (r["label"] for r in data["runs"])
+    assert page.cells[("HA-OS-001", acme)] == "failed"
+    assert page.cells[("HA-OS-003", branch)] == "failed"
+    assert page.cells[("HA-OS-001", lab3)] == "passed"
+    assert page.cells[("HA-VIP-006", lab3)] == "na"  # that run has no check of it
+    links = [a.get("href") for tag, a in page.tags if tag == "a"]
+    assert "../runs/acme/report.html" in links and all(not str(h).startswith("/") for h in links)
+    # Gating as a single run's: without the critical run, the high failure gates only at high.
+    assert report_cli(["fleet", str(dirs[1]), str(dirs[2]), "--out", str(out), "--lang", "zh"]) == 0
+    assert "没有运行存在" in (out / "fleet.html").read_text()
+    assert report_cli(["fleet", str(dirs[1]), str(dirs[2]), "--out", str(out), "--gate-severity", "high"]) == 1
+
+
+def test_a_fleet_of_bad_input_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    junk = tmp_path / "junk.json"
+    junk.write_text(json.dumps({"schema": "something-else"}))
+    assert report_cli(["fleet", str(junk), "--out", str(tmp_path / "f")]) == 2
+    assert f"{junk}: not a results.json of this suite (schema 'something-else')" in capsys.readouterr().err
+    assert report_cli(["fleet", str(tmp_path / "missing"), "--out", str(tmp_path / "f")]) == 2
+    assert "missing: cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"), reason="Debian's chromium is not installed")
+def test_the_fleet_page_shows_its_matrix_in_headless_chromium(recorded: dict[str, Any], tmp_path: Path) -> None:
+    assert CHROMIUM, "chromium missing: bootstrap/setup-host.sh installs it"
+    out = tmp_path / "fleet"
+    report_cli(["fleet", *map(str, _fleet_runs(recorded, tmp_path)), "--out", str(out), "--lang", "en"])
+    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}"]
+    page = (out / "fleet.html").as_uri()
+    dom = subprocess.run([*args, "--dump-dom", page], check=False, capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    rendered = parse(dom.stdout)
+    labels = [r["label"] for r in json.loads((out / "fleet.json").read_text())["runs"]]
+    assert {col for _, col in rendered.cells} == set(labels)  # three runs, three topologies
+    assert rendered.cells[("HA-OS-001", labels[0])] == "failed"
+    assert len({req for req, _ in rendered.cells}) == len(recorded["requirements"])
+    shot = tmp_path / "fleet.png"
+    subprocess.run([*args, f"--screenshot={shot}", "--window-size=1400,1000", page], capture_output=True, timeout=120,
+                   check=True)  # fmt: skip
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000

@@ -70,6 +70,25 @@ def _password_file(content: str | None, *, directory: bool = False) -> Callable[
     return change
 
 
+def _ocboot_config(drop: str, value: Any = None) -> Callable[[dict[str, Any], Path], None]:
+    """ocboot's config.yml (tests/data/ocboot/ha-5node.yml) without the key ``drop`` (or with
+    ``value`` there)."""
+
+    def change(_: dict[str, Any], tmp: Path) -> None:
+        config = yaml.safe_load((Path(__file__).parent / "data" / "ocboot" / "ha-5node.yml").read_text())
+        *parents, last = drop.split(".")
+        target = config
+        for p in parents:
+            target = target[p]
+        if value is None:
+            del target[last]
+        else:
+            target[last] = value
+        (tmp / "config.yml").write_text(yaml.safe_dump(config))
+
+    return change
+
+
 def _storage(data: dict[str, Any], _: Path) -> None:
     data["storage"] = {"endpoint": "http://127.0.0.100:9000", "access_key": "ak", "secret_key_env": "ACME_S3_UNSET"}
 
@@ -122,6 +141,13 @@ CASES = [
          "HA-OS-999", args=("--waivers=waivers.yaml",)),
     Case("catalog-missing", _nothing, "--catalog: cannot read nowhere.yaml: No such file or directory",
          args=("--catalog=nowhere.yaml",)),
+    Case("ocboot-and-inventory", _nothing, "--ocboot-config and --inventory: give one of them",
+         args=("--inventory=site.yaml", "--ocboot-config=config.yml")),
+    Case("ocboot-config-no-db-vip", _ocboot_config("mariadb_ha_nodes.db_vip"),
+         "config.yml: mariadb_ha_nodes.db_vip: missing", args=("--ocboot-config=config.yml", "--ssh-key=/dev/null")),
+    Case("ocboot-config-not-ha", _ocboot_config("primary_master_node.high_availability", False),
+         "config.yml: primary_master_node.high_availability: not true",
+         args=("--ocboot-config=config.yml", "--ssh-key=/dev/null")),
     Case("profile-option", _nothing, "--profile: unknown profile 'vendor'", args=("--profile=vendor",)),
     Case("phase-option", _nothing, "--phase: unknown phase 'during'", args=("--phase=during",)),
 ]  # fmt: skip
@@ -138,7 +164,8 @@ def test_bad_input_is_one_clear_usage_error(
     case.change(data, pytester.path)
     site = pytester.path / "site.yaml"
     site.write_text(case.raw if case.raw is not None else yaml.safe_dump(data))
-    args = case.args if any(a.startswith("--inventory") for a in case.args) else ("--inventory=site.yaml", *case.args)
+    given = any(a.startswith(("--inventory", "--ocboot-config")) for a in case.args)
+    args = case.args if given else ("--inventory=site.yaml", *case.args)
     # One case under xdist: the controller stops the run before any worker starts.
     xdist = ("-n", "2") if case.id == "password-env-unset" else ()
     result = pytester.runpytest_subprocess(*PLUGINS, *args, *xdist, timeout=60)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bootstrap.profiles import Profile
 from bootstrap.topology import TOPOLOGIES, Role
@@ -46,6 +46,17 @@ class Requirement(BaseModel):
     writes: bool = False
     destructive: bool = False  # breaks nodes on purpose (survivability); restores them after
     remediation: Text
+    # Where the rule comes from: the HA document itself, the DB-HA page it links, the installer
+    # (ocboot/ocadm, real-sites.md), or field reports (with their public references), so that a
+    # customer sees which failures break the document's own rules and which are known field failures.
+    source: Literal["document", "db-ha-page", "installer", "field"] = "document"
+    references: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _field_rules_cite(self) -> Requirement:
+        if self.source == "field" and not self.references:
+            raise ValueError("a requirement from the field names its public references")
+        return self
 
     @property
     def area(self) -> str:

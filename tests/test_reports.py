@@ -122,6 +122,7 @@ class Cells(HTMLParser):
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.headers: list[str] = []
         self.cells: dict[tuple[str, str], str] = {}
+        self.texts: dict[tuple[str, int], str] = {}
         self._table: str | None = None
         self._row: str | None = None
         self._col = -1
@@ -150,6 +151,12 @@ class Cells(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._in_th:
             self.headers.append(data.strip())
+        elif self._table == "matrix" and self._row and data.strip():
+            self.texts.setdefault((self._row, self._col), data.strip())
+
+    def text_of(self, requirement: str, column: int) -> str:
+        """The text of a matrix row's ``column``-th cell (0: the requirement)."""
+        return self.texts.get((requirement, column), "")
 
 
 def parse(page: str) -> Cells:
@@ -182,8 +189,9 @@ def test_junit_suite_is_the_site_and_cases_are_requirement_and_node(recorded: di
 
 def test_html_matrix_has_every_outcome_in_its_cell(recorded: dict[str, Any]) -> None:
     page = parse(html.render(recorded, "en", "critical"))
-    assert page.headers[:2] == ["Requirement", "Severity"]
-    assert page.headers[2:] == ["node1", "node2", "node3", "db1", "db2", "site"]
+    assert page.headers[:3] == ["Requirement", "Severity", "Source"]
+    assert page.headers[3:] == ["node1", "node2", "node3", "db1", "db2", "site"]
+    assert page.text_of("HA-DBHA-001", 2) == "DB-HA page" and page.text_of("HA-OS-001", 2) == "HA document"
     assert page.cells[("HA-OS-001", "node1")] == "passed"
     assert page.cells[("HA-OS-001", "node2")] == "failed"
     assert page.cells[("HA-OS-001", "db1")] == "na"

@@ -16,6 +16,8 @@ import re
 
 VERDICT = re.compile(r"VRRP_Script\((?P<name>[^)]+)\) (?P<verdict>succeeded|failed)(?: \((?P<why>[^)]*)\))?")
 DISABLED = re.compile(r"[Dd]isabling track script (?P<name>\S+)(?P<why>.*)")
+# keepalived's script security: "Unsafe permissions found for script '/etc/keepalived/x' - disabling."
+UNSAFE = re.compile(r"Unsafe permissions found for script '(?P<path>[^']+)'")
 START = re.compile(r"Starting (Keepalived|VRRP child process)")
 
 
@@ -38,6 +40,11 @@ def script_verdicts(log: str) -> dict[str, tuple[bool, str]]:
         if m:
             found[m["name"]] = (False, "disabled by keepalived" + (f": {m['why'].strip()}" if m["why"].strip() else ""))
     return found
+
+
+def unsafe_script_paths(log: str) -> list[str]:
+    """Script paths keepalived refused to run for their permissions, since its last start."""
+    return [m["path"] for line in since_last_start(log) if (m := UNSAFE.search(line))]
 
 
 def failing_scripts(logs: dict[str, str]) -> dict[str, list[str]]:

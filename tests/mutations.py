@@ -537,6 +537,13 @@ MUTATIONS: list[Mutation] = [
         edit(KA, "/vrrp_instance VI_PLATFORM/,/^}/ s/priority 90/priority 95/"),
     ),
     _m(
+        "ka-script-weight",
+        "HA-KA-006",
+        "chk_mysql given weight -20 on db1's nopreempt VI_DB: its failure could no longer move the DB VIP",
+        "db1",
+        edit(KA, r"/vrrp_script chk_mysql/,/^}/ s/interval 1/interval 1\n    weight -20/"),
+    ),
+    _m(
         "ka-disabled",
         "HA-KA-005",
         "keepalived not enabled at boot",

@@ -352,3 +352,38 @@ def test_a_vip_nobody_holds_says_which_track_script_keepalived_reports_failing()
         facts[n]["keepalived_log"] = "VRRP_Script(check_mariadb) failed\nStarting Keepalived v2.2.7\n"
     got = judge(data, facts, "HA-VIP-001", None, "db")
     assert got is not None and got.splitlines()[0] == "db VIP 10.127.190.101 is held by no node"
+
+
+def test_track_scripts_that_cannot_move_the_vip_are_caught() -> None:
+    """HA-KA-006 on the DB VIP's keepalived.conf and keepalived's own log: healthy as both
+    variants write it; caught when keepalived reports the script failing or disabled it for its
+    permissions, when a nopreempt instance's script has a weight, or a tracked script is undefined."""
+    data, facts = k3s_site()
+    for variant in ("manual", "ocboot"):
+        for i, n in enumerate(("dba", "dbb")):
+            facts[n]["keepalived_conf"] = db_conf(variant, i)
+            facts[n]["keepalived_log"] = "Starting Keepalived v2.2.7\nVRRP_Script(chk_mysql) succeeded\n"
+        assert judge(data, facts, "HA-KA-006", "dba") is None, variant
+    facts["dba"]["keepalived_conf"] = db_conf("manual", 0)
+    facts["dba"]["keepalived_log"] = (
+        "Starting Keepalived v2.2.7\nVRRP_Script(chk_mysql) succeeded\n"
+        "VRRP_Script(chk_mysql) failed (exited with status 1)\n"
+    )
+    got = judge(data, facts, "HA-KA-006", "dba")
+    assert got is not None and "keepalived reports chk_mysql failing (exited with status 1)" in got
+    assert "VRRP_Script(chk_mysql) failed" in got  # the log line is the evidence
+    facts["dba"]["keepalived_log"] = (
+        "Starting Keepalived v2.2.7\nUnsafe permissions found for script '/etc/keepalived/chk_mysql' - disabling.\n"
+    )
+    got = judge(data, facts, "HA-KA-006", "dba")
+    assert got is not None and "keepalived disabled chk_mysql: unsafe permissions on /etc/keepalived/chk_mysql" in got
+    facts["dba"]["keepalived_log"] = "Starting Keepalived v2.2.7\n"
+    weighted = db_conf("manual", 0).replace("  interval 1\n}", "  interval 1\n  weight -20\n}", 1)
+    facts["dba"]["keepalived_conf"] = weighted
+    got = judge(data, facts, "HA-KA-006", "dba")
+    assert got is not None and "chk_mysql has weight -20 on a nopreempt instance" in got
+    assert judge(data, {**facts, "dba": {**facts["dba"], "keepalived_conf": weighted.replace("  nopreempt\n", "")}},
+                 "HA-KA-006", "dba") is None  # fmt: skip  # without nopreempt the weight can move it
+    facts["dba"]["keepalived_conf"] = db_conf("manual", 0).replace("    chk_mysql\n", "    chk_mysql\n    chk_gone\n")
+    got = judge(data, facts, "HA-KA-006", "dba")
+    assert got is not None and "track_script chk_gone has no vrrp_script block" in got

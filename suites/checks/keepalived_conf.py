@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 
@@ -13,6 +14,8 @@ class Instance:
     flags: set[str] = field(default_factory=set)
     vips: list[tuple[str, str | None]] = field(default_factory=list)  # (address, dev)
     track_scripts: list[str] = field(default_factory=list)
+    # track_script entries' own weights ("chk weight -20" inside track_script { }), by script
+    track_weights: dict[str, int] = field(default_factory=dict)
     auth_pass: str | None = None
 
     def get(self, key: str) -> str | None:
@@ -68,7 +71,14 @@ def parse(text: str) -> list[Instance]:
             if words:
                 dev = words[words.index("dev") + 1] if "dev" in words and words.index("dev") + 1 < len(words) else None
                 inst.vips.append((words[0].split("/")[0], dev))
-        inst.track_scripts = (_sub_block(body, "track_script") or "").split()
+        for line in (_sub_block(body, "track_script") or "").splitlines():
+            words = line.split()
+            if not words:
+                continue
+            inst.track_scripts.append(words[0])
+            if "weight" in words[1:-1]:
+                with contextlib.suppress(ValueError):
+                    inst.track_weights[words[0]] = int(words[words.index("weight") + 1])
         instances.append(inst)
     return instances
 
@@ -81,6 +91,21 @@ def scripts(text: str) -> dict[str, str]:
         if len(parts) == 2 and parts[0] == "vrrp_script":
             m = re.search(r'\bscript\s+"?([^"\n]+)"?', body)
             found[parts[1]] = m.group(1).strip() if m else ""
+    return found
+
+
+def script_settings(text: str) -> dict[str, dict[str, str]]:
+    """vrrp_script name -> its settings ({"script": ..., "interval": "1", "weight": "-20", ...})."""
+    found: dict[str, dict[str, str]] = {}
+    for header, body in _blocks(text):
+        parts = header.split()
+        if len(parts) == 2 and parts[0] == "vrrp_script":
+            settings = {}
+            for line in body.splitlines():
+                words = line.split(None, 1)
+                if len(words) == 2:
+                    settings[words[0]] = words[1].strip().strip('"')
+            found[parts[1]] = settings
     return found
 
 

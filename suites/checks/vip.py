@@ -10,6 +10,7 @@ from bootstrap import layout, vips
 from bootstrap.inventory import NodeEntry
 from bootstrap.remote import tcp_reachable
 from bootstrap.topology import Role
+from suites import keepalived_log
 from suites.checks import keepalived_conf as kc
 from suites.context import CheckError, Context
 from suites.registry import check
@@ -317,6 +318,54 @@ def platform_vip_instance_settings(ctx: Context) -> None:
     if not src.static_pod and not [t for t in inst.track_scripts if t in kc.scripts(src.text)]:
         problems.append("no control-plane health track_script")
     ctx.require(not problems, f"{inst.name} on {ctx.node.name}: " + "; ".join(problems), ev)
+
+
+@check("HA-KA-006", facts=(*KA_FACTS, "keepalived_log"))
+def track_scripts_can_move_the_vip(ctx: Context) -> None:
+    """Each track script of this node's VRRP instances that hold a VIP (keepalived.conf's; the
+    static pod's scripts are the image's and its log is not read here) is defined, not disabled
+    by keepalived (missing, or unsafe permissions under script security), healthy as keepalived
+    last ran it (its own log since its last start: ``VRRP_Script(x) succeeded|failed``), and able
+    to move the VIP: on a ``nopreempt`` instance a script with a weight only lowers the priority,
+    and the backup never preempts (keepalived.conf(5); field reports in the catalog)."""
+    assert ctx.node is not None
+    log = ctx.facts["keepalived_log"]
+    verdicts = keepalived_log.script_verdicts(log)
+    unsafe = set(keepalived_log.unsafe_script_paths(log))
+    problems: list[str] = []
+    ev: list[tuple[str, str]] = []
+    for spec in ctx.rt.topology.vips:
+        if ctx.node.name not in {n.name for n in ctx.rt.vip_group(spec.name)}:
+            continue
+        src = source_for(ctx, ctx.node, ctx.rt.vip_address(spec.name))
+        if src is None or src.static_pod:
+            continue  # no instance: HA-KA-003/004 say so; a static pod's scripts are the image's
+        ev.append(src.evidence(ctx.node.name))
+        inst, defined = src.instance, kc.script_settings(src.text)
+        for name in inst.track_scripts:
+            settings = defined.get(name)
+            if settings is None:
+                problems.append(f"{inst.name}: track_script {name} has no vrrp_script block (keepalived ignores it)")
+                continue
+            path = settings.get("script", "").split()[0] if settings.get("script") else ""
+            if path in unsafe:
+                problems.append(f"{inst.name}: keepalived disabled {name}: unsafe permissions on {path}")
+            ok, why = verdicts.get(name, (True, ""))
+            if not ok:
+                problems.append(
+                    f"{inst.name}: keepalived reports {name} failing ({why}): this node cannot hold the VIP"
+                )
+            weight = inst.track_weights.get(name, settings.get("weight"))
+            if "nopreempt" in inst.flags and weight not in (None, 0, "0"):
+                problems.append(
+                    f"{inst.name}: {name} has weight {weight} on a nopreempt instance: its failure only lowers "
+                    "the priority and the backup never preempts, so the VIP stays on the failing node"
+                )
+    if problems or verdicts or unsafe:
+        shown = [line for line in keepalived_log.since_last_start(log) if "VRRP_Script" in line or "isabling" in line
+                 or "Unsafe" in line]  # fmt: skip
+        ev.append(("journalctl -u keepalived (this start: track script lines)", "\n".join(shown[-30:])))
+    ctx.require(not problems, f"{ctx.node.name}: " + "; ".join(problems), ev)
 
 
 @check("HA-KA-005", facts=("keepalived_service", "keepalived_procs", *KA_FACTS))

@@ -142,6 +142,19 @@ PROBES: dict[str, Probe] = {
             'if [ -n "$id" ]; then asroot journalctl -o cat --no-pager _SYSTEMD_INVOCATION_ID="$id" 2>&1 '
             "| tail -n 300; else asroot journalctl -o cat --no-pager -u keepalived -n 300 2>&1; fi; true",
         ),
+        # The control plane's certificates (public parts only: the CERTIFICATE blocks of the
+        # kubeadm and k3s PKI files, and the kubeconfigs' client-certificate-data), for their
+        # lifetimes. Paths: real-sites.md (kubeadm /etc/kubernetes/pki, k3s server/tls).
+        Probe(
+            "certs",
+            AS_ROOT + "for f in /etc/kubernetes/pki/*.crt /etc/kubernetes/pki/etcd/*.crt "
+            "/var/lib/rancher/k3s/server/tls/*.crt /var/lib/rancher/k3s/server/tls/etcd/*.crt; do "
+            '[ -f "$f" ] && { echo "@@cert $f"; asroot sed -n "/BEGIN CERTIFICATE/,/END CERTIFICATE/p" "$f" '
+            "| head -c 20000; }; done; "
+            "for f in /etc/kubernetes/admin.conf /etc/kubernetes/kubelet.conf /etc/rancher/k3s/k3s.yaml; do "
+            '[ -f "$f" ] && asroot sed -n "s/^[[:space:]]*client-certificate-data:[[:space:]]*//p" "$f" '
+            '| head -n 3 | while read -r b; do echo "@@b64 $f"; echo "$b"; done; done; true',
+        ),
         # What /bin/sh is (dash on Debian and Ubuntu, bash on the RHEL family): keepalived runs
         # a track script that is no executable file through it.
         Probe("bin_sh", "readlink -f /bin/sh", timeout=5),

@@ -210,6 +210,24 @@ def _s3_answers(v: View) -> bool:
     return code not in ("", "000")
 
 
+def _short_certificate() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """The stand-in's certificate (served on VIP:6443 and VIP:443 by the VIP's holder) re-issued
+    with the same key for 2 days; undo puts the 10-year one back. Both restart the stand-in."""
+    crt = "/etc/ha-standin/tls.crt"
+
+    def apply(v: View, node: str) -> None:
+        backup(crt)(v, node)
+        sans = f"IP:{v.address(node)},IP:{v.vip('platform')},IP:127.0.0.1"
+        v.sh(node, f"openssl req -x509 -key /etc/ha-standin/tls.key -days 2 -subj /CN={node} "
+                   f"-addext subjectAltName={sans} -out {crt} 2>/dev/null && systemctl restart ha-standin")  # fmt: skip
+
+    def undo(v: View, node: str) -> None:
+        restore(crt)(v, node)
+        v.sh(node, "systemctl restart ha-standin")
+
+    return apply, undo
+
+
 # The mutations ---------------------------------------------------------------------------
 def _selinux() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
     return edit("/etc/selinux/config", "s/^SELINUX=.*/SELINUX=enforcing/")
@@ -542,6 +560,14 @@ MUTATIONS: list[Mutation] = [
         "chk_mysql given weight -20 on db1's nopreempt VI_DB: its failure could no longer move the DB VIP",
         "db1",
         edit(KA, r"/vrrp_script chk_mysql/,/^}/ s/interval 1/interval 1\n    weight -20/"),
+    ),
+    _m(
+        "cert-two-days",
+        "HA-CP-007",
+        "the API server's certificate on the platform VIP expires in 2 days",
+        PLATFORM_HOLDER,
+        _short_certificate(),
+        subject="site",
     ),
     _m(
         "ka-disabled",

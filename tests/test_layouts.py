@@ -4,16 +4,23 @@ kubeconfigs, a node address on br0. Each layout passes as installed and fails wh
 
 from __future__ import annotations
 
+import base64
 import copy
+import datetime as dt
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from bootstrap import inventory as inv
 from bootstrap import layout
 from bootstrap.profiles import platform_auth_pass, platform_router_id
 from fixtures.report import summary
 from suites.catalog import load
+from suites.checks import platform as platform_checks
 from suites.context import CheckFailed, Context, DbFacts, NodeFacts, SiteRuntime
 from suites.facts import PROBES, Fact
 from suites.registry import declared_facts, load_checks
@@ -84,6 +91,7 @@ def judge(data: dict[str, Any], facts: dict[str, dict[str, str]], rid: str, node
         rt._facts[n.name] = NodeFacts(
             n.name, {p: Fact(p, PROBES[p].command, 0, given.get(p, ""), 10) for p in PROBES}, 0.0, 0.0
         )
+    rt._vip_reach = dict.fromkeys(("platform", "db"))  # answered: no traffic to the VIPs from a unit test
     ctx = Context(rt, CATALOG[rid], inventory.node(node) if node else None, subject)
     assert CHECKS[rid], f"no check implements {rid}"
     try:
@@ -387,3 +395,41 @@ def test_track_scripts_that_cannot_move_the_vip_are_caught() -> None:
     facts["dba"]["keepalived_conf"] = db_conf("manual", 0).replace("    chk_mysql\n", "    chk_mysql\n    chk_gone\n")
     got = judge(data, facts, "HA-KA-006", "dba")
     assert got is not None and "track_script chk_gone has no vrrp_script block" in got
+
+
+def certificate(days: float, cn: str = "kube-apiserver") -> tuple[bytes, str]:
+    """A self-signed certificate valid for ``days`` more days: (DER, PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=300))
+        .not_valid_after(now + dt.timedelta(days=days)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    return cert.public_bytes(serialization.Encoding.DER), cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_certificates_close_to_expiry_are_named_with_their_not_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HA-CP-007: the VIP's served certificates (read by TLS from the runner; replaced here, so
+    no traffic leaves) and the control nodes' PKI files and kubeconfig client certificates."""
+    served = {6443: certificate(300)[0], 443: certificate(300, "web")[0]}
+    monkeypatch.setattr(platform_checks, "served_certificate", lambda host, port, timeout=5.0: served[port])
+    data, facts = k3s_site()
+    etcd, client = certificate(200, "etcd-server")[1], certificate(365, "system:admin")[1]
+    facts["cp1"]["certs"] = (
+        f"@@cert /var/lib/rancher/k3s/server/tls/etcd/server-client.crt\n{etcd}"
+        f"@@b64 /etc/rancher/k3s/k3s.yaml\n{base64.b64encode(client.encode()).decode()}\n"
+    )
+    assert judge(data, facts, "HA-CP-007") is None
+    served[6443] = certificate(2)[0]
+    got = judge(data, facts, "HA-CP-007")
+    assert got is not None and got.startswith("valid for less than 30 days: API server on 10.127.190.100:6443: ")
+    assert "CN=kube-apiserver NotAfter" in got and "days left" in got
+    served[6443] = certificate(300)[0]
+    facts["cp1"]["certs"] += "@@b64 /etc/rancher/k3s/k3s.yaml\n" + base64.b64encode(
+        certificate(-1, "system:admin")[1].encode()
+    ).decode() + "\n"  # fmt: skip
+    got = judge(data, facts, "HA-CP-007")
+    assert got is not None and "cp1:/etc/rancher/k3s/k3s.yaml (client-certificate-data): CN=system:admin" in got
+    assert "expired" in got

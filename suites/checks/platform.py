@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import datetime as dt
 import io
 import re
+import socket
+import ssl
 import uuid
 
 import requests
 import urllib3
+from cryptography import x509
 
 from bootstrap import layout
 from bootstrap.topology import Role
-from suites.context import Context
+from suites.context import CheckError, Context
 from suites.registry import check
 
 TIMEOUT = (3, 5)  # connect, read
@@ -202,3 +208,72 @@ def yunion_user(ctx: Context) -> None:
     assert m is not None
     ctx.require(m.group(1) != "0", "yunion has uid 0 (it must not be root)", ev)
     ctx.require("may run" in text and "ALL" in text, "yunion may not use sudo", ev)
+
+
+def served_certificate(host: str, port: int, timeout: float = 5.0) -> bytes:
+    """The DER certificate a TLS server presents at host:port (not verified: only read).
+
+    Raises OSError (ssl.SSLError included) when no handshake completes within ``timeout`` s."""
+    tls = ssl.create_default_context()
+    tls.check_hostname = False
+    tls.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((host, port), timeout=timeout) as raw, tls.wrap_socket(raw) as conn:
+        der = conn.getpeercert(binary_form=True)
+    if not der:
+        raise ssl.SSLError(f"{host}:{port} presented no certificate")
+    return der
+
+
+def node_certificates(output: str) -> list[tuple[str, bytes]]:
+    """The certs fact ("@@cert PATH" + PEM blocks, "@@b64 PATH" + a kubeconfig's base64
+    client-certificate-data) -> [(where, DER)] (a file may hold a chain: one entry each)."""
+    found: list[tuple[str, bytes]] = []
+    for part in re.split(r"^@@", output, flags=re.M)[1:]:
+        head, _, body = part.partition("\n")
+        kind, _, path = head.partition(" ")
+        if kind == "b64":
+            with contextlib.suppress(ValueError):
+                body = base64.b64decode(body.strip()).decode("ascii", "replace")
+            path += " (client-certificate-data)"
+        for i, der in enumerate(ssl.PEM_cert_to_DER_cert(m) for m in re.findall(PEM_CERT, body)):
+            found.append((path + (f" #{i + 1}" if i else ""), der))
+    return found
+
+
+PEM_CERT = r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----"
+
+
+@check("HA-CP-007", facts=("certs",))
+def certificates_stay_valid(ctx: Context) -> None:
+    """Each certificate the platform depends on is valid for at least ``min_days`` more days:
+    the ones served on the platform VIP's 6443 (API server) and 443 (web console), read by a
+    TLS handshake from the runner, and each control node's PKI files and kubeconfig client
+    certificates (kubeadm and k3s paths, real-sites.md). The failure names each certificate,
+    its subject and NotAfter."""
+    min_days = int(ctx.expected("min_days"))
+    now = dt.datetime.now(dt.UTC)
+    certs: list[tuple[str, bytes]] = []
+    ctx.through_vip("platform")
+    vip = str(ctx.inventory.vips.platform)
+    unread = []
+    for port, what in ((6443, "API server"), (443, "web console")):
+        try:
+            certs.append((f"{what} on {vip}:{port}", served_certificate(vip, port)))
+        except OSError as exc:
+            unread.append(f"{vip}:{port}: {exc}")
+    for node in ctx.inventory.nodes_with(Role.CONTROL):
+        certs += [(f"{node.name}:{where}", der) for where, der in node_certificates(ctx.facts_of(node)["certs"])]
+    if not certs:
+        raise CheckError("no certificate could be read: " + "; ".join(unread))
+    short, lines = [], []
+    for where, der in certs:
+        cert = x509.load_der_x509_certificate(der)
+        left = (cert.not_valid_after_utc - now).total_seconds() / 86400
+        line = f"{where}: {cert.subject.rfc4514_string()} NotAfter {cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z"
+        lines.append(f"{line} ({left:.0f} days left)")
+        if left < min_days:
+            short.append(f"{line}, {'expired' if left < 0 else f'{left:.1f} days left'}")
+    ev = [("certificates read (TLS handshake from the runner; certs fact on control nodes)", "\n".join(lines))]
+    if unread:
+        ev.append(("not read", "\n".join(unread)))
+    ctx.require(not short, f"valid for less than {min_days} days: " + "; ".join(short), ev)

@@ -155,6 +155,19 @@ PROBES: dict[str, Probe] = {
             '[ -f "$f" ] && asroot sed -n "s/^[[:space:]]*client-certificate-data:[[:space:]]*//p" "$f" '
             '| head -n 3 | while read -r b; do echo "@@b64 $f"; echo "$b"; done; done; true',
         ),
+        # The control plane's etcd as this node's member sees it: the member list and its own
+        # health, through the node's own client certificate where etcd speaks TLS (kubeadm's
+        # healthcheck-client, k3s's etcd client; real-sites.md), so the key never leaves the node.
+        Probe(
+            "etcd_members",
+            AS_ROOT + "e=https://127.0.0.1:2379; k=/etc/kubernetes/pki/etcd; r=/var/lib/rancher/k3s/server/tls/etcd; "
+            'if [ -f $k/healthcheck-client.crt ]; then a="--cacert $k/ca.crt --cert $k/healthcheck-client.crt '
+            '--key $k/healthcheck-client.key"; elif [ -f $r/client.crt ]; then a="--cacert $r/server-ca.crt '
+            '--cert $r/client.crt --key $r/client.key"; else e=http://127.0.0.1:2379; a=""; fi; '
+            'echo "@@endpoint $e"; echo "@@members"; asroot curl -s --max-time 4 $a -X POST -d "{}" '
+            '$e/v3/cluster/member/list; echo; echo "@@health"; asroot curl -s --max-time 4 $a $e/health; echo; true',
+            timeout=12,
+        ),
         # What /bin/sh is (dash on Debian and Ubuntu, bash on the RHEL family): keepalived runs
         # a track script that is no executable file through it.
         Probe("bin_sh", "readlink -f /bin/sh", timeout=5),

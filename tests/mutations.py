@@ -14,6 +14,7 @@ Mutations change node state only through the lab's SSH; nothing here touches the
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -224,6 +225,30 @@ def _short_certificate() -> tuple[Callable[[View, str], None], Callable[[View, s
     def undo(v: View, node: str) -> None:
         restore(crt)(v, node)
         v.sh(node, "systemctl restart ha-standin")
+
+    return apply, undo
+
+
+def _stale_etcd_member() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """An etcd member added and never started (a lab address nobody has), as a failed join
+    leaves one: quorum 3 of 4; undo removes it by its ID."""
+
+    def apply(v: View, node: str) -> None:
+        peer = v.address(node).rsplit(".", 1)[0] + ".250"
+        body = json.dumps({"peerURLs": [f"http://{peer}:2380"]})
+        out = v.sh(
+            node, f"curl -s --max-time 10 -X POST -d {shlex.quote(body)} http://127.0.0.1:2379/v3/cluster/member/add"
+        )
+        try:
+            v.state["etcd_member"] = json.loads(out)["member"]["ID"]
+        except (ValueError, KeyError) as exc:
+            raise MutationError(f"{node}: etcd member add answered {out[:300]!r}") from exc
+
+    def undo(v: View, node: str) -> None:
+        body = json.dumps({"ID": v.state.pop("etcd_member")})
+        v.sh(
+            node, f"curl -s --max-time 10 -X POST -d {shlex.quote(body)} http://127.0.0.1:2379/v3/cluster/member/remove"
+        )
 
     return apply, undo
 
@@ -567,6 +592,14 @@ MUTATIONS: list[Mutation] = [
         "the API server's certificate on the platform VIP expires in 2 days",
         PLATFORM_HOLDER,
         _short_certificate(),
+        subject="site",
+    ),
+    _m(
+        "etcd-stale-member",
+        "HA-CP-008",
+        "an etcd member added that never started (quorum 3 of 4: no failure tolerated)",
+        "node1",
+        _stale_etcd_member(),
         subject="site",
     ),
     _m(

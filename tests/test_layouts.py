@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -433,3 +434,39 @@ def test_certificates_close_to_expiry_are_named_with_their_not_after(monkeypatch
     got = judge(data, facts, "HA-CP-007")
     assert got is not None and "cp1:/etc/rancher/k3s/k3s.yaml (client-certificate-data): CN=system:admin" in got
     assert "expired" in got
+
+
+def etcd_fact(members: list[dict[str, Any]], healthy: bool = True) -> str:
+    return (
+        "@@endpoint http://127.0.0.1:2379\n@@members\n" + json.dumps({"header": {}, "members": members})
+        + "\n@@health\n" + json.dumps({"health": "true" if healthy else "false"}) + "\n"
+    )  # fmt: skip
+
+
+def test_etcd_quorum_membership_catches_stale_unstarted_and_missing_members() -> None:
+    """HA-CP-008 from each control node's view of etcd (member list and its own health)."""
+    data, facts = k3s_site()
+    control = [(n["name"], n["address"]) for n in data["nodes"] if "control" in n["roles"]]
+    good = [
+        {"ID": str(10 + i), "name": name, "peerURLs": [f"https://{addr}:2380"], "clientURLs": [f"https://{addr}:2379"]}
+        for i, (name, addr) in enumerate(control)
+    ]
+    for name, _ in control:
+        facts[name]["etcd_members"] = etcd_fact(good)
+    assert judge(data, facts, "HA-CP-008") is None
+    stale = [*good, {"ID": "99", "peerURLs": ["https://10.127.190.99:2380"]}]  # added, never started
+    for name, _ in control:
+        facts[name]["etcd_members"] = etcd_fact(stale)
+    got = judge(data, facts, "HA-CP-008")
+    assert got is not None and "(4 members, quorum 3, tolerating 1 failure(s))" in got
+    assert "member ID 99 (https://10.127.190.99:2380) is no control node" in got and "has never started" in got
+    for name, _ in control:
+        facts[name]["etcd_members"] = etcd_fact(good[:2])
+    facts[control[2][0]]["etcd_members"] = "@@endpoint http://127.0.0.1:2379\n@@members\n\n@@health\n\n"
+    got = judge(data, facts, "HA-CP-008")
+    assert got is not None and f"control node(s) {control[2][0]} are no etcd member" in got
+    assert f"etcd on {control[2][0]} does not answer healthy" in got
+    for name, _ in control:
+        facts[name]["etcd_members"] = "@@endpoint https://127.0.0.1:2379\n@@members\n\n@@health\n\n"
+    got = judge(data, facts, "HA-CP-008")
+    assert got is not None and got.startswith("no control node's etcd answered with its member list")

@@ -6,10 +6,12 @@ import base64
 import contextlib
 import datetime as dt
 import io
+import json
 import re
 import socket
 import ssl
 import uuid
+from typing import Any
 
 import requests
 import urllib3
@@ -277,3 +279,71 @@ def certificates_stay_valid(ctx: Context) -> None:
     if unread:
         ev.append(("not read", "\n".join(unread)))
     ctx.require(not short, f"valid for less than {min_days} days: " + "; ".join(short), ev)
+
+
+def etcd_view(output: str) -> tuple[str, list[dict[str, Any]] | None, bool | None]:
+    """The etcd_members fact -> (endpoint, members or None when no list came back, this
+    member's own health or None when it did not answer)."""
+    sections: dict[str, str] = {}
+    current = None
+    for line in output.splitlines():
+        if line.startswith("@@"):
+            current, _, rest = line[2:].partition(" ")
+            sections[current] = rest
+        elif current is not None:
+            sections[current] += line + "\n"
+    members: list[dict[str, Any]] | None = None
+    with contextlib.suppress(ValueError, TypeError, KeyError):
+        members = list(json.loads(sections.get("members", ""))["members"])
+    health: bool | None = None
+    with contextlib.suppress(ValueError, TypeError, KeyError):
+        health = str(json.loads(sections.get("health", ""))["health"]).lower() == "true"
+    return sections.get("endpoint", "").strip(), members, health
+
+
+def _host_of(url: str) -> str:
+    return re.sub(r"^\w+://\[?([^\]/]+?)\]?(:\d+)?/?$", r"\1", url)
+
+
+@check("HA-CP-008", facts=("etcd_members",))
+def etcd_quorum_membership(ctx: Context) -> None:
+    """etcd's members (as the first control node that answers lists them, through its own
+    client certificate) are exactly the control nodes, by peer address; each is started (an
+    unstarted member has no name and no client URL), none is a learner; and every control
+    node's own etcd answers healthy. A stale or unstarted member raises the quorum silently:
+    3 nodes and 1 stale member tolerate no further failure."""
+    control = ctx.inventory.nodes_with(Role.CONTROL)
+    views = {n.name: etcd_view(ctx.facts_of(n)["etcd_members"]) for n in control}
+    ev = [(f"etcd member list and health on {name} ({view[0] or 'no endpoint'})",
+           ctx.facts_of(ctx.inventory.node(name))["etcd_members"][-3000:]) for name, view in views.items()]  # fmt: skip
+    listed = next(((name, view[1]) for name, view in views.items() if view[1] is not None), None)
+    if listed is None:
+        ctx.fail("no control node's etcd answered with its member list on 127.0.0.1:2379", ev)
+    source, members = listed
+    by_address = {str(n.address): n.name for n in control}
+    problems, seen = [], set()
+    for m in members:
+        peers = [_host_of(u) for u in m.get("peerURLs", [])]
+        node = next((by_address[p] for p in peers if p in by_address), None)
+        label = m.get("name") or f"ID {m.get('ID')}"
+        if node is None:
+            problems.append(f"member {label} ({', '.join(m.get('peerURLs', []))}) is no control node")
+        else:
+            seen.add(node)
+        if not m.get("name") or not m.get("clientURLs"):
+            problems.append(f"member {label} ({', '.join(m.get('peerURLs', []))}) has never started")
+        if m.get("isLearner"):
+            problems.append(f"member {label} is a learner, not a voting member")
+    missing = [n.name for n in control if n.name not in seen]
+    if missing:
+        problems.append(f"control node(s) {', '.join(missing)} are no etcd member")
+    unhealthy = [name for name, view in views.items() if view[2] is not True]
+    if unhealthy:
+        problems.append(f"etcd on {', '.join(unhealthy)} does not answer healthy")
+    quorum = len(members) // 2 + 1
+    ctx.require(
+        not problems,
+        f"etcd as {source} lists it ({len(members)} members, quorum {quorum}, tolerating "
+        f"{len(members) - quorum} failure(s)): " + "; ".join(problems),
+        ev,
+    )

@@ -603,6 +603,14 @@ MUTATIONS: list[Mutation] = [
         subject="site",
     ),
     _m(
+        "ka-backup-master-nopreempt",
+        "HA-KA-007",
+        "db2's VI_DB written state MASTER, keeping nopreempt (as the DB-HA page writes db1's)",
+        "db2",
+        edit(KA, "/vrrp_instance VI_DB/,/^}/ s/state BACKUP/state MASTER/"),
+        also=(("HA-KA-003[{node}]", "the DB-HA page's profile expects db2 to start as BACKUP"),),
+    ),
+    _m(
         "ka-disabled",
         "HA-KA-005",
         "keepalived not enabled at boot",

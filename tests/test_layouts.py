@@ -470,3 +470,23 @@ def test_etcd_quorum_membership_catches_stale_unstarted_and_missing_members() ->
         facts[name]["etcd_members"] = "@@endpoint https://127.0.0.1:2379\n@@members\n\n@@health\n\n"
     got = judge(data, facts, "HA-CP-008")
     assert got is not None and got.startswith("no control node's etcd answered with its member list")
+
+
+def test_nopreempt_on_an_initial_master_is_the_db_ha_pages_own_contradiction() -> None:
+    """HA-KA-007: the DB-HA page's first DB node (MASTER + nopreempt) fails, with keepalived's
+    own line when its log has it; its BACKUP peer and ocboot's variant (both BACKUP) pass."""
+    data, facts = k3s_site()
+    for i, n in enumerate(("dba", "dbb")):
+        facts[n]["keepalived_conf"] = db_conf("manual", i)
+    assert judge(data, facts, "HA-KA-007", "dbb") is None
+    got = judge(data, facts, "HA-KA-007", "dba")
+    assert got is not None and "VI_1 (db VIP) has state MASTER with nopreempt" in got
+    assert "dba takes the VIP back whenever it returns" in got
+    facts["dba"]["keepalived_log"] = (
+        "Starting Keepalived v2.2.7\n(VI_1) Warning - nopreempt will not work with initial state MASTER - clearing\n"
+    )
+    got = judge(data, facts, "HA-KA-007", "dba")
+    assert got is not None and "keepalived says so: (VI_1) Warning - nopreempt will not work" in got
+    for i, n in enumerate(("dba", "dbb")):
+        facts[n]["keepalived_conf"] = db_conf("ocboot", i)
+        assert judge(data, facts, "HA-KA-007", n) is None

@@ -368,6 +368,39 @@ def track_scripts_can_move_the_vip(ctx: Context) -> None:
     ctx.require(not problems, f"{ctx.node.name}: " + "; ".join(problems), ev)
 
 
+NOPREEMPT_CLEARED = "nopreempt will not work with initial state MASTER"
+
+
+@check("HA-KA-007", facts=(*KA_FACTS, "keepalived_log"))
+def nopreempt_only_on_backup(ctx: Context) -> None:
+    """An instance with ``nopreempt`` starts as BACKUP: with ``state MASTER`` keepalived clears
+    ``nopreempt`` (it logs "(<instance>) Warning - nopreempt will not work with initial state
+    MASTER - clearing"), so the node takes its VIP back whenever it returns. The DB-HA page's own
+    configuration for its first DB node does this (a contradiction of the page, reported with
+    keepalived's log line as evidence where the log has it)."""
+    assert ctx.node is not None
+    problems, ev = [], []
+    said = [line for line in keepalived_log.since_last_start(ctx.facts["keepalived_log"]) if NOPREEMPT_CLEARED in line]
+    for spec in ctx.rt.topology.vips:
+        if ctx.node.name not in {n.name for n in ctx.rt.vip_group(spec.name)}:
+            continue
+        src = source_for(ctx, ctx.node, ctx.rt.vip_address(spec.name))
+        if src is None or src.static_pod:
+            continue
+        inst = src.instance
+        if "nopreempt" in inst.flags and (inst.get("state") or "").upper() == "MASTER":
+            logged = [line for line in said if f"({inst.name})" in line or inst.name in line]
+            problems.append(
+                f"{inst.name} ({spec.name} VIP) has state MASTER with nopreempt: keepalived "
+                + ("says so: " + logged[-1].strip() if logged else "clears nopreempt for an initial MASTER")
+                + f"; {ctx.node.name} takes the VIP back whenever it returns"
+            )
+            ev.append(src.evidence(ctx.node.name))
+    if said:
+        ev.append(("journalctl -u keepalived (this start)", "\n".join(said[-5:])))
+    ctx.require(not problems, f"{ctx.node.name}: " + "; ".join(problems), ev)
+
+
 @check("HA-KA-005", facts=("keepalived_service", "keepalived_procs", *KA_FACTS))
 def keepalived_running(ctx: Context) -> None:
     """Per VIP group of the node: a systemd keepalived enabled and active where keepalived.conf

@@ -554,6 +554,7 @@ MUTATIONS: list[Mutation] = [
             "HA-CP-002[site]",
             "HA-WEB-001[site]",
             "HA-WEB-002[site]",
+            "HA-CP-007[site]",
         ),
     ),
     _m(
@@ -593,6 +594,7 @@ MUTATIONS: list[Mutation] = [
         PLATFORM_HOLDER,
         _short_certificate(),
         subject="site",
+        alone=True,  # it restarts the VIP holder's stand-in; and a VIP moved by another would hide it
     ),
     _m(
         "etcd-stale-member",
@@ -680,6 +682,7 @@ MUTATIONS: list[Mutation] = [
         IDLE_CONTROL,
         (_service("stop", "etcd"), _etcd_undo),
         subject="site",
+        also=(("HA-CP-008[site]", "a stopped etcd is an unhealthy quorum member"),),
     ),
     _m(
         "holder-unhealthy-unnoticed",
@@ -688,7 +691,10 @@ MUTATIONS: list[Mutation] = [
         PLATFORM_HOLDER,
         (_blind_member_apply, _blind_member_undo),
         subject="site",
-        also=(("HA-CP-001[site]", "the VIP holder is a control-plane member: its /healthz is the VIP's"),),
+        also=(
+            ("HA-CP-001[site]", "the VIP holder is a control-plane member: its /healthz is the VIP's"),
+            ("HA-CP-008[site]", "a stopped etcd is an unhealthy quorum member"),
+        ),
     ),
     _m(
         "kubeconfig-differs",

@@ -7,6 +7,7 @@ import doctest
 import ipaddress
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from fixtures.waivers import Waiver, load, match
 from suites import catalog
 from suites.findings import STALE_ANNOUNCEMENT
 from suites.survival.analysis import audit_writes, outages, timeline, vip_moves
-from suites.survival.scenarios import Outcome, generate
+from suites.survival.scenarios import Outcome, Runner, generate
 from suites.survival.workload import History, Op
 from tests.conftest import VALID_INVENTORY
 
@@ -174,3 +175,21 @@ def test_the_shipped_document_waivers_name_only_the_finding_and_load() -> None:
     assert all(w.requirement.startswith("HA-SURV-") for w in by_finding)
     # Whole requirements only for the DB-HA page's own contradiction, nothing else.
     assert [w.requirement for w in shipped if w.finding is None] == ["HA-KA-007"]
+
+
+def test_a_duplicated_write_shows_where_each_row_came_from() -> None:
+    """Odd seq: inserted on the first DB node, even: on the second (auto_increment_offset); the
+    same client time twice is one statement executed twice."""
+    runner = Runner.__new__(Runner)
+    runner.db_host = "10.0.0.100"
+    history = History()
+    asked: list[str] = []
+
+    def query(host: str, sql: str) -> list[tuple[Any, ...]]:
+        asked.append(sql)
+        return [(17, 33, history.wall0 + 4.25), (17, 40, history.wall0 + 4.25)]
+
+    runner._query = query  # type: ignore[method-assign]
+    got = runner._duplicate_rows([17], history)
+    assert got == " (rows: wid 17: seq 33, at 4.25 s; wid 17: seq 40, at 4.25 s)"
+    assert "WHERE wid IN (17)" in asked[0]

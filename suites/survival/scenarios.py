@@ -394,13 +394,32 @@ class Runner:
         if audit.lost:
             out.problems.append(f"{len(audit.lost)} acknowledged write(s) lost, e.g. wid {audit.lost[:10]}")
         if audit.duplicates:
-            out.problems.append(f"{len(audit.duplicates)} write(s) duplicated, e.g. wid {audit.duplicates[:10]}")
+            out.problems.append(
+                f"{len(audit.duplicates)} write(s) duplicated, e.g. wid {audit.duplicates[:10]}"
+                + self._duplicate_rows(audit.duplicates[:5], history)
+            )
         moves = analysis.vip_moves(history)
         out.figures["vip_moves"] = {vip: [[round(t, 2), list(h)] for t, h in seq] for vip, seq in moves.items()}
         out.figures["events"] = [[round(t, 2), what] for t, what in history.events]
         out.timeline = analysis.timeline(history)
         out.figures["span_s"] = round(max((o.end for o in history.ops), default=0.0), 2)
         self._drop_table()
+
+    def _duplicate_rows(self, wids: list[int], history: History) -> str:
+        """Where each duplicated write's rows came from, to tell a second execution of one
+        statement from two statements: each row's seq (auto_increment_offset: odd rows were
+        inserted on the first DB node, even ones on the second) and the client's time in the
+        row (``at``, seconds into the workload; the same value twice is one statement run twice)."""
+        listed = ", ".join(str(int(w)) for w in wids)
+        try:
+            rows = self._query(
+                self.db_host, f"SELECT wid, seq, at FROM {TABLE} WHERE wid IN ({listed}) ORDER BY wid, seq"
+            )
+        except pymysql.MySQLError as exc:
+            return f" (their rows could not be read: {exc})"
+        start = history.wall0
+        shown = "; ".join(f"wid {w}: seq {q}, at {float(a) - start:.2f} s" for w, q, a in rows)
+        return f" (rows: {shown})"
 
     def _final_rows(self, out: Outcome) -> list[int]:
         """Rows on the DB endpoint, after the DB-HA nodes agree (checksums equal)."""

@@ -47,6 +47,7 @@ class Op:
 @dataclass
 class History:
     t0: float = field(default_factory=time.monotonic)
+    wall0: float = field(default_factory=time.time)  # the same instant on the wall clock (rows carry it)
     ops: list[Op] = field(default_factory=list)
     vip_samples: list[tuple[float, dict[str, tuple[str, ...]]]] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)  # fault injected, restored...

@@ -4,6 +4,7 @@ naming its key, and the DB password is read from the file in memory, never copie
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bootstrap import discovery
 from bootstrap import inventory as inv
 from bootstrap.lab import config as lab_config
 from bootstrap.lab.lab import Lab
@@ -228,3 +230,30 @@ def test_the_labs_ocboot_config_describes_the_same_site_as_its_inventory(
     assert (got.vips.platform, got.vips.db) == (own.vips.platform, own.vips.db)
     assert got.db.password() == "lab-secret-xyz"
     assert got.layout.db_ha == {"manual": "manual" if db_ha_nodes else "single", "ocboot": "ocboot"}[db_ha]
+
+
+def test_discovered_storage_is_parsed_and_its_secret_stays_out_of_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubectl's answer about MinIO (service address:port, then the secret's base64 keys)."""
+    secret = "s3-Secret-9f2e"
+    b64 = [base64.b64encode(v.encode()).decode() for v in ("minio-ak", secret)]
+    found = discovery.parse_storage(f"10.96.0.15:9000\n{b64[0]} {b64[1]}\n", "node1")
+    assert (found.storage_endpoint, found.access_key, found.secret_key) == (
+        "http://10.96.0.15:9000",
+        "minio-ak",
+        secret,
+    )
+    assert found.sources["storage.endpoint"] == "kubectl on node1: service onecloud-minio/minio"
+    assert secret not in repr(found)
+    for bad, why in (
+        ("10.96.0.15:9000\n", r"answered 1 line\(s\)"),
+        (f"none\n{b64[0]} {b64[1]}\n", "has no address:port"),
+        (f"10.96.0.15:9000\n{b64[0]} not-base64!\n", "does not hold base64 keys"),
+    ):
+        with pytest.raises(discovery.DiscoveryError, match=why) as caught:
+            discovery.parse_storage(bad, "node1")
+        assert secret not in str(caught.value)
+    monkeypatch.delenv(discovery.SECRET_ENV, raising=False)
+    data = discovery.with_storage(inventory_data(DATA / "ha-5node.yml", ssh_key=KEY), found)
+    site = inv.parse(data)
+    assert site.storage is not None and site.storage.secret_key() == secret
+    assert secret not in yaml.safe_dump(data)  # the inventory refers to the environment, never the value

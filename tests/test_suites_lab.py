@@ -273,9 +273,11 @@ def test_a_wrong_db_password_is_one_root_cause(deployed: Path, tmp_path: Path) -
 
 def test_ocboots_config_is_the_inventory_and_its_password_goes_nowhere(deployed: Path, tmp_path: Path) -> None:
     """The lab's own ocboot config.yml (the file a field engineer keeps, the DB password in it)
-    gives the same outcomes as the lab's inventory; the DB nodes, which the document's manual DB
-    HA leaves out of that file, are learnt from replication; the password appears in no report
-    file, no output and no process's command line (sampled throughout the run)."""
+    with --discover gives the same outcomes as the lab's inventory: the DB nodes, which the
+    document's manual DB HA leaves out of that file, are learnt from replication, the storage
+    endpoint and keys through kubectl on the First Node; neither the DB password nor the storage
+    secret appears in a report file, the output or any process's command line (sampled
+    throughout the run)."""
     config = Lab().paths.ocboot_config
     password = load(deployed).db.password()
     assert password in config.read_text()  # as in ocboot's own file
@@ -293,21 +295,27 @@ def test_ocboots_config_is_the_inventory_and_its_password_goes_nowhere(deployed:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        proc, doc = suite(f"--ocboot-config={config}", "-n", "2", "-m", "not destructive", report=tmp_path / "o")
+        proc, doc = suite(
+            f"--ocboot-config={config}", "--discover", "-n", "2", "-m", "not destructive", report=tmp_path / "o"
+        )
     finally:
         stop.set()
         watcher.join(timeout=10)
     assert proc.returncode == 0, proc.stdout[-3000:]
     _, own = suite(f"--inventory={deployed}", "-n", "2", "-m", "not destructive", report=tmp_path / "i")
     from_ocboot, from_inventory = outcomes(doc), outcomes(own)
-    # The storage endpoint and keys are not in ocboot's file (discovering them is not built yet).
-    assert from_ocboot.pop("HA-ST-001[site]") == "skipped" and from_inventory.pop("HA-ST-001[site]") == "passed"
+    # Storage is not in ocboot's file: --discover read it through kubectl on the First Node.
+    assert from_ocboot["HA-ST-001[site]"] == "passed"
     assert from_ocboot == from_inventory
+    assert doc["discovered"]["storage.endpoint"] == "kubectl on node1: service onecloud-minio/minio"
+    assert 'id="discovered"' in (tmp_path / "o" / "report.html").read_text()
+    s3_secret = Lab().paths.s3_secret_file.read_text().strip()
     assert doc["layout"]["db_ha"] == "manual" and doc["site"].startswith("ocboot-")
     generated = (tmp_path / "o" / "site-from-ocboot.yaml").read_text()
     assert f"password_ocboot: {config}" in generated
     assert not seen, seen
-    assert password not in proc.stdout + proc.stderr
+    assert password not in proc.stdout + proc.stderr and s3_secret not in proc.stdout + proc.stderr
     for f in (tmp_path / "o").rglob("*"):
         if f.is_file():
-            assert password not in f.read_text(errors="replace"), f
+            text = f.read_text(errors="replace")
+            assert password not in text and s3_secret not in text, f

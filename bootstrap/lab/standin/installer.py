@@ -13,6 +13,7 @@ systemd keepalived for the platform VIP and kubeconfigs at the VIP.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -41,6 +42,19 @@ CHK_PLATFORM = (
 [ "$(curl -sk --max-time 1 https://127.0.0.1:6443/healthz)" = ok ]
 """
 )
+
+
+# The lab has no Kubernetes API: this stand-in answers, on the control nodes, the two questions
+# --discover asks about MinIO (its service and its secret), from the lab's storage settings.
+KUBECTL = """#!/bin/sh
+# The lab's stand-in for kubectl (lab only): MinIO's service and secret, as --discover reads them.
+. /etc/ha-standin/minio.env
+case "$*" in
+    *"get service minio"*) printf '%s:%s' "$MINIO_ADDRESS" "$MINIO_PORT" ;;
+    *"get secret minio"*) printf '%s %s' "$MINIO_ACCESSKEY_B64" "$MINIO_SECRETKEY_B64" ;;
+    *) echo "error: the lab's kubectl stand-in answers only MinIO's service and secret" >&2; exit 1 ;;
+esac
+"""
 
 
 @dataclass
@@ -132,6 +146,21 @@ class LabInstaller:
             self._k3s_files(d)
         if self.line is not None:
             d.parallel("static pod", d.nodes(Role.PLATFORM_HA), lambda n: self._static_pod(d, n))
+        d.parallel("kubectl stand-in", d.nodes(Role.CONTROL), lambda n: self._kubectl(d, n))
+
+    def _kubectl(self, d: Deployment, node: NodeEntry) -> None:
+        """MinIO's service and secret where --discover asks for them (the lab's storage stands
+        in for MinIO: its address, port and keys; the secret file 0600)."""
+        r = d.remote(node)
+        b64 = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
+        env = (
+            f"MINIO_ADDRESS={self.storage_vip}\nMINIO_PORT={self.s3_port}\n"
+            f"MINIO_ACCESSKEY_B64={b64(self.s3_access_key)}\nMINIO_SECRETKEY_B64={b64(self.s3_secret)}\n"
+        )
+        if r.put("/etc/ha-standin/minio.env", env, mode=0o600):
+            d.changed(node, "kubectl stand-in", "wrote MinIO's stand-in service and secret (0600)")
+        if r.put("/usr/local/bin/kubectl", KUBECTL, mode=0o755):
+            d.changed(node, "kubectl stand-in", "installed the lab's kubectl stand-in")
 
     def _static_pod(self, d: Deployment, node: NodeEntry) -> None:
         """The platform keepalived's manifest as the line's installer writes it (0600), and

@@ -148,6 +148,8 @@ CASES = [
     Case("ocboot-config-not-ha", _ocboot_config("primary_master_node.high_availability", False),
          "config.yml: primary_master_node.high_availability: not true",
          args=("--ocboot-config=config.yml", "--ssh-key=/dev/null")),
+    Case("discover-unreachable", _nothing, "--discover: cp1: cp1 (127.0.0.10) is unreachable over SSH",
+         args=("--discover",)),
     Case("profile-option", _nothing, "--profile: unknown profile 'vendor'", args=("--profile=vendor",)),
     Case("phase-option", _nothing, "--phase: unknown phase 'during'", args=("--phase=during",)),
 ]  # fmt: skip

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bootstrap import ocboot_file
 from bootstrap.profiles import PROFILES, Profile
 from bootstrap.topology import TOPOLOGIES, Role, get_topology
 
@@ -88,11 +89,9 @@ class DbSettings(_Strict):
 
         Raises InventoryError naming the field (and for ocboot's file, the file's key)."""
         if self.password_ocboot is not None:
-            from bootstrap.ocboot_config import db_password  # noqa: PLC0415 (it imports this module)
-
             try:
-                return db_password(self.password_ocboot)
-            except InventoryError as exc:
+                return ocboot_file.db_password(self.password_ocboot)
+            except ocboot_file.OcbootFileError as exc:
                 raise InventoryError(f"db.password_ocboot: {exc}") from None
         return _read_secret("db", "password", self.password_env, self.password_file)
 
@@ -317,8 +316,9 @@ def dump(inv: Inventory, path: str | os.PathLike[str]) -> None:
 
 
 if __name__ == "__main__":
+    # ``python -m bootstrap.inventory from-ocboot ...``: the command lives with the conversion
+    # (which imports this module; run as a script, this file is __main__, not bootstrap.inventory).
+    import importlib
     import sys
 
-    from bootstrap.ocboot_config import main
-
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(importlib.import_module("bootstrap.ocboot_config").main(sys.argv[1:]))

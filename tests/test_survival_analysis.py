@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import doctest
 import ipaddress
+import socket
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from suites import catalog
 from suites.findings import STALE_ANNOUNCEMENT
 from suites.survival.analysis import audit_writes, outages, timeline, vip_moves
 from suites.survival.scenarios import Outcome, Runner, generate
-from suites.survival.workload import History, Op
+from suites.survival.workload import History, Op, abort, first_wid
 from tests.conftest import VALID_INVENTORY
 
 
@@ -65,6 +67,44 @@ def test_write_audit_finds_lost_duplicated_and_indeterminate_writes() -> None:
     assert audit.unknown_present == 1
     clean = audit_writes(history, present=[1, 2, 3, 6])
     assert (clean.lost, clean.duplicates, clean.failed_but_present) == ([], [], [])
+    # A row this writer never wrote (an earlier workload's statement, delivered late) is stray,
+    # not a duplicate and not this writer's loss.
+    late = audit_writes(history, present=[1, 2, 3, 6, 1732900000000000])
+    assert late.stray == [1732900000000000] and late.duplicates == [] and late.lost == []
+
+
+def test_a_broken_connection_is_aborted_and_leaves_nothing_to_retransmit() -> None:
+    """The soak's duplicated writes: a timed-out connection closed politely kept retransmitting
+    its INSERT (FIN-WAIT-1, data queued) and delivered it minutes later into another scenario's
+    table. Aborted, the peer sees a reset at once and nothing stays queued (loopback only)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(server.getsockname(), timeout=5)
+    peer, _ = server.accept()
+    client.sendall(b"INSERT INTO t VALUES (68)")  # unread by the peer, as by a cut-off node
+
+    class Conn:
+        _sock = client
+        forced = False
+
+        def _force_close(self) -> None:
+            self.forced = True
+            self._sock.close()
+
+    conn = Conn()
+    abort(conn)
+    assert conn.forced
+    peer.settimeout(5)
+    assert peer.recv(100) == b"INSERT INTO t VALUES (68)"
+    with pytest.raises(ConnectionResetError):
+        peer.recv(100)  # RST, not FIN: nothing left behind on the client
+    peer.close()
+    server.close()
+
+
+def test_each_workload_numbers_its_writes_apart_from_every_other() -> None:
+    first = first_wid()
+    time.sleep(0.002)
+    assert first_wid() >= first + 1000  # a later workload starts past anything this one writes in 1 s
 
 
 def test_vip_moves_and_timeline() -> None:

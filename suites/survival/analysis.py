@@ -52,6 +52,7 @@ class WriteAudit:
     duplicates: list[int] = field(default_factory=list)
     failed_but_present: list[int] = field(default_factory=list)
     unknown_present: int = 0
+    stray: list[int] = field(default_factory=list)  # rows this writer never wrote (an earlier one's)
 
 
 def audit_writes(ops: list[Op], present: list[int]) -> WriteAudit:
@@ -63,6 +64,8 @@ def audit_writes(ops: list[Op], present: list[int]) -> WriteAudit:
     audit.duplicates = sorted(w for w, n in counts.items() if n > 1)
     audit.failed_but_present = sorted(o.value for o in ops if o.ok is False and o.value is not None and counts[o.value])
     audit.unknown_present = sum(1 for o in ops if o.ok is None and o.value is not None and counts[o.value])
+    written = {o.value for o in ops if o.value is not None}
+    audit.stray = sorted(w for w in counts if w not in written)
     return audit
 
 

@@ -390,7 +390,10 @@ class Runner:
             duplicates=len(audit.duplicates),
             failed_but_present=len(audit.failed_but_present),
             unknown_applied=audit.unknown_present,
+            stray_rows=len(audit.stray),
         )
+        if audit.stray:  # an earlier workload's abandoned statement, delivered late: not this scenario's
+            history.mark(f"{len(audit.stray)} stray row(s) from an earlier workload, e.g. wid {audit.stray[:3]}")
         if audit.lost:
             out.problems.append(f"{len(audit.lost)} acknowledged write(s) lost, e.g. wid {audit.lost[:10]}")
         if audit.duplicates:

@@ -1,19 +1,27 @@
 """A workload that runs through a fault, in the style of Jepsen: every operation's
 start, end and outcome goes to a history; checkers decide afterwards.
 
-- writer: inserts uniquely numbered rows through the DB endpoint (the VIP);
+- writer: inserts uniquely numbered rows through the DB endpoint (the VIP); the numbers are
+  unique across workloads too (``first_wid``), so a row some earlier workload's abandoned
+  statement left is told apart (a stray row), never taken for a duplicate;
 - reader: reads the highest number through the same endpoint;
 - probes: the platform VIP's endpoints over HTTPS, and the storage endpoint;
 - VIP sampler: who holds each VIP.
 
-Each loop runs at <= 100 ms spacing; every call has a time limit of about 1 s.
+Each loop runs at <= 100 ms spacing; every call has a time limit of about 1 s. A database
+connection that fails is aborted (RST, nothing left to send): closed politely, its socket would
+keep retransmitting the unacknowledged statement for minutes (FIN-WAIT-1 with data queued) and
+deliver it to whichever node holds the VIP when the path comes back, long after this workload
+ended (found in the soak: a later scenario's table got an earlier scenario's INSERT).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -86,6 +94,23 @@ def connect(host: str, port: int, user: str, password: str) -> pymysql.connectio
     )
 
 
+def abort(conn: Any) -> None:
+    """Drop a broken connection at once: SO_LINGER 0 makes close() send RST and discard what is
+    still queued, and pymysql's forced close sends no COM_QUIT; nothing is retransmitted later."""
+    sock = getattr(conn, "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(Exception):
+        conn._force_close()
+
+
+def first_wid() -> int:
+    """Where a workload's write numbers start: the current time in ms, times 1000, so that no
+    two workloads (scenarios, runs) share a number while each writes under 1000 rows a second."""
+    return int(time.time() * 1000) * 1000
+
+
 def runner_arp() -> dict[str, str]:
     """The runner's IPv4 neighbour table: {address: MAC} of complete entries (/proc/net/arp)."""
     found = {}
@@ -140,7 +165,8 @@ class Workload:
         self._arp_seen: dict[str, str] = {}
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
-        self.next_wid = 0
+        self.first_wid = first_wid()
+        self.next_wid = self.first_wid
 
     # Loops -------------------------------------------------------------------------
     def _loop(self, body: Callable[[], None]) -> None:
@@ -168,8 +194,7 @@ class Workload:
             except Exception as exc:
                 with_conn = conn[0]
                 conn[0] = None
-                with contextlib.suppress(Exception):
-                    with_conn.close()
+                abort(with_conn)
                 # The statement may have been applied before the connection broke.
                 self.h.add(
                     Op(

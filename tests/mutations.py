@@ -572,7 +572,16 @@ MUTATIONS: list[Mutation] = [
         edit(KA, "s/auth_pass .*/auth_pass mutated/"),
         subject="vip-db",
     ),
-    _m("ka-db-preempt", "HA-KA-003", "nopreempt removed from VI_DB", "db1", edit(KA, "/nopreempt/d")),
+    _m(
+        "ka-db-preempt",
+        "HA-KA-003",
+        "nopreempt removed from VI_DB",
+        "db1",
+        edit(KA, "/nopreempt/d"),
+        # Without nopreempt, db1's MASTER no longer contradicts the DB-HA page's own rule
+        # (HA-KA-007, waived on db1 in the harness): it passes while this is in place.
+        tolerate=("HA-KA-007[db1]",),
+    ),
     _m(
         "ka-platform-priority",
         "HA-KA-004",
@@ -682,7 +691,10 @@ MUTATIONS: list[Mutation] = [
         IDLE_CONTROL,
         (_service("stop", "etcd"), _etcd_undo),
         subject="site",
-        also=(("HA-CP-008[site]", "a stopped etcd is an unhealthy quorum member"),),
+        also=(
+            ("HA-CP-008[site]", "a stopped etcd is an unhealthy quorum member"),
+            ("HA-KA-006[{node}]", "its control-plane health track fails while its etcd is stopped: keepalived says so"),
+        ),
     ),
     _m(
         "holder-unhealthy-unnoticed",

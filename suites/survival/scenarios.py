@@ -20,10 +20,10 @@ import urllib3
 
 from bootstrap import inventory as inv
 from bootstrap import layout
-from bootstrap.faults import STATIC_POD, Fault, Faults
+from bootstrap.faults import FROZEN, STATIC_POD, Fault, Faults
 from bootstrap.poll import wait_until
 from bootstrap.topology import TOPOLOGIES, Role, failure_sets
-from suites.findings import STALE_ANNOUNCEMENT
+from suites.findings import HUNG_DATABASE, STALE_ANNOUNCEMENT
 from suites.survival import analysis
 from suites.survival.workload import SCHEMA, TABLE, History, Workload, connect, mac_owners, prepare_table, runner_arp
 
@@ -35,6 +35,7 @@ KIND_REQUIREMENT = {
     "fatal": "HA-SURV-005",
 }
 DB_SERVICES = ("db-write", "db-read", "keystone")
+FROZEN_DB = "mariadb-frozen"  # the service scenario that hangs MariaDB on the DB VIP's holder
 STABLE_WINDOW = 5.0  # after a fault is undone, the site must stay converged this long
 # A returning First Node (the platform VIP's MASTER, priority 100) leaves FAULT as BACKUP and
 # takes its VIP back only when its master-down timer expires (3 x advert_int + skew, 3.6 s)
@@ -70,6 +71,8 @@ def generate(inventory: inv.Inventory) -> list[Scenario]:
         result += [Scenario(kind, ordered) for kind in ("kill", "stop", "partition")]
     if by_role.get(Role.DB_HA):
         result.append(Scenario("service", service="mariadb", vip="db"))
+        # A hung database (field failure): frozen, not stopped; the kernel still accepts TCP.
+        result.append(Scenario("service", service=FROZEN_DB, vip="db"))
     result.append(Scenario("service", service="keepalived", vip="platform"))
     for nodes in failure_sets(topo.fatal, by_role):
         result.append(Scenario("fatal", tuple(n.name for n in inventory.nodes if n.name in nodes)))
@@ -226,7 +229,30 @@ class Runner:
             for f in reversed(faults):  # the scenario failed midway: restore before anything else
                 self.faults.undo(f)
         self._judge(sc, history, fault_at, restore_at, out)
+        if sc.service == FROZEN_DB:
+            self._explain_hung_database(history, fault_at, restore_at, out)
         return out
+
+    def _explain_hung_database(self, history: History, fault_at: float, restore_at: float, out: Outcome) -> None:
+        """The frozen database's outages are the named finding when its VIP never left the
+        frozen node: the health check still passed on a server that answered nothing."""
+        moves = analysis.vip_moves(history).get("db", [])
+        before = [held for at, held in moves if at <= fault_at]
+        moved = any(fault_at < at < restore_at and held != before[-1] for at, held in moves) if before else True
+        db_problems = [p for p in out.problems if p.split(" ", 1)[0] in DB_SERVICES]
+        if moved or not db_problems:
+            return
+        holder = ", ".join(before[-1]) or "nobody"
+        out.findings.update(dict.fromkeys(db_problems, HUNG_DATABASE))
+        out.explain(
+            [
+                f"the DB VIP stayed on {holder} for the {restore_at - fault_at:.1f} s its MariaDB was frozen: the "
+                "health check still connects to a server that answers nothing (a TCP probe: the kernel completes "
+                "the handshake). Remediation: a track script that runs a real query under a time limit, e.g. "
+                "timeout 2 mysql -e 'SELECT 1', so that keepalived moves the VIP"
+            ],
+            HUNG_DATABASE,
+        )
 
     def _service_target(self, sc: Scenario, node: str) -> str | None:
         """The platform VIP's keepalived is the install line's static pod where the node has
@@ -235,6 +261,8 @@ class Runner:
             found = self.faults.existing(node, layout.MANIFESTS)
             if found:
                 return STATIC_POD + found[0]
+        if sc.service == FROZEN_DB:
+            return FROZEN + "mariadb"
         return sc.service
 
     def forget_vip_neighbours(self) -> None:
@@ -344,6 +372,8 @@ class Runner:
             time.sleep(5.0)  # the documented outage: give it time to show
             return
         bound = max(self.bounds["rto_bound_s"], self.bounds["storage_rto_bound_s"] if self.inv.storage else 0)
+        if sc.service == FROZEN_DB:  # storage does not depend on the database: its bound is the platform's
+            bound = self.bounds["rto_bound_s"]
         deadline = time.monotonic() + bound + 3
         while time.monotonic() < deadline:
             time.sleep(0.3)

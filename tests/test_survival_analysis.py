@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import doctest
 import ipaddress
@@ -259,3 +260,26 @@ def test_a_frozen_databases_outage_is_the_named_finding_only_while_its_vip_stays
     h.vip_samples.insert(2, (4.0, {"db": ("db2",)}))
     runner._explain_hung_database(h, 1.0, 19.0, moved)
     assert moved.findings == {} and moved.unexplained == moved.problems
+
+
+def test_after_recovery_each_vip_must_answer_from_every_node() -> None:
+    """Each node asks each VIP's port itself (one command per node); a node that says "no" is
+    named, one that does not answer over SSH is not judged."""
+    answers = {"cp1": "platform ok\ndb ok\n", "cp2": "platform ok\ndb no\n", "cp3": "", "dba": "platform no\ndb no\n"}
+    runner = Runner.__new__(Runner)
+    runner.inv = inv.parse(copy.deepcopy(VALID_INVENTORY))
+    runner.vips = {"platform": "10.127.190.100", "db": "10.127.190.101"}
+    asked: list[str] = []
+
+    class Shell:
+        def shell(self, node: str, command: str) -> str:
+            asked.append(command)
+            return answers.get(node, "platform ok\ndb ok\n")
+
+    runner.faults = Shell()  # type: ignore[assignment]
+    got = runner.unanswered_from_nodes()
+    assert got == [
+        "after recovery dba get no answer from the platform VIP 10.127.190.100:6443",
+        "after recovery cp2, dba get no answer from the db VIP 10.127.190.101:3306",
+    ]
+    assert "</dev/tcp/10.127.190.101/3306" in asked[0] and "timeout 3" in asked[0]

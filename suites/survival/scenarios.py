@@ -223,6 +223,7 @@ class Runner:
                 out.problems.append(f"the site did not converge after the nodes returned: {exc}")
             else:
                 out.explain(self.stale_announcements(), STALE_ANNOUNCEMENT)
+                out.problems += self.unanswered_from_nodes()
             history.mark("end")
         finally:
             workload.stop()
@@ -330,6 +331,32 @@ class Runner:
                 for client in who:
                     if client != "the runner":
                         self.faults.shell(client, f"ip neigh flush to {addr}")
+        return problems
+
+    def unanswered_from_nodes(self) -> list[str]:
+        """After recovery, each VIP's service answers from every node, not only from the runner:
+        a TCP connection to the DB VIP's port and the platform VIP's 6443, from each node at once
+        (bash's /dev/tcp under a 3 s limit). A node that does not answer over SSH is not judged."""
+        ports = {"platform": 6443, "db": self.inv.db.port}
+        targets = [(vip, addr, ports[vip]) for vip, addr in self.vips.items() if vip in ports]
+        command = "; ".join(
+            f"if timeout 3 bash -c '</dev/tcp/{addr}/{port}' 2>/dev/null; "
+            f"then echo '{vip} ok'; else echo '{vip} no'; fi"
+            for vip, addr, port in targets
+        )
+
+        def one(node: str) -> list[str]:
+            answer = self.faults.shell(node, command + "; true")
+            return [line.split()[0] for line in answer.splitlines() if line.endswith(" no")]
+
+        names = [n.name for n in self.inv.nodes]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
+            silent = dict(zip(names, pool.map(one, names), strict=True))
+        problems = []
+        for vip, addr, port in targets:
+            who = [node for node, vips in silent.items() if vip in vips]
+            if who:
+                problems.append(f"after recovery {', '.join(who)} get no answer from the {vip} VIP {addr}:{port}")
         return problems
 
     def _unhealthy_members(self, nodes: list[str]) -> list[str]:

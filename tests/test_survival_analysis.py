@@ -283,3 +283,15 @@ def test_after_recovery_each_vip_must_answer_from_every_node() -> None:
         "after recovery cp2, dba get no answer from the db VIP 10.127.190.101:3306",
     ]
     assert "</dev/tcp/10.127.190.101/3306" in asked[0] and "timeout 3" in asked[0]
+
+
+def test_a_vip_taken_back_by_a_returning_node_is_marked() -> None:
+    """The DB-HA page's first DB node takes its VIP back when it returns: an extra move, shown."""
+    h = History()
+    h.vip_samples = [(0.0, {"db": ("db1",)}), (3.0, {"db": ("db2",)}), (12.0, {"db": ("db1",)})]
+    Runner.__new__(Runner)._mark_takebacks(h, ["db1"], 10.0)
+    assert [what for _, what in h.events] == ["db1 took the db VIP back at 12.0 s on its return (an extra move)"]
+    quiet = History()
+    quiet.vip_samples = [(0.0, {"db": ("db1",)}), (3.0, {"db": ("db2",)})]
+    Runner.__new__(Runner)._mark_takebacks(quiet, ["db1"], 10.0)
+    assert quiet.events == []

@@ -224,6 +224,7 @@ class Runner:
             else:
                 out.explain(self.stale_announcements(), STALE_ANNOUNCEMENT)
                 out.problems += self.unanswered_from_nodes()
+                self._mark_takebacks(history, returned, restore_at)
             history.mark("end")
         finally:
             workload.stop()
@@ -332,6 +333,15 @@ class Runner:
                     if client != "the runner":
                         self.faults.shell(client, f"ip neigh flush to {addr}")
         return problems
+
+    def _mark_takebacks(self, history: History, returned: list[str], restore_at: float) -> None:
+        """A VIP taken back by a node that returned (an extra move, e.g. the DB-HA page's first DB
+        node, whose nopreempt keepalived clears: HA-KA-007) is marked in the scenario's events."""
+        for vip, seq in analysis.vip_moves(history).items():
+            for at, held in seq:
+                if at > restore_at and len(held) == 1 and held[0] in returned:
+                    history.mark(f"{held[0]} took the {vip} VIP back at {at:.1f} s on its return (an extra move)")
+                    break
 
     def unanswered_from_nodes(self) -> list[str]:
         """After recovery, each VIP's service answers from every node, not only from the runner:

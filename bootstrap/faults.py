@@ -29,14 +29,20 @@ from bootstrap.sitekind import SiteKind
 from bootstrap.vips import ADDR_COMMAND, holders
 
 KINDS = ("kill", "stop", "partition", "service")
+FROZEN = "frozen:"  # a service fault that freezes a unit's processes (a hung server) instead of stopping it
 STATIC_POD = "static-pod:"  # a service fault's target that is a static pod: "static-pod:<manifest path>"
 FIND_MANIFEST = 'for f in {paths}; do [ -e "$f" ] && echo "$f"; done; true'
 
 
 def service_commands(service: str) -> tuple[str, str]:
-    """(stop, start) shell commands for a service fault's target: a systemd unit, or a static
+    """(stop, start) shell commands for a service fault's target: a systemd unit, a static
     pod (``static-pod:<manifest>``: the manifest moved to a dot-file beside it, which a
-    kubelet ignores, so the pod stops; moved back, the pod starts again)."""
+    kubelet ignores, so the pod stops; moved back, the pod starts again), or a frozen unit
+    (``frozen:<unit>``: every process of the unit stopped with SIGSTOP, as a hung server is,
+    and continued with SIGCONT; the kernel still completes TCP handshakes on its sockets)."""
+    if service.startswith(FROZEN):
+        unit = shlex.quote(service[len(FROZEN) :])
+        return f"systemctl kill --signal=SIGSTOP {unit}", f"systemctl kill --signal=SIGCONT {unit}"
     if service.startswith(STATIC_POD):
         path = service[len(STATIC_POD) :]
         paused = posixpath.join(posixpath.dirname(path), "." + posixpath.basename(path) + ".ha-conformance-paused")

@@ -7,6 +7,7 @@ Each entry: name -> one line saying what it is and where the write-up is.
 from __future__ import annotations
 
 STALE_ANNOUNCEMENT = "stale-vip-announcement"
+HUNG_DATABASE = "hung-database-undetected"
 
 FINDINGS: dict[str, str] = {
     STALE_ANNOUNCEMENT: (
@@ -14,5 +15,11 @@ FINDINGS: dict[str, str] = {
         "clients keep reaching it through the former backup (keepalived without "
         "vrrp_garp_lower_prio_repeat / vrrp_garp_master_refresh, as the DB-HA page configures it); "
         "README, 'Finding: a stale announcement of the DB VIP after a partition heals'"
+    ),
+    HUNG_DATABASE: (
+        "a MariaDB that hangs (here frozen with SIGSTOP: disk full, a lock) still completes TCP "
+        "handshakes, so a TCP-probe health check (the DB-HA page's chk_mysql, ocboot's check_mariadb) "
+        "keeps the DB VIP on a database that answers nothing; README, 'Finding: a hung database "
+        "keeps its VIP'"
     ),
 }

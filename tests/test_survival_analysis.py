@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import doctest
 import ipaddress
@@ -15,11 +16,11 @@ import pytest
 
 import suites.survival.analysis
 from bootstrap import inventory as inv
-from bootstrap.faults import STATIC_POD, Fault, FaultError, Journal, SiteFaults, service_commands
+from bootstrap.faults import FROZEN, STATIC_POD, Fault, FaultError, Journal, SiteFaults, service_commands
 from bootstrap.lab.lab import Lab
 from fixtures.waivers import Waiver, load, match
 from suites import catalog
-from suites.findings import STALE_ANNOUNCEMENT
+from suites.findings import HUNG_DATABASE, STALE_ANNOUNCEMENT
 from suites.survival.analysis import audit_writes, outages, timeline, vip_moves
 from suites.survival.scenarios import Outcome, Runner, generate
 from suites.survival.workload import History, Op, abort, first_wid
@@ -116,7 +117,7 @@ def test_vip_moves_and_timeline() -> None:
     assert picture == "#####.....#####"
 
 
-@pytest.mark.parametrize(("topology", "count"), [("3node", 8), ("4node", 11), ("5node", 35)])
+@pytest.mark.parametrize(("topology", "count"), [("3node", 9), ("4node", 11), ("5node", 36)])
 def test_scenarios_follow_the_documented_promises(topology: str, count: int) -> None:
     plan = Lab.plan(topology, 0, ipaddress.IPv4Network("10.213.47.0/24"))
     data = {
@@ -132,9 +133,11 @@ def test_scenarios_follow_the_documented_promises(topology: str, count: int) -> 
     names = {s.name for s in scenarios}
     if topology == "3node":
         assert {"kill-node1", "stop-node2", "partition-node1", "mariadb-on-db-vip-holder"} <= names
+        assert "mariadb-frozen-on-db-vip-holder" in names
         assert not any("node3" in n for n in names)  # the document promises nothing for node 3
     if topology == "4node":
         assert "fatal-db1" in names and "kill-db1" not in names
+        assert not any("frozen" in n for n in names)  # a single DB: no VIP to keep or move
     if topology == "5node":
         assert "kill-node2+db1" in names and "partition-node3+db2" in names
         assert not any("db1+db2" in n or "node1+node2" in n for n in names)
@@ -184,6 +187,10 @@ def test_a_static_pods_keepalived_is_stopped_by_moving_its_manifest_aside(tmp_pa
     subprocess.run(["sh", "-c", start], check=True)  # undoing twice is harmless
     assert manifest.read_text() == "kind: Pod\n" and not list(manifest.parent.glob(".*"))
     assert service_commands("keepalived") == ("systemctl stop keepalived", "systemctl start keepalived")
+    assert service_commands(FROZEN + "mariadb") == (
+        "systemctl kill --signal=SIGSTOP mariadb",
+        "systemctl kill --signal=SIGCONT mariadb",
+    )
 
 
 def test_a_findings_waiver_accepts_only_failures_wholly_explained_by_it() -> None:
@@ -206,12 +213,12 @@ def test_a_findings_waiver_accepts_only_failures_wholly_explained_by_it() -> Non
 
 
 def test_the_shipped_document_waivers_name_only_the_finding_and_load() -> None:
-    """waivers/document-configuration.yaml (the nightly gate's) waives the named finding and the
+    """waivers/document-configuration.yaml (the nightly gate's) waives the named findings and the
     DB-HA page's own contradiction, nothing else."""
     shipped = load(Path(__file__).parent.parent / "waivers" / "document-configuration.yaml", set(catalog.load()))
     assert shipped and not any(w.expired() for w in shipped)
     by_finding = [w for w in shipped if w.finding is not None]
-    assert {w.finding for w in by_finding} == {STALE_ANNOUNCEMENT}
+    assert {w.finding for w in by_finding} == {STALE_ANNOUNCEMENT, HUNG_DATABASE}
     assert all(w.requirement.startswith("HA-SURV-") for w in by_finding)
     # Whole requirements only for the DB-HA page's own contradiction, nothing else.
     assert [w.requirement for w in shipped if w.finding is None] == ["HA-KA-007"]
@@ -233,3 +240,58 @@ def test_a_duplicated_write_shows_where_each_row_came_from() -> None:
     got = runner._duplicate_rows([17], history)
     assert got == " (rows: wid 17: seq 33, at 4.25 s; wid 17: seq 40, at 4.25 s)"
     assert "WHERE wid IN (17)" in asked[0]
+
+
+def test_a_frozen_databases_outage_is_the_named_finding_only_while_its_vip_stays() -> None:
+    """The hung-database scenario: the DB services' outages are the finding when the DB VIP
+    never left the frozen node; an outage of anything else stays unexplained; and where the VIP
+    moved (a health check that runs a query), nothing is explained away."""
+    runner = Runner.__new__(Runner)
+    h = History()
+    h.vip_samples = [(0.0, {"db": ("db1",)}), (2.0, {"db": ("db1",)}), (20.0, {"db": ("db1",)})]
+    out = Outcome()
+    out.problems += ["db-write was down 18.2 s (bound 15 s)", "keystone was down 18.0 s (bound 15 s)"]
+    out.problems.append("web was down 16.0 s (bound 15 s)")
+    runner._explain_hung_database(h, 1.0, 19.0, out)
+    assert set(out.findings.values()) == {HUNG_DATABASE}
+    assert out.unexplained == ["web was down 16.0 s (bound 15 s)"]
+    assert any("the DB VIP stayed on db1 for the 18.0 s its MariaDB was frozen" in p for p in out.problems)
+    moved = Outcome(problems=["db-write was down 18.2 s (bound 15 s)"])
+    h.vip_samples.insert(2, (4.0, {"db": ("db2",)}))
+    runner._explain_hung_database(h, 1.0, 19.0, moved)
+    assert moved.findings == {} and moved.unexplained == moved.problems
+
+
+def test_after_recovery_each_vip_must_answer_from_every_node() -> None:
+    """Each node asks each VIP's port itself (one command per node); a node that says "no" is
+    named, one that does not answer over SSH is not judged."""
+    answers = {"cp1": "platform ok\ndb ok\n", "cp2": "platform ok\ndb no\n", "cp3": "", "dba": "platform no\ndb no\n"}
+    runner = Runner.__new__(Runner)
+    runner.inv = inv.parse(copy.deepcopy(VALID_INVENTORY))
+    runner.vips = {"platform": "10.127.190.100", "db": "10.127.190.101"}
+    asked: list[str] = []
+
+    class Shell:
+        def shell(self, node: str, command: str) -> str:
+            asked.append(command)
+            return answers.get(node, "platform ok\ndb ok\n")
+
+    runner.faults = Shell()  # type: ignore[assignment]
+    got = runner.unanswered_from_nodes()
+    assert got == [
+        "after recovery dba get no answer from the platform VIP 10.127.190.100:6443",
+        "after recovery cp2, dba get no answer from the db VIP 10.127.190.101:3306",
+    ]
+    assert "</dev/tcp/10.127.190.101/3306" in asked[0] and "timeout 3" in asked[0]
+
+
+def test_a_vip_taken_back_by_a_returning_node_is_marked() -> None:
+    """The DB-HA page's first DB node takes its VIP back when it returns: an extra move, shown."""
+    h = History()
+    h.vip_samples = [(0.0, {"db": ("db1",)}), (3.0, {"db": ("db2",)}), (12.0, {"db": ("db1",)})]
+    Runner.__new__(Runner)._mark_takebacks(h, ["db1"], 10.0)
+    assert [what for _, what in h.events] == ["db1 took the db VIP back at 12.0 s on its return (an extra move)"]
+    quiet = History()
+    quiet.vip_samples = [(0.0, {"db": ("db1",)}), (3.0, {"db": ("db2",)})]
+    Runner.__new__(Runner)._mark_takebacks(quiet, ["db1"], 10.0)
+    assert quiet.events == []

@@ -19,7 +19,8 @@ from bootstrap.deploy import deploy
 from bootstrap.faults import Fault, LabFaults
 from bootstrap.inventory import load
 from bootstrap.lab.lab import Lab
-from suites.survival.scenarios import Runner, Scenario
+from suites.findings import HUNG_DATABASE
+from suites.survival.scenarios import FROZEN_DB, Runner, Scenario
 from suites.survival.workload import TABLE, connect
 
 pytestmark = [pytest.mark.lab, pytest.mark.destructive]
@@ -81,7 +82,7 @@ def test_every_scenario_of_3node_runs_and_reports_figures(lab3: Lab, tmp_path: P
     )
     doc = json.loads((tmp_path / "results.json").read_text())
     checks = {c["id"]: c for c in doc["checks"]}
-    assert len(checks) == 8, proc.stdout[-2000:]
+    assert len(checks) == 9, proc.stdout[-2000:]
     for cid, c in checks.items():
         f = c.get("figures", {})
         assert set(f["rto_s"]) >= {"platform-api", "web", "keystone", "db-write", "db-read"}, cid
@@ -209,4 +210,18 @@ def test_a_failure_waived_before_the_faults_does_not_fail_a_scenario(lab3: Lab, 
     assert checks["HA-UPG-001[node1]"]["outcome"] == "waived"
     scenario = checks["HA-SURV-002[stop-node2]"]
     assert scenario["outcome"] == "passed", scenario["message"]
+    healthy(lab3)
+
+
+def test_a_hung_database_keeps_its_vip_under_the_documented_health_check(lab3: Lab) -> None:
+    """The DB-HA page's chk_mysql is a TCP probe: MariaDB frozen on the DB VIP's holder still
+    completes handshakes, the VIP stays, and the database is down for the whole freeze; the
+    outcome names the finding, and the database answers again once thawed."""
+    inv = load(lab3.paths.inventory)
+    outcome = Runner(inv, LabFaults(), BOUNDS).run(Scenario("service", service=FROZEN_DB, vip="db"))
+    assert set(outcome.findings.values()) == {HUNG_DATABASE}, outcome.problems
+    assert outcome.unexplained == [], outcome.unexplained
+    assert outcome.figures["rto_s"]["db-write"] >= BOUNDS["rto_bound_s"]
+    assert [held for _, held in outcome.figures["vip_moves"]["db"]] == [["node1"]]  # never moved
+    assert outcome.figures["lost_writes"] == 0
     healthy(lab3)

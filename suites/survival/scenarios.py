@@ -20,10 +20,10 @@ import urllib3
 
 from bootstrap import inventory as inv
 from bootstrap import layout
-from bootstrap.faults import STATIC_POD, Fault, Faults
+from bootstrap.faults import FROZEN, STATIC_POD, Fault, Faults
 from bootstrap.poll import wait_until
 from bootstrap.topology import TOPOLOGIES, Role, failure_sets
-from suites.findings import STALE_ANNOUNCEMENT
+from suites.findings import HUNG_DATABASE, STALE_ANNOUNCEMENT
 from suites.survival import analysis
 from suites.survival.workload import SCHEMA, TABLE, History, Workload, connect, mac_owners, prepare_table, runner_arp
 
@@ -35,6 +35,7 @@ KIND_REQUIREMENT = {
     "fatal": "HA-SURV-005",
 }
 DB_SERVICES = ("db-write", "db-read", "keystone")
+FROZEN_DB = "mariadb-frozen"  # the service scenario that hangs MariaDB on the DB VIP's holder
 STABLE_WINDOW = 5.0  # after a fault is undone, the site must stay converged this long
 # A returning First Node (the platform VIP's MASTER, priority 100) leaves FAULT as BACKUP and
 # takes its VIP back only when its master-down timer expires (3 x advert_int + skew, 3.6 s)
@@ -70,6 +71,8 @@ def generate(inventory: inv.Inventory) -> list[Scenario]:
         result += [Scenario(kind, ordered) for kind in ("kill", "stop", "partition")]
     if by_role.get(Role.DB_HA):
         result.append(Scenario("service", service="mariadb", vip="db"))
+        # A hung database (field failure): frozen, not stopped; the kernel still accepts TCP.
+        result.append(Scenario("service", service=FROZEN_DB, vip="db"))
     result.append(Scenario("service", service="keepalived", vip="platform"))
     for nodes in failure_sets(topo.fatal, by_role):
         result.append(Scenario("fatal", tuple(n.name for n in inventory.nodes if n.name in nodes)))
@@ -220,13 +223,38 @@ class Runner:
                 out.problems.append(f"the site did not converge after the nodes returned: {exc}")
             else:
                 out.explain(self.stale_announcements(), STALE_ANNOUNCEMENT)
+                out.problems += self.unanswered_from_nodes()
+                self._mark_takebacks(history, returned, restore_at)
             history.mark("end")
         finally:
             workload.stop()
             for f in reversed(faults):  # the scenario failed midway: restore before anything else
                 self.faults.undo(f)
         self._judge(sc, history, fault_at, restore_at, out)
+        if sc.service == FROZEN_DB:
+            self._explain_hung_database(history, fault_at, restore_at, out)
         return out
+
+    def _explain_hung_database(self, history: History, fault_at: float, restore_at: float, out: Outcome) -> None:
+        """The frozen database's outages are the named finding when its VIP never left the
+        frozen node: the health check still passed on a server that answered nothing."""
+        moves = analysis.vip_moves(history).get("db", [])
+        before = [held for at, held in moves if at <= fault_at]
+        moved = any(fault_at < at < restore_at and held != before[-1] for at, held in moves) if before else True
+        db_problems = [p for p in out.problems if p.split(" ", 1)[0] in DB_SERVICES]
+        if moved or not db_problems:
+            return
+        holder = ", ".join(before[-1]) or "nobody"
+        out.findings.update(dict.fromkeys(db_problems, HUNG_DATABASE))
+        out.explain(
+            [
+                f"the DB VIP stayed on {holder} for the {restore_at - fault_at:.1f} s its MariaDB was frozen: the "
+                "health check still connects to a server that answers nothing (a TCP probe: the kernel completes "
+                "the handshake). Remediation: a track script that runs a real query under a time limit, e.g. "
+                "timeout 2 mysql -e 'SELECT 1', so that keepalived moves the VIP"
+            ],
+            HUNG_DATABASE,
+        )
 
     def _service_target(self, sc: Scenario, node: str) -> str | None:
         """The platform VIP's keepalived is the install line's static pod where the node has
@@ -235,6 +263,8 @@ class Runner:
             found = self.faults.existing(node, layout.MANIFESTS)
             if found:
                 return STATIC_POD + found[0]
+        if sc.service == FROZEN_DB:
+            return FROZEN + "mariadb"
         return sc.service
 
     def forget_vip_neighbours(self) -> None:
@@ -304,6 +334,41 @@ class Runner:
                         self.faults.shell(client, f"ip neigh flush to {addr}")
         return problems
 
+    def _mark_takebacks(self, history: History, returned: list[str], restore_at: float) -> None:
+        """A VIP taken back by a node that returned (an extra move, e.g. the DB-HA page's first DB
+        node, whose nopreempt keepalived clears: HA-KA-007) is marked in the scenario's events."""
+        for vip, seq in analysis.vip_moves(history).items():
+            for at, held in seq:
+                if at > restore_at and len(held) == 1 and held[0] in returned:
+                    history.mark(f"{held[0]} took the {vip} VIP back at {at:.1f} s on its return (an extra move)")
+                    break
+
+    def unanswered_from_nodes(self) -> list[str]:
+        """After recovery, each VIP's service answers from every node, not only from the runner:
+        a TCP connection to the DB VIP's port and the platform VIP's 6443, from each node at once
+        (bash's /dev/tcp under a 3 s limit). A node that does not answer over SSH is not judged."""
+        ports = {"platform": 6443, "db": self.inv.db.port}
+        targets = [(vip, addr, ports[vip]) for vip, addr in self.vips.items() if vip in ports]
+        command = "; ".join(
+            f"if timeout 3 bash -c '</dev/tcp/{addr}/{port}' 2>/dev/null; "
+            f"then echo '{vip} ok'; else echo '{vip} no'; fi"
+            for vip, addr, port in targets
+        )
+
+        def one(node: str) -> list[str]:
+            answer = self.faults.shell(node, command + "; true")
+            return [line.split()[0] for line in answer.splitlines() if line.endswith(" no")]
+
+        names = [n.name for n in self.inv.nodes]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
+            silent = dict(zip(names, pool.map(one, names), strict=True))
+        problems = []
+        for vip, addr, port in targets:
+            who = [node for node, vips in silent.items() if vip in vips]
+            if who:
+                problems.append(f"after recovery {', '.join(who)} get no answer from the {vip} VIP {addr}:{port}")
+        return problems
+
     def _unhealthy_members(self, nodes: list[str]) -> list[str]:
         """Control nodes among ``nodes`` whose own /healthz does not answer ok."""
         bad = []
@@ -344,6 +409,8 @@ class Runner:
             time.sleep(5.0)  # the documented outage: give it time to show
             return
         bound = max(self.bounds["rto_bound_s"], self.bounds["storage_rto_bound_s"] if self.inv.storage else 0)
+        if sc.service == FROZEN_DB:  # storage does not depend on the database: its bound is the platform's
+            bound = self.bounds["rto_bound_s"]
         deadline = time.monotonic() + bound + 3
         while time.monotonic() < deadline:
             time.sleep(0.3)

@@ -7,6 +7,7 @@ import datetime as dt
 import doctest
 import ipaddress
 import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -21,9 +22,10 @@ from bootstrap.lab.lab import Lab
 from fixtures.waivers import Waiver, load, match
 from suites import catalog
 from suites.findings import HUNG_DATABASE, STALE_ANNOUNCEMENT
+from suites.survival import workload as workload_module
 from suites.survival.analysis import audit_writes, outages, timeline, vip_moves
 from suites.survival.scenarios import Outcome, Runner, generate
-from suites.survival.workload import History, Op, abort, first_wid
+from suites.survival.workload import History, Op, abort, abortive, first_wid
 from tests.conftest import VALID_INVENTORY
 
 
@@ -100,6 +102,44 @@ def test_a_broken_connection_is_aborted_and_leaves_nothing_to_retransmit() -> No
         peer.recv(100)  # RST, not FIN: nothing left behind on the client
     peer.close()
     server.close()
+
+
+def test_the_workloads_connections_are_abortive_from_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pymysql closes a socket itself, politely, when a read times out (before the caller sees
+    the error; the soak's flight record still showed FIN-WAIT-1 with an INSERT queued): so every
+    workload connection is made abortive when it is opened, and any close of it is a reset."""
+    server = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(server.getsockname(), timeout=5)
+    peer, _ = server.accept()
+
+    class Conn:
+        _sock = client
+
+    assert abortive(Conn()) is not None
+    assert struct.unpack("ii", client.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)) == (1, 0)
+    client.sendall(b"INSERT INTO t VALUES (68)")
+    client.close()  # as pymysql's own _force_close does on a timeout
+    peer.settimeout(5)
+    assert peer.recv(100) == b"INSERT INTO t VALUES (68)"
+    with pytest.raises(ConnectionResetError):
+        peer.recv(100)
+    peer.close()
+    server.close()
+    made: list[Any] = []
+
+    def fake_connect(*args: Any) -> Any:
+        conn = Conn()
+        conn._sock = socket.socket()  # a fresh, unconnected socket stands for pymysql's
+        made.append(conn)
+        return conn
+
+    monkeypatch.setattr(workload_module, "connect", fake_connect)
+    w = workload_module.Workload(History(), ("127.0.0.1", 1, "u", "p"), {}, None)
+    w.stop_event.set()  # one round only
+    w._loop = lambda body: body()  # type: ignore[method-assign]
+    w._db_loop("db-read", lambda conn: (True, None, ""))
+    assert made and struct.unpack("ii", made[0]._sock.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)) == (1, 0)
+    made[0]._sock.close()
 
 
 def test_each_workload_numbers_its_writes_apart_from_every_other() -> None:

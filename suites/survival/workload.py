@@ -94,13 +94,21 @@ def connect(host: str, port: int, user: str, password: str) -> pymysql.connectio
     )
 
 
-def abort(conn: Any) -> None:
-    """Drop a broken connection at once: SO_LINGER 0 makes close() send RST and discard what is
-    still queued, and pymysql's forced close sends no COM_QUIT; nothing is retransmitted later."""
+def abortive(conn: Any) -> Any:
+    """Make every close of this connection abortive, from the start: SO_LINGER 0 makes close()
+    send RST and discard what is still queued. Set at connect, since pymysql closes the socket
+    itself (politely) when a read times out, before the caller sees the error."""
     sock = getattr(conn, "_sock", None)
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    return conn
+
+
+def abort(conn: Any) -> None:
+    """Drop a broken connection at once: abortive (RST, nothing queued) and no COM_QUIT;
+    nothing is retransmitted later."""
+    abortive(conn)
     with contextlib.suppress(Exception):
         conn._force_close()
 
@@ -185,7 +193,7 @@ class Workload:
             start = self.h.now()
             try:
                 if conn[0] is None:
-                    conn[0] = connect(*self.db)  # type: ignore[misc]
+                    conn[0] = abortive(connect(*self.db))  # type: ignore[misc]
             except Exception as exc:
                 self.h.add(Op(service, start, self.h.now(), False, None, f"connect: {exc}"))
                 return

@@ -555,6 +555,7 @@ MUTATIONS: list[Mutation] = [
             "HA-WEB-001[site]",
             "HA-WEB-002[site]",
             "HA-CP-007[site]",
+            "HA-KA-006[node1]",  # keepalived reports the flipping track failing, or not, when asked
         ),
     ),
     _m(

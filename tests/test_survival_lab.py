@@ -146,7 +146,11 @@ def test_an_interrupted_run_is_restored_by_heal(lab3: Lab, tmp_path: Path, how: 
             assert proc.poll() is None, "the run ended before its fault"
             assert time.monotonic() < deadline, "no fault was injected"
             time.sleep(0.1)
-        assert lab3.machine("node2").state().value == "partitioned"
+        # The fault is journalled before it is injected: wait for the partition itself.
+        while lab3.machine("node2").state().value != "partitioned":
+            assert proc.poll() is None, "the run ended before its fault took effect"
+            assert time.monotonic() < deadline, "node2 was journalled but never partitioned"
+            time.sleep(0.1)
         proc.send_signal(how)
         proc.wait(timeout=120)
     finally:

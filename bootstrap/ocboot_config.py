@@ -50,7 +50,7 @@ import pymysql.cursors
 import yaml
 
 from bootstrap import inventory as inv
-from bootstrap.inventory import Inventory, InventoryError, parse
+from bootstrap.inventory import InventoryError, parse
 from bootstrap.ocboot_file import (
     DB_HA,
     DB_SINGLE,
@@ -304,11 +304,6 @@ def _inventory_data(
     }
     parse(data, f"{path} (as a site inventory)")
     return data
-
-
-def to_inventory(path: Path, **kwargs: Any) -> Inventory:
-    """``inventory_data`` validated into an Inventory."""
-    return parse(inventory_data(path, **kwargs), f"{path} (as a site inventory)")
 
 
 def main(argv: list[str]) -> int:

@@ -17,6 +17,8 @@ True
 '66'
 >>> static_pod_vips("#PYTHON2BASH:['192.168.0.66']")
 ['192.168.0.66']
+>>> manifest_vips("@@manifest /etc/kubernetes/manifests/keepalived.yaml\\n" + EXAMPLE_MANIFEST)
+['192.168.0.66']
 """
 
 from __future__ import annotations
@@ -164,6 +166,20 @@ def static_pod_vips(value: str) -> list[str]:
         parsed = text.split(",")
     items = parsed if isinstance(parsed, list | tuple) else [parsed]
     return [str(v).strip().split("/")[0] for v in items if str(v).strip()]
+
+
+def manifest_vips(probe_output: str) -> list[str]:
+    """The VIPs of every readable keepalived static pod in the ``keepalived_manifest`` probe's
+    output ("@@manifest <path>" then the file, per manifest found); unreadable ones add none."""
+    found: list[str] = []
+    for block in probe_output.split("@@manifest ")[1:]:
+        body = block.partition("\n")[2]
+        try:
+            env = static_pod_env(body)
+        except ValueError:
+            continue
+        found += static_pod_vips(env.get("KEEPALIVED_VIRTUAL_IPS", ""))
+    return found
 
 
 # A manifest in the shape the k3s line's installer writes (values from the published example).

@@ -60,6 +60,18 @@ class Fact:
 # Root-only files (a static pod's manifest is 0600) are read with sudo -n where the SSH
 # user is not root: never a password prompt, never a change.
 AS_ROOT = 'asroot() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }; '
+# The keepalived static pod's container and its log: "@@runtime <runtime> id=<container>" then
+# the log's last 300 lines (crictl's and docker's ``logs --tail``), or "@@runtime none".
+POD_LOG_COMMAND = (
+    "if command -v k3s >/dev/null 2>&1; then rt='k3s crictl'; "
+    "id=$(asroot k3s crictl ps --name keepalived -q 2>/dev/null | head -n 1); "
+    '[ -n "$id" ] || id=$(asroot k3s crictl ps -a --name keepalived -q 2>/dev/null | head -n 1); '
+    "elif command -v docker >/dev/null 2>&1; then rt=docker; "
+    "id=$(asroot docker ps -q --filter name=k8s_keepalived 2>/dev/null | head -n 1); "
+    '[ -n "$id" ] || id=$(asroot docker ps -aq --filter name=k8s_keepalived 2>/dev/null | head -n 1); '
+    'else echo "@@runtime none"; exit 0; fi; '
+    'echo "@@runtime $rt id=$id"; [ -z "$id" ] || asroot $rt logs --tail 300 "$id" 2>&1; true'
+)
 
 PROBES: dict[str, Probe] = {
     p.name: p
@@ -126,6 +138,10 @@ PROBES: dict[str, Probe] = {
             'echo "runtime=docker rc=$? running=$(echo $ids)"; '
             "fi; true",
         ),
+        # The platform keepalived static pod's own log (its container's, through the line's
+        # runtime: k3s crictl or docker; real-sites.md): the image's track scripts' verdicts.
+        # "@@runtime none" where no runtime answers; the running container first, else the last.
+        Probe("keepalived_pod_log", AS_ROOT + POD_LOG_COMMAND, timeout=10),
         # The files keepalived.conf's track scripts run (their first word), for what they check.
         Probe(
             "keepalived_scripts",

@@ -55,3 +55,19 @@ def failing_scripts(logs: dict[str, str]) -> dict[str, list[str]]:
             if not ok:
                 failing.setdefault(f"{name} ({why})" if why else name, []).append(node)
     return failing
+
+
+def pod_log(output: str) -> tuple[str | None, str | None, str]:
+    """The keepalived static pod's container log as the ``keepalived_pod_log`` probe gives it:
+    (runtime or None where none answers, container id or None where none was found, log).
+
+    >>> pod_log("@@runtime k3s crictl id=4f1c2a\\nStarting Keepalived v2.0.29\\n")
+    ('k3s crictl', '4f1c2a', 'Starting Keepalived v2.0.29')
+    >>> pod_log("@@runtime none\\n")
+    (None, None, '')
+    """
+    head, _, rest = output.partition("\n")
+    m = re.match(r"@@runtime (?P<rt>.+?)(?: id=(?P<id>\S*))?\s*$", head)
+    if m is None or m["rt"] == "none":
+        return None, None, ""
+    return m["rt"], (m["id"] or None), rest.strip("\n")

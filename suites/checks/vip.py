@@ -320,14 +320,18 @@ def platform_vip_instance_settings(ctx: Context) -> None:
     ctx.require(not problems, f"{inst.name} on {ctx.node.name}: " + "; ".join(problems), ev)
 
 
-@check("HA-KA-006", facts=(*KA_FACTS, "keepalived_log"))
+@check("HA-KA-006", facts=(*KA_FACTS, "keepalived_log", "keepalived_pod_log"))
 def track_scripts_can_move_the_vip(ctx: Context) -> None:
-    """Each track script of this node's VRRP instances that hold a VIP (keepalived.conf's; the
-    static pod's scripts are the image's and its log is not read here) is defined, not disabled
+    """Each track script of this node's VRRP instances that hold a VIP is defined, not disabled
     by keepalived (missing, or unsafe permissions under script security), healthy as keepalived
     last ran it (its own log since its last start: ``VRRP_Script(x) succeeded|failed``), and able
     to move the VIP: on a ``nopreempt`` instance a script with a weight only lowers the priority,
-    and the backup never preempts (keepalived.conf(5); field reports in the catalog)."""
+    and the backup never preempts (keepalived.conf(5); field reports in the catalog).
+
+    keepalived.conf's instances are read from the file and the unit's journal; the platform's
+    static pod from its container's log (``k3s crictl logs`` / ``docker logs``, real-sites.md),
+    whose scripts are the image's (``check_kube`` ...): disabled or failing ones are named. Where
+    no container runtime answers, the static pod's scripts are not judged and the evidence says so."""
     assert ctx.node is not None
     log = ctx.facts["keepalived_log"]
     verdicts = keepalived_log.script_verdicts(log)
@@ -338,9 +342,12 @@ def track_scripts_can_move_the_vip(ctx: Context) -> None:
         if ctx.node.name not in {n.name for n in ctx.rt.vip_group(spec.name)}:
             continue
         src = source_for(ctx, ctx.node, ctx.rt.vip_address(spec.name))
-        if src is None or src.static_pod:
-            continue  # no instance: HA-KA-003/004 say so; a static pod's scripts are the image's
+        if src is None:
+            continue  # no instance: HA-KA-003/004 say so
         ev.append(src.evidence(ctx.node.name))
+        if src.static_pod:
+            problems += _static_pod_scripts(ctx, src, ev)
+            continue
         inst, defined = src.instance, kc.script_settings(src.text)
         for name in inst.track_scripts:
             settings = defined.get(name)
@@ -362,10 +369,43 @@ def track_scripts_can_move_the_vip(ctx: Context) -> None:
                     "the priority and the backup never preempts, so the VIP stays on the failing node"
                 )
     if problems or verdicts or unsafe:
-        shown = [line for line in keepalived_log.since_last_start(log) if "VRRP_Script" in line or "isabling" in line
-                 or "Unsafe" in line]  # fmt: skip
-        ev.append(("journalctl -u keepalived (this start: track script lines)", "\n".join(shown[-30:])))
+        ev.append(("journalctl -u keepalived (this start: track script lines)", "\n".join(_script_lines(log)[-30:])))
     ctx.require(not problems, f"{ctx.node.name}: " + "; ".join(problems), ev)
+
+
+def _script_lines(log: str) -> list[str]:
+    """keepalived's log lines about track scripts since its last start."""
+    return [
+        line
+        for line in keepalived_log.since_last_start(log)
+        if "VRRP_Script" in line or "isabling" in line or "Unsafe" in line
+    ]
+
+
+def _static_pod_scripts(ctx: Context, src: Source, ev: list[tuple[str, str]]) -> list[str]:
+    """Problems with the static pod's track scripts, from its container's log (evidence added)."""
+    runtime, container, log = keepalived_log.pod_log(ctx.facts["keepalived_pod_log"])
+    if runtime is None:
+        ev.append(("static pod's log", "no container runtime answers (k3s crictl, docker): its scripts not judged"))
+        return []
+    if container is None:
+        ev.append((f"{runtime} ps --name keepalived", "no keepalived container (HA-KA-005 judges that)"))
+        return []
+    shown = _script_lines(log)
+    ev.append((f"{runtime} logs --tail 300 {container} (this start: track script lines)", "\n".join(shown[-30:])))
+    name = src.instance.name
+    problems = [f"{name}: keepalived disabled a script for unsafe permissions: {path}"
+                for path in keepalived_log.unsafe_script_paths(log)]  # fmt: skip
+    for script, (ok, why) in sorted(keepalived_log.script_verdicts(log).items()):
+        if ok:
+            continue
+        if why.startswith("disabled"):
+            detail = why.removeprefix("disabled by keepalived").lstrip(": ")
+            problems.append(f"{name}: keepalived disabled the image's {script}" + (f" ({detail})" if detail else ""))
+        else:
+            said = f"failing ({why})" if why else "failing"
+            problems.append(f"{name}: keepalived reports the image's {script} {said}: this node is unfit for the VIP")
+    return problems
 
 
 NOPREEMPT_CLEARED = "nopreempt will not work with initial state MASTER"

@@ -57,6 +57,48 @@ esac
 """
 
 
+# The lab has no container runtime: this stand-in answers, where the static pod runs, the two
+# questions the suite asks a runtime about the keepalived static pod (its running container and
+# that container's log), as ``k3s crictl`` (k3s line) and ``docker`` (kubeadm line) would. The
+# container is the runner's current keepalived (its pid file); its log is the runner's journal
+# from keepalived's last start (keepalived logs through syslog here, to its console in the image).
+RUNTIME = """#!/bin/sh
+# The lab's stand-in for the container runtime (lab only): the keepalived static pod's container.
+pidfile=${HA_STANDIN_PIDFILE:-/run/ha-static-pods/keepalived/keepalived.pid}
+cid() { [ -s $pidfile ] && printf 'keepalived-%s' "$(cat $pidfile)" | sha256sum | cut -c1-13; }
+running() { [ -s $pidfile ] && kill -0 "$(cat $pidfile)" 2>/dev/null; }
+if [ "$(basename "$0")" = k3s ]; then
+    [ "$1" = crictl ] || { echo "error: the lab's k3s stand-in answers only crictl" >&2; exit 1; }
+    shift
+fi
+cmd=$1; [ $# -gt 0 ] && shift
+all=no; tail=all; id=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -a|--all) all=yes ;;
+        -aq|-qa) all=yes ;;
+        -q|--quiet) ;;
+        --name|--filter) shift ;;
+        --name=*|--filter=*) ;;
+        --tail) shift; tail=$1 ;;
+        --tail=*) tail=${1#--tail=} ;;
+        -*) echo "error: the lab's runtime stand-in does not know $1" >&2; exit 1 ;;
+        *) id=$1 ;;
+    esac
+    shift
+done
+case "$cmd" in
+    ps) if running || { [ $all = yes ] && [ -s $pidfile ]; }; then cid; fi ;;
+    logs)
+        [ -n "$id" ] && [ "$id" = "$(cid)" ] || { echo "error: no such container: $id" >&2; exit 1; }
+        journalctl -o cat --no-pager -u ha-static-pods -n 5000 2>/dev/null \\
+            | awk '/Starting Keepalived/ {n = 0} {l[n++] = $0} END {for (i = 0; i < n; i++) print l[i]}' \\
+            | if [ "$tail" = all ]; then cat; else tail -n "$tail"; fi ;;
+    *) echo "error: the lab's runtime stand-in answers only ps and logs" >&2; exit 1 ;;
+esac
+"""
+
+
 @dataclass
 class LabInstaller:
     """Settings of the lab's platform stand-in and its storage."""
@@ -176,6 +218,9 @@ class LabInstaller:
         r.run(f"mkdir -p {Path(line.keepalived_manifest).parent}")
         if r.put(line.keepalived_manifest, keepalived_manifest(d, node, self.line), mode=0o600):
             d.changed(node, "static pod", f"wrote {line.keepalived_manifest}")
+        runtime = "/usr/local/bin/k3s" if self.line == "k3s" else "/usr/local/bin/docker"
+        if r.put(runtime, RUNTIME, mode=0o755):
+            d.changed(node, "static pod", f"installed the lab's container runtime stand-in ({runtime})")
 
     def _k3s_files(self, d: Deployment) -> None:
         """k3s line: each server's own k3s.yaml at its local apiserver; compute nodes joined

@@ -51,6 +51,11 @@ def parser() -> argparse.ArgumentParser:
         help="DB-HA variant: manual (the DB-HA page's, default) or ocboot (mariadb_ha_nodes, written by the installer)",
     )
     up.add_argument(
+        "--host-bridge",
+        action="store_true",
+        help="Each node's address on a bridge br0 (host0 its port), as the product's Host service leaves it",
+    )
+    up.add_argument(
         "--subnet", type=_subnet, default=None, help="Private /24 for the lab (default 10.213.47.0/24, $HA_LAB_SUBNET)"
     )
     dep = sub.add_parser(
@@ -101,7 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     lab = Lab()
     try:
         if args.cmd == "up":
-            lab.up(args.topology, args.compute, args.subnet, log=sys.stderr, line=args.line, db_ha=args.db_ha)
+            lab.up(
+                args.topology,
+                args.compute,
+                args.subnet,
+                log=sys.stderr,
+                line=args.line,
+                db_ha=args.db_ha,
+                host_bridge=args.host_bridge,
+            )
             _print_status(lab.status())
         elif args.cmd == "deploy":
             from bootstrap.deploy import DeployError

@@ -107,6 +107,7 @@ class Lab:
                 rootfs=Path(st["rootfs"]),
                 home=self.paths.nodes_dir / name,
                 binds=self._binds(node["roles"]),
+                host_bridge=bool(st.get("host_bridge")),
             )
             for name, node in st["nodes"].items()
         }
@@ -153,7 +154,13 @@ class Lab:
     # Plan --------------------------------------------------------------------
     @staticmethod
     def plan(
-        topology: str, compute: int, subnet: ipaddress.IPv4Network, *, line: str | None = None, db_ha: str = "manual"
+        topology: str,
+        compute: int,
+        subnet: ipaddress.IPv4Network,
+        *,
+        line: str | None = None,
+        db_ha: str = "manual",
+        host_bridge: bool = False,
     ) -> dict[str, Any]:
         topo = get_topology(topology)
         if line is not None and line not in LINES:
@@ -179,6 +186,7 @@ class Lab:
             "topology": topology,
             "line": line,
             "db_ha": db_ha,
+            "host_bridge": host_bridge,
             "compute": compute,
             "subnet": str(subnet),
             "bridge": config.BRIDGE,
@@ -197,13 +205,15 @@ class Lab:
         log: Any = None,
         line: str | None = None,
         db_ha: str = "manual",
+        host_bridge: bool = False,
     ) -> dict[str, Any]:
         """Bring the lab to the given topology (and install line: k3s or kubeadm, None for
-        the lab's older layout); idempotent and self-repairing."""
+        the lab's older layout; DB-HA variant; each node's address on a bridge br0 with
+        ``host_bridge``); idempotent and self-repairing."""
         require_root()
         require_tools()
         subnet = subnet or config.default_subnet()
-        want = self.plan(topology, compute, subnet, line=line, db_ha=db_ha)
+        want = self.plan(topology, compute, subnet, line=line, db_ha=db_ha, host_bridge=host_bridge)
         with self._locked():
             current = self._read_state()
             if current is None:
@@ -216,10 +226,12 @@ class Lab:
                     or current["subnet"] != want["subnet"]
                     or current.get("line") != line
                     or current.get("db_ha", "manual") != db_ha
+                    or bool(current.get("host_bridge")) != host_bridge
                 ):
                     if running:
                         shown = f"{current.get('line')} line, " if current.get("line") else ""
                         shown += f"DB HA {current.get('db_ha')}, " if current.get("db_ha", "manual") != "manual" else ""
+                        shown += "addresses on br0, " if current.get("host_bridge") else ""
                         raise LabError(
                             f"a {current['topology']} lab ({shown}{current['subnet']}) is already up "
                             f"(running: {', '.join(running)}); "

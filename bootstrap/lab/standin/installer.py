@@ -396,12 +396,21 @@ WantedBy=multi-user.target
     )
 
 
+def install_nic(d: Deployment, node: NodeEntry) -> str:
+    """KEEPALIVED_INTERFACE as the installer writes it: the NIC that holds the node's address,
+    or where that is a bridge (br0, the Host service's), the bridge's first port
+    (shared/docs/real-sites.md)."""
+    nic = nic_of(d, node)
+    ports = d.remote(node).run(f"ls /sys/class/net/{nic}/brif 2>/dev/null | sort | head -n 1; true").stdout.split()
+    return ports[0] if ports else nic
+
+
 def keepalived_manifest(d: Deployment, node: NodeEntry, line: str) -> str:
     """The platform keepalived's static pod as the line's installer writes it: environment
     variables with the installer's computed values (shared/docs/real-sites.md)."""
     vip, p = str(d.inventory.vips.platform), d.profile
     first = node.has(Role.FIRST)
-    nic = nic_of(d, node)
+    nic = install_nic(d, node)
     env = [
         ("KEEPALIVED_STATE", "MASTER" if first else "BACKUP"),
         ("KEEPALIVED_PRIORITY", str(p.platform_master_priority if first else p.platform_backup_priority)),

@@ -29,7 +29,6 @@ FLAVORS: dict[str, list[str]] = {
     "manual-5node": ["--topology=5node", "--line=k3s", "--db-ha=manual"],
     "ocboot-5node": ["--topology=5node", "--line=k3s", "--db-ha=ocboot"],
     "bridge-5node": ["--topology=5node", "--line=k3s", "--host-bridge"],
-    "older-5node": ["--topology=5node"],
 }
 
 

@@ -73,6 +73,8 @@ LINES: dict[str, Line] = {
         keepalived_image="keepalived:v2.0.25",
     ),
 }
+# The product's default line since v3.11.8 (ocboot master), and the lab's.
+DEFAULT_LINE = "k3s"
 K3S_SERVER_UNIT = "/etc/systemd/system/k3s.service"
 K3S_AGENT_UNIT = "/etc/systemd/system/k3s-agent.service"
 K3S_AGENT_LB = "https://127.0.0.1:6444"  # the k3s agent's local load balancer in front of the servers

@@ -12,7 +12,7 @@ from typing import Any
 
 from bootstrap.lab.hostenv import LabError
 from bootstrap.lab.lab import Lab
-from bootstrap.layout import LAB_DB_HA, LINES
+from bootstrap.layout import DEFAULT_LINE, LAB_DB_HA, LINES
 from bootstrap.topology import TOPOLOGIES, UnknownTopology
 
 
@@ -41,8 +41,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--line",
         choices=sorted(LINES),
-        default=None,
-        help="Install line whose real layout the installer's stand-in writes (default: the lab's older layout)",
+        default=DEFAULT_LINE,
+        help=f"Install line whose real layout the installer's stand-in writes (default {DEFAULT_LINE}, the product's)",
     )
     up.add_argument(
         "--db-ha",

@@ -3,12 +3,11 @@ its ``Installer``: the control plane (etcd + the endpoints server), the platform
 VIP's keepalived, the storage address and its S3 server, the admin kubeconfig and the
 compute nodes' kubelet files. The lab depends on the deployer; never the reverse.
 
-With an install line (``line``: k3s or kubeadm) it writes that line's real layout
-(shared/docs/real-sites.md): the platform keepalived as the line's static-pod manifest
-(run by the lab's kubelet stand-in, static_pod.py), the line's kubeconfigs and, on the k3s
-line, ``k3s.service`` (the endpoints server) and the compute nodes' ``k3s-agent.service``
-(the agent's local load balancer, agent_lb.py). Without one, the lab's older layout: a
-systemd keepalived for the platform VIP and kubeconfigs at the VIP.
+It writes the install line's real layout (``line``: k3s, the product's default, or kubeadm;
+shared/docs/real-sites.md): the platform keepalived as the line's static-pod manifest (run by
+the lab's kubelet stand-in, static_pod.py, with a container-runtime stand-in for its log), the
+line's kubeconfigs and, on the k3s line, ``k3s.service`` (the endpoints server) and the compute
+nodes' ``k3s-agent.service`` (the agent's local load balancer, agent_lb.py).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from bootstrap import layout
-from bootstrap.deploy.steps import MARK, Vrrp, nic_of, vrrp_script
+from bootstrap.deploy.steps import MARK, nic_of
 from bootstrap.lab import config
 from bootstrap.lab.standin import deploy as standin
 from bootstrap.profiles import platform_auth_pass, platform_router_id
@@ -34,16 +33,6 @@ if TYPE_CHECKING:
     from bootstrap.inventory import NodeEntry
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
-CHK_PLATFORM = (
-    "#!/bin/bash\n"
-    + MARK
-    + """\
-# The control-plane endpoint of this node answers healthy.
-[ "$(curl -sk --max-time 1 https://127.0.0.1:6443/healthz)" = ok ]
-"""
-)
-
-
 # The lab has no Kubernetes API: this stand-in answers, on the control nodes, the two questions
 # --discover asks about MinIO (its service and its secret), from the lab's storage settings.
 KUBECTL = """#!/bin/sh
@@ -112,13 +101,12 @@ class LabInstaller:
     keepalived_roles: tuple[Role, ...] = (Role.PLATFORM_HA, Role.CONTROL)
     admin_kubeconfig: str = ADMIN_CONF
     secrets: set[str] = field(default_factory=set)
-    line: str | None = None  # k3s | kubeadm: that line's layout; None: the lab's older layout
+    line: str = layout.DEFAULT_LINE  # k3s | kubeadm: the layout that line's installer makes
     db_ha: str = "manual"  # manual: the DB-HA page's (the deployer's); ocboot: mariadb_ha_nodes' (the installer's)
 
     def __post_init__(self) -> None:
         self.secrets = {self.s3_secret}
-        if self.line is not None:
-            self.admin_kubeconfig = layout.LINES[self.line].admin_kubeconfig
+        self.admin_kubeconfig = layout.LINES[self.line].admin_kubeconfig
 
     @classmethod
     def from_state(cls, paths: config.LabPaths) -> LabInstaller:
@@ -127,7 +115,7 @@ class LabInstaller:
         return cls(
             storage_vip=state["vips"]["storage"],
             s3_secret=paths.s3_secret_file.read_text().strip(),
-            line=state.get("line"),
+            line=state.get("line") or layout.DEFAULT_LINE,
             db_ha=state.get("db_ha") or "manual",
         )
 
@@ -137,12 +125,6 @@ class LabInstaller:
         d.wait_for("etcd quorum", lambda: standin.etcd_healthy(d))
         unit = "k3s" if self.line == "k3s" else "ha-standin"
         d.parallel("standin", d.nodes(Role.CONTROL), lambda n: standin.standin(d, n, unit))
-        if self.line is None:
-            d.parallel("platform health track", d.nodes(Role.PLATFORM_HA), lambda n: self._chk_platform(d, n))
-
-    def _chk_platform(self, d: Deployment, node: NodeEntry) -> None:
-        if d.remote(node).put("/etc/keepalived/chk_platform", CHK_PLATFORM, mode=0o755):
-            d.changed(node, "keepalived", "wrote /etc/keepalived/chk_platform")
 
     def db_keepalived(self, d: Deployment, node: NodeEntry, nic: str) -> tuple[str, dict[str, str]] | None:
         """ocboot's mariadb_ha_nodes variant (``onecloud/roles/mariadb-ha``): its keepalived.conf
@@ -154,40 +136,21 @@ class LabInstaller:
         }
 
     def keepalived_blocks(self, d: Deployment, node: NodeEntry, nic: str) -> list[str]:
+        """The lab's own storage address (MinIO's role) on the control nodes; the platform VIP's
+        keepalived is the line's static pod, not keepalived.conf's."""
         blocks = []
-        if node.has(Role.PLATFORM_HA) and self.line is None:
-            vip = str(d.inventory.vips.platform)
-            first = node.has(Role.FIRST)
-            p = d.profile
-            blocks += [
-                vrrp_script("chk_platform"),
-                Vrrp(
-                    "VI_PLATFORM",
-                    "MASTER" if first else "BACKUP",
-                    nic,
-                    platform_router_id(vip),
-                    p.platform_master_priority if first else p.platform_backup_priority,
-                    platform_auth_pass(vip),
-                    vip,
-                    advert_int=p.advert_int,
-                    track="chk_platform",
-                ).render(),
-            ]
         if node.has(Role.CONTROL):
             blocks.append(standin.storage_instance(d, node, nic))
         return blocks
 
     def after_keepalived(self, d: Deployment) -> None:
-        """The kubeconfigs and the compute nodes' join, per line; on a line, the platform
-        keepalived's static pod."""
-        if self.line is None:
-            self._vip_kubeconfigs(d, control_kubelet=False)
-        elif self.line == "kubeadm":
-            self._vip_kubeconfigs(d, control_kubelet=True)
+        """The kubeconfigs and the compute nodes' join, per line, and the platform keepalived's
+        static pod."""
+        if self.line == "kubeadm":
+            self._vip_kubeconfigs(d)
         else:
             self._k3s_files(d)
-        if self.line is not None:
-            d.parallel("static pod", d.nodes(Role.PLATFORM_HA), lambda n: self._static_pod(d, n))
+        d.parallel("static pod", d.nodes(Role.PLATFORM_HA), lambda n: self._static_pod(d, n))
         d.parallel("kubectl stand-in", d.nodes(Role.CONTROL), lambda n: self._kubectl(d, n))
 
     def _kubectl(self, d: Deployment, node: NodeEntry) -> None:
@@ -207,7 +170,6 @@ class LabInstaller:
     def _static_pod(self, d: Deployment, node: NodeEntry) -> None:
         """The platform keepalived's manifest as the line's installer writes it (0600), and
         the lab's kubelet stand-in that runs it."""
-        assert self.line is not None
         r, line = d.remote(node), layout.LINES[self.line]
         if r.put(STATIC_POD_RUNNER, Path(standin.__file__).with_name("static_pod.py").read_text(), mode=0o755):
             d.changed(node, "static pod", "installed the lab's kubelet stand-in")
@@ -246,10 +208,10 @@ class LabInstaller:
                 r.run("systemctl daemon-reload && systemctl enable k3s-agent && systemctl restart k3s-agent")
                 d.changed(node, "compute", f"joined through {server} (k3s-agent)")
 
-    def _vip_kubeconfigs(self, d: Deployment, control_kubelet: bool) -> None:
-        """admin.conf on the control nodes (made on the First Node, copied as the installer
-        does); kubelet.conf pointing at the VIP on compute nodes (and, on the kubeadm line,
-        on the control nodes too: each runs a kubelet)."""
+    def _vip_kubeconfigs(self, d: Deployment) -> None:
+        """kubeadm line: admin.conf on the control nodes (made on the First Node, copied as the
+        installer does); kubelet.conf pointing at the VIP on the compute and control nodes
+        (each runs a kubelet)."""
         first = d.inventory.first_node()
         r = d.remote(first)
         server = f"https://{d.inventory.vips.platform}:6443"
@@ -262,7 +224,7 @@ class LabInstaller:
         for node in d.nodes(Role.CONTROL):
             if node.name != first.name and d.remote(node).put(ADMIN_CONF, conf, mode=0o600):
                 d.changed(node, "control", f"copied {ADMIN_CONF} from the First Node")
-        kubelet_nodes = d.nodes(Role.COMPUTE, Role.CONTROL) if control_kubelet else d.nodes(Role.COMPUTE)
+        kubelet_nodes = d.nodes(Role.COMPUTE, Role.CONTROL)
         for node in kubelet_nodes:
             # First Node IP: the VIP, not the First Node's address; port 6443.
             kubelet = kubeconfig(server, "", "bootstrap-token").replace("kubernetes-admin", "system:node")

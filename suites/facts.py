@@ -84,7 +84,15 @@ PROBES: dict[str, Probe] = {
         Probe("firewalld", "systemctl is-active firewalld 2>/dev/null || true"),
         Probe("date", "date +%s.%N", timeout=5),
         Probe("addr", ADDR_COMMAND, timeout=5),
-        Probe("keepalived_conf", "cat /etc/keepalived/keepalived.conf 2>/dev/null || true"),
+        # keepalived.conf and the files its `include` lines name (keepalived reads them as part of
+        # it; a relative path is the configuration directory's), each after a "# @@include" line.
+        Probe(
+            "keepalived_conf",
+            "c=/etc/keepalived/keepalived.conf; cat $c 2>/dev/null; "
+            "for f in $(sed -n 's/^[[:space:]]*include[[:space:]][[:space:]]*//p' $c 2>/dev/null); do "
+            'case $f in /*) ;; *) f=/etc/keepalived/$f ;; esac; for g in $f; do [ -f "$g" ] && '
+            '{ echo; echo "# @@include $g"; cat "$g"; }; done; done; true',
+        ),
         Probe(
             "keepalived_service",
             "echo enabled=$(systemctl is-enabled keepalived 2>&1) active=$(systemctl is-active keepalived 2>&1)",

@@ -549,6 +549,26 @@ def _join_apply(v: View, node: str) -> None:
     )
 
 
+def _without_cron(
+    pair: tuple[Callable[[View, str], None], Callable[[View, str], None]],
+) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """The change with cron stopped around it: the DB-HA page's interface switcher (a cron job)
+    would otherwise put keepalived.conf's interface back within 20 s and restart keepalived."""
+
+    def apply(v: View, node: str) -> None:
+        v.sh(node, "systemctl stop cron")
+        # A run cron already started goes on for up to 40 s (three checks 20 s apart).
+        idle = lambda: not v.lab.ssh(node, "pgrep -f check_interface2.sh").stdout.strip()  # noqa: E731
+        v.wait(f"{node}: no interface switcher running", idle, timeout=70)
+        pair[0](v, node)
+
+    def undo(v: View, node: str) -> None:
+        pair[1](v, node)
+        v.sh(node, "systemctl start cron")
+
+    return apply, undo
+
+
 KA = "/etc/keepalived/keepalived.conf"
 FIRST = lambda v: v.with_role("first")[0]  # noqa: E731
 DB_HOLDER = lambda v: v.holder("db")  # noqa: E731
@@ -650,9 +670,9 @@ MUTATIONS: list[Mutation] = [
     _m(
         "ka-wrong-interface",
         "HA-KA-001",
-        "keepalived.conf names interface lo",
+        "keepalived.conf names interface lo, the DB-HA page's interface switcher (cron) stopped",
         "db2",
-        edit(KA, "s/interface host0/interface lo/"),
+        _without_cron(edit(KA, "s/interface host0/interface lo/")),
     ),
     _m(
         "ka-auth-differs",

@@ -192,6 +192,13 @@ PROBES: dict[str, Probe] = {
             '$e/v3/cluster/member/list; echo; echo "@@health"; asroot curl -s --max-time 4 $a $e/health; echo; true',
             timeout=12,
         ),
+        # The DB-HA page's interface switcher, where installed (its cron file and scripts).
+        Probe(
+            "interface_switcher",
+            "for f in /etc/cron.d/update_keepalived_interface /etc/keepalived/check_interface2.sh "
+            '/etc/keepalived/check_interface.sh; do [ -f "$f" ] && echo "exists $f"; done; true',
+            timeout=5,
+        ),
         # What /bin/sh is (dash on Debian and Ubuntu, bash on the RHEL family): keepalived runs
         # a track script that is no executable file through it.
         Probe("bin_sh", "readlink -f /bin/sh", timeout=5),

@@ -707,6 +707,14 @@ MUTATIONS: list[Mutation] = [
         edit(KA, r"/vrrp_script chk_mysql/,/^}/ s/interval 1/interval 1\n    weight -20/"),
     ),
     _m(
+        "ka-comment-says-interface",
+        "HA-KA-008",
+        "a comment with the word interface added to db2's keepalived.conf, where the page's switcher is installed "
+        "(cron stopped meanwhile: the switcher would restart keepalived every 20 s)",
+        "db2",
+        _without_cron(edit(KA, "$ a # spare interface: eth1")),
+    ),
+    _m(
         "cert-two-days",
         "HA-CP-007",
         "the API server's certificate on the platform VIP expires in 2 days",

@@ -582,3 +582,28 @@ def test_the_pod_log_probe_reads_the_labs_runtime_stand_in(tmp_path: Any, runtim
     assert container is not None  # exited, still listed with -a (as its last container)
     pidfile.unlink()
     assert pod_log(run())[1] is None
+
+
+def test_the_pages_interface_switcher_needs_one_interface_line() -> None:
+    """HA-KA-008: judged only where the switcher's cron file is; one `interface` line in
+    keepalived.conf itself passes (an included file's lines do not count: the switcher greps
+    keepalived.conf alone); a second instance, a comment with the word, or none fails."""
+    data, facts = k3s_site()
+    one = "vrrp_instance VI_DB {\n    interface eth0\n    track_interface {\n    }\n}\ninclude installer.conf\n"
+    included = "\n# @@include /etc/keepalived/installer.conf\nvrrp_instance VI_S {\n    interface eth0\n}\n"
+    cron = "exists /etc/cron.d/update_keepalived_interface\nexists /etc/keepalived/check_interface.sh"
+    facts["dba"]["keepalived_conf"] = one + included
+    facts["dba"]["interface_switcher"] = cron
+    assert judge(data, facts, "HA-KA-008", "dba") is None
+    for broken, shown in (
+        (one + "# spare interface: eth1\n", "reads 2 lines with the word interface"),
+        (one + "vrrp_instance VI_X {\n    interface eth0\n}\n", "('interface eth0'; 'interface eth0')"),
+        ("vrrp_instance VI_DB {\n}\n", "reads 0 lines with the word interface"),
+    ):
+        facts["dba"]["keepalived_conf"] = broken + included
+        got = judge(data, facts, "HA-KA-008", "dba")
+        assert got is not None, broken
+        assert "its sed cannot rewrite them and it restarts keepalived every 20 s" in got
+        assert shown in got, got
+    facts["dba"]["interface_switcher"] = ""  # no switcher: nothing it could break
+    assert judge(data, facts, "HA-KA-008", "dba") is None

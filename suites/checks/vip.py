@@ -441,6 +441,51 @@ def nopreempt_only_on_backup(ctx: Context) -> None:
     ctx.require(not problems, f"{ctx.node.name}: " + "; ".join(problems), ev)
 
 
+SWITCHER_CRON = "/etc/cron.d/update_keepalived_interface"
+INCLUDED = "# @@include "  # where the keepalived_conf probe appends an included file
+GREP_W_INTERFACE = re.compile(r"(?<![A-Za-z0-9_])interface(?![A-Za-z0-9_])")
+
+
+def switcher_words(conf: str) -> list[tuple[str, str]]:
+    """What the DB-HA page's check_interface.sh reads from keepalived.conf itself (not the files
+    it includes): ``grep -w interface | awk '{print $2}'``, as [(line, second field)].
+
+    >>> switcher_words("vrrp_instance VI_DB {\\n    interface host0\\n    track_interface {\\n}")
+    [('interface host0', 'host0')]
+    """
+    own = conf.split(INCLUDED, 1)[0]
+    found = []
+    for line in own.splitlines():
+        if GREP_W_INTERFACE.search(line):
+            fields = line.split()
+            found.append((line.strip(), fields[1] if len(fields) > 1 else ""))
+    return found
+
+
+@check("HA-KA-008", facts=("keepalived_conf", "interface_switcher"))
+def interface_switcher_can_work(ctx: Context) -> None:
+    """Where the DB-HA page's interface switcher runs (its cron file), keepalived.conf has exactly
+    one line with the word ``interface``: the switcher's ``grep -w interface | awk '{print $2}'``
+    must yield one interface name, or its ``sed`` cannot rewrite the file and it restarts
+    keepalived anyway, three times a minute. Source: the DB-HA page's check_interface.sh."""
+    assert ctx.node is not None
+    installed = ctx.facts["interface_switcher"]
+    conf = ctx.facts["keepalived_conf"]
+    ev = [("interface switcher files", installed or "(none)"), (f"cat {KEEPALIVED_CONF}  (on {ctx.node.name})", conf)]
+    if f"exists {SWITCHER_CRON}" not in installed:
+        return  # no switcher runs here: nothing it could break
+    words = switcher_words(conf)
+    if len(words) == 1:
+        return
+    said = "; ".join(f"{line!r}" for line, _ in words) or "none"
+    ctx.fail(
+        f"{ctx.node.name}: the DB-HA page's interface switcher ({SWITCHER_CRON}) reads {len(words)} lines with "
+        f"the word interface from {KEEPALIVED_CONF} ({said}): its sed cannot rewrite them and it restarts "
+        "keepalived every 20 s",
+        ev,
+    )
+
+
 @check("HA-KA-005", facts=("keepalived_service", "keepalived_procs", *KA_FACTS))
 def keepalived_running(ctx: Context) -> None:
     """Per VIP group of the node: a systemd keepalived enabled and active where keepalived.conf

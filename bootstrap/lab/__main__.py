@@ -92,7 +92,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _print_status(status: dict[str, Any]) -> None:
-    print(f"topology {status['topology']}  subnet {status['subnet']}  bridge {status['bridge']}")
+    layout = f"line {status.get('line') or '-'}  DB HA {status.get('db_ha', 'manual')}"
+    layout += "  addresses on br0" if status.get("host_bridge") else ""
+    print(f"topology {status['topology']}  {layout}  subnet {status['subnet']}  bridge {status['bridge']}")
     print(f"{'NODE':10} {'ADDRESS':15} {'STATE':12} {'MEM MiB':>8}  ROLES")
     for n in status["nodes"]:
         print(f"{n['name']:10} {n['address']:15} {n['state']:12} {n['memory_mib']:8.1f}  {','.join(n['roles'])}")

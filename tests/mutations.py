@@ -230,8 +230,21 @@ def _pod_pid(v: View, node: str) -> str:
 def _write_manifest(v: View, node: str, text: str, before: str) -> None:
     """Write the manifest (its mode kept) and wait for the pod's keepalived to be restarted."""
     blob = base64.b64encode(text.encode()).decode()
+    held = _holds_platform(v, node)
     v.sh(node, f"printf %s {blob} | base64 -d > {v.manifest()}")
-    v.wait(f"{node}: the static pod restarted on its new manifest", lambda: _pod_pid(v, node) not in ("", before), 30)
+    _restarted(v, node, before, held, "on its new manifest")
+
+
+def _holds_platform(v: View, node: str) -> bool:
+    return node in v.status()["vips"]["platform"]["holders"]
+
+
+def _restarted(v: View, node: str, before: str, held: bool, why: str) -> None:
+    """Wait for the pod's new keepalived; a platform VIP holder (the MASTER) first lets the VIP go
+    and takes it back moments later: wait for that too, so the suite sees the VIP where it was."""
+    v.wait(f"{node}: the static pod restarted {why}", lambda: _pod_pid(v, node) not in ("", before), 30)
+    if held:
+        v.wait(f"{node}: holds the platform VIP again", lambda: v.status()["vips"]["platform"]["holders"] == [node], 30)
 
 
 def manifest_env(
@@ -251,9 +264,9 @@ def manifest_env(
         _write_manifest(v, node, yaml.safe_dump(doc, sort_keys=False), before)
 
     def undo(v: View, node: str) -> None:
-        before = _pod_pid(v, node)
+        before, held = _pod_pid(v, node), _holds_platform(v, node)
         v.sh(node, f"cat {MANIFEST_BACKUP} > {v.manifest()} && rm -f {MANIFEST_BACKUP}")
-        v.wait(f"{node}: the static pod back on its manifest", lambda: _pod_pid(v, node) not in ("", before), 30)
+        _restarted(v, node, before, held, "back on its manifest")
 
     return apply, undo
 

@@ -60,6 +60,14 @@ class Fact:
 # Root-only files (a static pod's manifest is 0600) are read with sudo -n where the SSH
 # user is not root: never a password prompt, never a change.
 AS_ROOT = 'asroot() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }; '
+# keepalived.conf and the files its `include` lines name (keepalived reads them as part of it;
+# a relative path is the configuration directory's), each after a "# @@include <path>" line.
+KA_CONF_CHAIN = (
+    "c=/etc/keepalived/keepalived.conf; cat $c 2>/dev/null; "
+    "for f in $(sed -n 's/^[[:space:]]*include[[:space:]][[:space:]]*//p' $c 2>/dev/null); do "
+    'case $f in /*) ;; *) f=/etc/keepalived/$f ;; esac; for g in $f; do [ -f "$g" ] && '
+    '{ echo; echo "# @@include $g"; cat "$g"; }; done; done; true'
+)
 # The keepalived static pod's container and its log: "@@runtime <runtime> id=<container>" then
 # the log's last 300 lines (crictl's and docker's ``logs --tail``), or "@@runtime none".
 POD_LOG_COMMAND = (
@@ -84,15 +92,7 @@ PROBES: dict[str, Probe] = {
         Probe("firewalld", "systemctl is-active firewalld 2>/dev/null || true"),
         Probe("date", "date +%s.%N", timeout=5),
         Probe("addr", ADDR_COMMAND, timeout=5),
-        # keepalived.conf and the files its `include` lines name (keepalived reads them as part of
-        # it; a relative path is the configuration directory's), each after a "# @@include" line.
-        Probe(
-            "keepalived_conf",
-            "c=/etc/keepalived/keepalived.conf; cat $c 2>/dev/null; "
-            "for f in $(sed -n 's/^[[:space:]]*include[[:space:]][[:space:]]*//p' $c 2>/dev/null); do "
-            'case $f in /*) ;; *) f=/etc/keepalived/$f ;; esac; for g in $f; do [ -f "$g" ] && '
-            '{ echo; echo "# @@include $g"; cat "$g"; }; done; done; true',
-        ),
+        Probe("keepalived_conf", KA_CONF_CHAIN),
         Probe(
             "keepalived_service",
             "echo enabled=$(systemctl is-enabled keepalived 2>&1) active=$(systemctl is-active keepalived 2>&1)",
@@ -153,8 +153,11 @@ PROBES: dict[str, Probe] = {
         # The files keepalived.conf's track scripts run (their first word), for what they check.
         Probe(
             "keepalived_scripts",
-            AS_ROOT + "sed -n 's/^[[:space:]]*script[[:space:]]*\"\\{0,1\\}\\([^\" ]*\\).*/\\1/p' "
-            "/etc/keepalived/keepalived.conf 2>/dev/null | sort -u | while read -r f; do "
+            AS_ROOT
+            + "{ "
+            + KA_CONF_CHAIN
+            + "; } | sed -n 's/^[[:space:]]*script[[:space:]]*\"\\{0,1\\}\\([^\" ]*\\).*/\\1/p' "
+            "| sort -u | while read -r f; do "
             '[ -f "$f" ] && asroot grep -qI "" "$f" && { echo "@@script $f"; asroot head -c 4000 "$f"; echo; }; '
             "done; true",
         ),

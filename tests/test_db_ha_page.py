@@ -5,10 +5,26 @@ follows the node address onto br0 and restarts keepalived, and which takes keepa
 
 from __future__ import annotations
 
+import io
+import ipaddress
 import subprocess
 from pathlib import Path
 
-from bootstrap.deploy.steps import CHECK_INTERFACE2, INTERFACE_CRON_LINE, MARK, check_interface_page, chk_mysql
+from bootstrap import inventory as inv
+from bootstrap.deploy.core import Deployment
+from bootstrap.deploy.steps import (
+    CHECK_INTERFACE2,
+    INSTALLER_INCLUDE,
+    INTERFACE_CRON_LINE,
+    MARK,
+    check_interface_page,
+    chk_mysql,
+    installer_keepalived,
+    keepalived_config,
+)
+from bootstrap.lab.lab import Lab
+from bootstrap.lab.standin.installer import LabInstaller
+from suites.checks.vip import switcher_words
 
 NODE_IP = "10.213.47.21"
 DB_INSTANCE = "vrrp_instance VI_DB {\n    state BACKUP\n    interface host0\n    virtual_router_id 99\n}\n"
@@ -69,3 +85,40 @@ def test_a_second_interface_line_makes_the_switcher_restart_keepalived_every_run
 def test_cron_runs_the_switcher_three_times_a_minute() -> None:
     assert INTERFACE_CRON_LINE.endswith("* * * * * root /etc/keepalived/check_interface2.sh >/dev/null 2>&1\n")
     assert "for i in {1..3}" in CHECK_INTERFACE2 and "sleep 20" in CHECK_INTERFACE2
+
+
+def lab_deployment(tmp_path: Path, topology: str) -> Deployment:
+    """The deployer as it runs on the lab (k3s line), without connecting anywhere."""
+    st = Lab.plan(topology, 0, ipaddress.IPv4Network("10.213.47.0/24"))
+    for name, text in (("id", "key"), ("pw", "db-secret\n"), ("s3", "s3-secret\n")):
+        (tmp_path / name).write_text(text)
+    data = {
+        "version": inv.SCHEMA_VERSION, "site": f"lab-{topology}", "topology": topology, "profile": "document",
+        "ssh": {"user": "root", "key": str(tmp_path / "id")},
+        "nodes": [{"name": n, "address": d["address"], "roles": d["roles"]} for n, d in st["nodes"].items()],
+        "vips": st["vips"],
+        "db": {"user": "root", "password_file": str(tmp_path / "pw")},
+        "storage": {"endpoint": f"http://{st['vips']['storage']}:8333", "access_key": "ha-lab",
+                    "secret_key_file": str(tmp_path / "s3")},
+    }  # fmt: skip
+    installer = LabInstaller(storage_vip=st["vips"]["storage"], s3_secret="s3-secret", line="k3s")
+    return Deployment(inv.parse(data), installer=installer, log=io.StringIO())
+
+
+def test_keepalived_conf_holds_the_db_instance_alone_as_the_page_writes_it(tmp_path: Path) -> None:
+    """3node: the DB-HA nodes are control nodes, where the lab keeps its storage address too; that
+    instance goes to the included file, so the page's switcher reads one interface line."""
+    d = lab_deployment(tmp_path, "3node")
+    node1 = d.inventory.node("node1")
+    conf = keepalived_config(d, node1, "host0")
+    extra = installer_keepalived(d, node1, "host0")
+    assert "vrrp_instance VI_DB" in conf and "VI_STORAGE" not in conf
+    assert f"include {INSTALLER_INCLUDE}" in conf
+    assert extra is not None and "vrrp_instance VI_STORAGE" in extra and MARK in extra
+    assert [word for _, word in switcher_words(conf)] == ["host0"]
+    node3 = d.inventory.node("node3")  # a control node without DB HA: its storage instance only
+    assert "VI_DB" not in keepalived_config(d, node3, "host0")
+    assert "VI_STORAGE" in (installer_keepalived(d, node3, "host0") or "")
+    prepare = Deployment(d.inventory, installer=d.installer, log=io.StringIO(), stage="prepare")
+    assert installer_keepalived(prepare, node1, "host0") is None  # the document's preparation only
+    assert "include" not in keepalived_config(prepare, node1, "host0")

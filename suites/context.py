@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from suites.catalog import Requirement, resolve_expected
 from suites.checks.keepalived_conf import instance_for as kc_instance_for
 from suites.checks.keepalived_conf import scripts as kc_scripts
 from suites.facts import PROBES, Fact, batch_script, batch_timeout, new_nonce, parse_batch
-from suites.keepalived_log import failing_scripts, pod_log, since_last_start
+from suites.keepalived_log import failing_scripts, pod_log, script_files, since_last_start, waiting_netcat
 
 __all__ = [
     "ROOT_DB",
@@ -330,7 +331,11 @@ class SiteRuntime:
 
     def _bash_only(self, failing: dict[str, list[str]]) -> str:
         """Why a failing track script cannot work, where that is plain: a bash-only
-        ``/dev/tcp`` redirection that keepalived hands to a /bin/sh that is not bash."""
+        ``/dev/tcp`` redirection that keepalived hands to a /bin/sh that is not bash, or an
+        ``nc`` that waits for the server to close (OpenBSD's or the traditional netcat: MariaDB
+        closes a connection that sent no handshake only at connect_timeout, 10 s by default,
+        after keepalived's script timeout), where CentOS 7's nc, for which the DB-HA page's
+        chk_mysql was written, closes at once."""
         for label, nodes in failing.items():
             script = label.split(" (", 1)[0]
             for node_name in nodes:
@@ -342,6 +347,14 @@ class SiteRuntime:
                         return (
                             f" (its command {command} is a bash redirection, and keepalived runs it "
                             f"through /bin/sh, which is {sh} on {node_name})"
+                        )
+                    body = script_files(values["keepalived_scripts"].output).get(command.split(" ")[0], "")
+                    waits = waiting_netcat(values["netcat"].output)
+                    if waits and re.search(r"(^|[|;&\s])nc\s", body):
+                        return (
+                            f" (its script runs nc, which on {node_name} is {waits}: it waits for the server to "
+                            "close the connection, and MariaDB closes one that sent no handshake only at "
+                            "connect_timeout, 10 s by default, longer than keepalived lets the script run)"
                         )
         return ""
 

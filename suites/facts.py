@@ -205,6 +205,12 @@ PROBES: dict[str, Probe] = {
         # What /bin/sh is (dash on Debian and Ubuntu, bash on the RHEL family): keepalived runs
         # a track script that is no executable file through it.
         Probe("bin_sh", "readlink -f /bin/sh", timeout=5),
+        # Which nc a `echo | nc` track script runs (netcats differ at stdin's end: real-sites.md).
+        Probe(
+            "netcat",
+            'p=$(command -v nc 2>/dev/null) && { readlink -f "$p"; nc -h 2>&1 | head -n 1; }; true',
+            timeout=5,
+        ),
         # Links (a bridge's ports carry "master br0"): the static pod's interface may be one.
         Probe("links", "ip -o link show", timeout=5),
     )

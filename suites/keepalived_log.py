@@ -71,3 +71,29 @@ def pod_log(output: str) -> tuple[str | None, str | None, str]:
     if m is None or m["rt"] == "none":
         return None, None, ""
     return m["rt"], (m["id"] or None), rest.strip("\n")
+
+
+def script_files(probe_output: str) -> dict[str, str]:
+    """{path: text} from the ``keepalived_scripts`` probe ("@@script <path>" then the file)."""
+    found: dict[str, str] = {}
+    for block in probe_output.split("@@script ")[1:]:
+        path, _, text = block.partition("\n")
+        found[path.strip()] = text
+    return found
+
+
+def waiting_netcat(probe_output: str) -> str | None:
+    """The name of a netcat that, at stdin's end, keeps the connection open until the server
+    closes it (OpenBSD's, the traditional one), from the ``netcat`` probe; None for nmap's ncat
+    (CentOS 7's closes at once, 7.x half-closes, and a server then closes) or no nc at all.
+
+    >>> waiting_netcat("/usr/bin/nc.openbsd\\nOpenBSD netcat (Debian patchlevel 1.219-1)")
+    'OpenBSD netcat'
+    >>> waiting_netcat("/usr/bin/ncat\\nNcat 7.93 ( https://nmap.org/ncat )") is None
+    True
+    """
+    if "OpenBSD netcat" in probe_output or "nc.openbsd" in probe_output:
+        return "OpenBSD netcat"
+    if "nc.traditional" in probe_output or "[v1.10" in probe_output:
+        return "the traditional netcat"
+    return None

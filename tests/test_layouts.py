@@ -607,3 +607,24 @@ def test_the_pages_interface_switcher_needs_one_interface_line() -> None:
         assert shown in got, got
     facts["dba"]["interface_switcher"] = ""  # no switcher: nothing it could break
     assert judge(data, facts, "HA-KA-008", "dba") is None
+
+
+def test_a_db_vip_nobody_holds_names_a_netcat_that_waits_for_the_server() -> None:
+    """The DB-HA page's chk_mysql (`echo | nc ...`) on a host whose nc is OpenBSD's netcat: it
+    waits for MariaDB to close, which MariaDB does only at connect_timeout; the unheld VIP's
+    cause says so. With nmap's ncat (CentOS 7's nc), nothing is invented."""
+    data, facts = k3s_site()
+    for i, n in enumerate(("dba", "dbb")):
+        facts[n]["keepalived_conf"] = db_conf("manual", i)
+        facts[n]["keepalived_scripts"] = (
+            "@@script /etc/keepalived/chk_mysql\n#!/bin/bash\necho | nc 127.0.0.1 3306 &>/dev/null\n"
+        )
+        facts[n]["keepalived_log"] = "Starting Keepalived\nVRRP_Script(chk_mysql) failed (exited with status 1)\n"
+        facts[n]["netcat"] = "/usr/bin/nc.openbsd\nOpenBSD netcat (Debian patchlevel 1.219-1)"
+    got = judge(data, facts, "HA-VIP-001", None, "db")
+    assert got is not None
+    assert "its script runs nc, which on dba is OpenBSD netcat: it waits for the server to close" in got, got
+    for n in ("dba", "dbb"):
+        facts[n]["netcat"] = "/usr/bin/ncat\nNcat: Version 7.93 ( https://nmap.org/ncat )"
+    got = judge(data, facts, "HA-VIP-001", None, "db")
+    assert got is not None and got.splitlines()[0].endswith("chk_mysql (exited with status 1) on dba, dbb"), got

@@ -170,12 +170,21 @@ def static_pod_vips(value: str) -> list[str]:
     return [str(v).strip().split("/")[0] for v in items if str(v).strip()]
 
 
+def manifests(probe_output: str) -> list[tuple[str, str]]:
+    """[(path, text)] from the ``keepalived_manifest`` probe's output ("@@manifest <path>" then
+    the file, per manifest found; an unreadable one's text starts "(cannot read")."""
+    found = []
+    for block in probe_output.split("@@manifest ")[1:]:
+        head, _, body = block.partition("\n")
+        found.append((head.strip(), body))
+    return found
+
+
 def manifest_vips(probe_output: str) -> list[str]:
     """The VIPs of every readable keepalived static pod in the ``keepalived_manifest`` probe's
-    output ("@@manifest <path>" then the file, per manifest found); unreadable ones add none."""
+    output; unreadable or broken ones add none."""
     found: list[str] = []
-    for block in probe_output.split("@@manifest ")[1:]:
-        body = block.partition("\n")[2]
+    for _, body in manifests(probe_output):
         try:
             env = static_pod_env(body)
         except ValueError:

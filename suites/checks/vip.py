@@ -130,12 +130,10 @@ class Source:
 def static_pod(ctx: Context, node: NodeEntry) -> Source | None:
     """The platform keepalived's static pod on ``node`` (the manifest at either line's
     path, read as the container image reads it), or None when the node has none."""
-    raw = ctx.facts_of(node)["keepalived_manifest"]
-    if "@@manifest " not in raw:
+    found = layout.manifests(ctx.facts_of(node)["keepalived_manifest"])
+    if not found:
         return None
-    head, _, body = raw.split("@@manifest ", 1)[1].partition("\n")
-    path = head.strip()
-    body = body.split("@@manifest ", 1)[0]
+    path, body = found[0]
     if body.startswith("(cannot read"):
         raise CheckError(f"{node.name}: {path} exists but cannot be read (root only; sudo -n refused): {body.strip()}")
     try:

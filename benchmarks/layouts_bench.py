@@ -28,7 +28,7 @@ FLAVORS: dict[str, list[str]] = {
     "kubeadm-5node": ["--topology=5node", "--line=kubeadm"],
     "manual-5node": ["--topology=5node", "--line=k3s", "--db-ha=manual"],
     "ocboot-5node": ["--topology=5node", "--line=k3s", "--db-ha=ocboot"],
-    "older-5node": ["--topology=5node"],
+    "bridge-5node": ["--topology=5node", "--line=k3s", "--host-bridge"],
 }
 
 

@@ -21,6 +21,8 @@ class Distro:
     time_service: str = "chronyd"
     time_packages: tuple[str, ...] = ("chrony",)
     sudo_group: str = "wheel"
+    # The DB-HA page's `yum install nc`: nmap's ncat (CentOS 7's nc is nmap-ncat).
+    netcat_packages: tuple[str, ...] = ("nc",)
 
 
 DEBIAN = Distro(
@@ -32,6 +34,7 @@ DEBIAN = Distro(
     mysql_socket="/run/mysqld/mysqld.sock",
     time_service="chrony",
     sudo_group="sudo",
+    netcat_packages=("ncat",),
 )
 # CentOS 7 (the document's own platform), and the RHEL-like family after it.
 REDHAT = Distro(

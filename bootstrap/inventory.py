@@ -27,7 +27,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bootstrap import ocboot_file
+from bootstrap import ocboot_file, yamlfile
 from bootstrap.profiles import PROFILES, Profile
 from bootstrap.topology import TOPOLOGIES, Role, get_topology
 
@@ -293,17 +293,7 @@ def parse(data: Any, source: str = "inventory") -> Inventory:
 def load(path: str | os.PathLike[str]) -> Inventory:
     """Read and validate an inventory file."""
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise InventoryError(f"{p}: cannot read inventory: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise InventoryError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    return parse(data, str(p))
+    return parse(yamlfile.read(p, "inventory", InventoryError), str(p))
 
 
 def dump(inv: Inventory, path: str | os.PathLike[str]) -> None:

@@ -17,6 +17,8 @@ True
 '66'
 >>> static_pod_vips("#PYTHON2BASH:['192.168.0.66']")
 ['192.168.0.66']
+>>> manifest_vips("@@manifest /etc/kubernetes/manifests/keepalived.yaml\\n" + EXAMPLE_MANIFEST)
+['192.168.0.66']
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ LINES: dict[str, Line] = {
         keepalived_image="keepalived:v2.0.25",
     ),
 }
+# The product's default line since v3.11.8 (ocboot master), and the lab's.
+DEFAULT_LINE = "k3s"
 K3S_SERVER_UNIT = "/etc/systemd/system/k3s.service"
 K3S_AGENT_UNIT = "/etc/systemd/system/k3s-agent.service"
 K3S_AGENT_LB = "https://127.0.0.1:6444"  # the k3s agent's local load balancer in front of the servers
@@ -164,6 +168,29 @@ def static_pod_vips(value: str) -> list[str]:
         parsed = text.split(",")
     items = parsed if isinstance(parsed, list | tuple) else [parsed]
     return [str(v).strip().split("/")[0] for v in items if str(v).strip()]
+
+
+def manifests(probe_output: str) -> list[tuple[str, str]]:
+    """[(path, text)] from the ``keepalived_manifest`` probe's output ("@@manifest <path>" then
+    the file, per manifest found; an unreadable one's text starts "(cannot read")."""
+    found = []
+    for block in probe_output.split("@@manifest ")[1:]:
+        head, _, body = block.partition("\n")
+        found.append((head.strip(), body))
+    return found
+
+
+def manifest_vips(probe_output: str) -> list[str]:
+    """The VIPs of every readable keepalived static pod in the ``keepalived_manifest`` probe's
+    output; unreadable or broken ones add none."""
+    found: list[str] = []
+    for _, body in manifests(probe_output):
+        try:
+            env = static_pod_env(body)
+        except ValueError:
+            continue
+        found += static_pod_vips(env.get("KEEPALIVED_VIRTUAL_IPS", ""))
+    return found
 
 
 # A manifest in the shape the k3s line's installer writes (values from the published example).

@@ -42,6 +42,7 @@ import ipaddress
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ import pymysql.cursors
 import yaml
 
 from bootstrap import inventory as inv
+from bootstrap import ocboot_file
 from bootstrap.inventory import InventoryError, parse
 from bootstrap.ocboot_file import (
     DB_HA,
@@ -61,9 +63,6 @@ from bootstrap.ocboot_file import (
     Group,
     Host,
     OcbootFileError,
-    _address,
-    _port,
-    _truthy,
     db_password,
     groups,
     read_yaml,
@@ -149,6 +148,41 @@ def _inventory_data(
     document's HA topologies, and says why."""
     path = Path(path).resolve()
     found = groups(path, read_yaml(path))
+    primary, platform_vip, controls = _control_plane(path, found)
+    workers = found.get(WORKERS, Group()).hosts
+    db = _database(path, found, primary, controls, db_nodes=db_nodes, discover=discover)
+    topology = _topology(path, db, {h.address for h in controls})
+    _one_ssh_login(path, controls + workers + db.ha_hosts + ([db.single] if db.single else []), controls[0])
+    key = ssh_key or default_ssh_key()
+    if key is None:
+        raise OcbootConfigError(
+            f"{path}: no SSH key: none of ~/.ssh/{', ~/.ssh/'.join(DEFAULT_KEYS)} exists; pass --ssh-key PATH"
+        )
+    data: dict[str, Any] = {
+        "version": 1,
+        "site": site or f"ocboot-{platform_vip}",
+        "topology": topology,
+        "ssh": {
+            "user": controls[0].user,
+            "port": controls[0].port,
+            "key": str(key),
+            **({"known_hosts": str(known_hosts)} if known_hosts else {}),
+        },
+        "nodes": _nodes(path, controls, db, workers),
+        "vips": {"platform": str(platform_vip), **({"db": str(db.vip)} if db.vip else {})},
+        "db": {
+            "user": str(db.user),
+            "port": ocboot_file.port(path, db.port, f"{db.key}.db_port"),
+            "password_ocboot": str(path),
+        },
+        "layout": {"db_ha": db.variant},
+    }
+    parse(data, f"{path} (as a site inventory)")
+    return data
+
+
+def _control_plane(path: Path, found: dict[str, Group]) -> tuple[Group, ipaddress.IPv4Address, list[Host]]:
+    """(the primary master's group, the platform VIP, the 3 control nodes, primary first)."""
     if PRIMARY not in found:
         raise OcbootConfigError(f"{path}: {PRIMARY}: missing; every ocboot install names its primary master")
     if DB_SINGLE in found and DB_HA in found:
@@ -156,7 +190,7 @@ def _inventory_data(
     primary = found[PRIMARY]
     settings = primary.settings
     masters_ha = found.get(MASTERS, Group()).settings.get("high_availability")
-    if not _truthy(settings.get("high_availability", masters_ha)):
+    if not ocboot_file.truthy(settings.get("high_availability", masters_ha)):
         raise OcbootConfigError(
             f"{path}: {PRIMARY}.high_availability: not true: this is not an HA install "
             "(the document's topologies run the platform keepalived on the control nodes)"
@@ -164,105 +198,122 @@ def _inventory_data(
     vip_value = settings.get("controlplane_host", found.get(MASTERS, Group()).settings.get("controlplane_host"))
     if vip_value is None:
         raise OcbootConfigError(f"{path}: {primary.key}.controlplane_host: missing (the platform VIP)")
-    platform_vip = _address(path, vip_value, f"{primary.key}.controlplane_host")
-
+    platform_vip = ocboot_file.address(path, vip_value, f"{primary.key}.controlplane_host")
     controls = primary.hosts + found.get(MASTERS, Group()).hosts
     if len(controls) != 3:
         raise OcbootConfigError(
             f"{path}: {MASTERS}.hosts: the document's HA topologies have 3 control nodes "
             f"({PRIMARY} and 2 {MASTERS}); this file has {len(controls)}"
         )
-    control_addrs = {h.address for h in controls}
-    workers = found.get(WORKERS, Group()).hosts
-    db_port: Any = 3306
-    db_user: Any = "root"
-    db_vip: ipaddress.IPv4Address | None = None
-    db_ha_variant: str
-    db_ha_hosts: list[Host] = []
-    db_single: Host | None = None
+    return primary, platform_vip, controls
+
+
+@dataclass
+class _Db:
+    """Where the platform's database is, as the file (or the DB nodes' replication) says."""
+
+    key: str  # the file's key errors about the database name
+    variant: str  # layout.db_ha: ocboot, manual or single
+    port: Any = 3306
+    user: Any = "root"
+    vip: ipaddress.IPv4Address | None = None
+    ha_hosts: list[Host] = field(default_factory=list)
+    single: Host | None = None
+
+
+def _database(
+    path: Path,
+    found: dict[str, Group],
+    primary: Group,
+    controls: list[Host],
+    *,
+    db_nodes: tuple[str, ...],
+    discover: Discover | None,
+) -> _Db:
     if DB_HA in found:
         group = found[DB_HA]
-        db_ha_hosts = group.hosts
-        if len(db_ha_hosts) != 2:
+        if len(group.hosts) != 2:
             raise OcbootConfigError(
-                f"{path}: {DB_HA}.hosts: ocboot's DB HA has exactly 2 hosts, found {len(db_ha_hosts)}"
+                f"{path}: {DB_HA}.hosts: ocboot's DB HA has exactly 2 hosts, found {len(group.hosts)}"
             )
         if group.settings.get("db_vip") is None:
             raise OcbootConfigError(f"{path}: {group.key}.db_vip: missing (the DB VIP of {DB_HA})")
-        db_vip = _address(path, group.settings["db_vip"], f"{group.key}.db_vip")
-        db_port, db_user = group.settings.get("db_port", 3306), group.settings.get("db_user", "root")
-        db_ha_variant = "ocboot"
-        db_key = DB_HA
-    elif DB_SINGLE in found:
+        vip = ocboot_file.address(path, group.settings["db_vip"], f"{group.key}.db_vip")
+        return _Db(DB_HA, "ocboot", group.settings.get("db_port", 3306), group.settings.get("db_user", "root"),
+                   vip, ha_hosts=group.hosts)  # fmt: skip
+    if DB_SINGLE in found:
         group = found[DB_SINGLE]
-        db_single = group.hosts[0]
-        db_port, db_user = group.settings.get("db_port", 3306), group.settings.get("db_user", "root")
-        db_ha_variant = "single"
-        db_key = DB_SINGLE
-    else:
-        if settings.get("db_host") is None:
-            raise OcbootConfigError(f"{path}: {primary.key}.db_host: missing (where the platform's database is)")
-        db_host = _address(path, settings["db_host"], f"{primary.key}.db_host")
-        db_port, db_user = settings.get("db_port", 3306), settings.get("db_user", "root")
-        db_key = f"{primary.key}.db_host"
-        if not db_nodes and discover is not None:
-            try:
-                db_nodes = tuple(discover(str(db_host), _port(path, db_port, f"{primary.key}.db_port"), str(db_user),
-                                          db_password(path)))  # fmt: skip
-            except (OcbootConfigError, OcbootFileError) as exc:
-                raise OcbootConfigError(
-                    f"{path}: {db_key}: cannot learn the DB nodes from MariaDB's replication status ({exc}); "
-                    "name them with --db-nodes"
-                ) from None
-        if not db_nodes:
+        return _Db(DB_SINGLE, "single", group.settings.get("db_port", 3306), group.settings.get("db_user", "root"),
+                   single=group.hosts[0])  # fmt: skip
+    # The documented install: the database deployed by hand, only db_host in the file.
+    settings = primary.settings
+    key = f"{primary.key}.db_host"
+    if settings.get("db_host") is None:
+        raise OcbootConfigError(f"{path}: {key}: missing (where the platform's database is)")
+    db_host = ocboot_file.address(path, settings["db_host"], key)
+    db = _Db(key, "manual", settings.get("db_port", 3306), settings.get("db_user", "root"))
+    if not db_nodes and discover is not None:
+        try:
+            port = ocboot_file.port(path, db.port, f"{primary.key}.db_port")
+            db_nodes = tuple(discover(str(db_host), port, str(db.user), db_password(path)))
+        except (OcbootConfigError, OcbootFileError) as exc:
             raise OcbootConfigError(
-                f"{path}: {db_key}: {db_host} is the database of an install made outside ocboot (as the HA document "
-                "deploys it): name its node(s) with --db-nodes ADDR,ADDR (DB-HA nodes) or --db-nodes ADDR (one DB node)"
-            )
-        addrs = [_address(path, a, "--db-nodes") for a in db_nodes]
-        if len(addrs) == 2:
-            db_ha_hosts = [Host(a, controls[0].user, controls[0].port, "--db-nodes") for a in addrs]
-            db_vip, db_ha_variant = db_host, "manual"
-        elif len(addrs) == 1:
-            db_single, db_ha_variant = Host(addrs[0], controls[0].user, controls[0].port, "--db-nodes"), "single"
-            if db_host != addrs[0]:
-                raise OcbootConfigError(f"{path}: {db_key}: {db_host} is not the one DB node {addrs[0]} (--db-nodes)")
-        else:
-            raise OcbootConfigError(f"--db-nodes: one address (a standalone DB) or two (DB HA), not {len(addrs)}")
-
-    inside = [h for h in db_ha_hosts if h.address in control_addrs]
-    if db_ha_hosts and len(inside) == 2:
-        topology = "3node"
-    elif db_ha_hosts and not inside:
-        topology = "5node"
-    elif db_ha_hosts:
+                f"{path}: {key}: cannot learn the DB nodes from MariaDB's replication status ({exc}); "
+                "name them with --db-nodes"
+            ) from None
+    if not db_nodes:
         raise OcbootConfigError(
-            f"{path}: {db_key}: one DB-HA host is a control node and the other is not: none of the document's "
+            f"{path}: {key}: {db_host} is the database of an install made outside ocboot (as the HA document "
+            "deploys it): name its node(s) with --db-nodes ADDR,ADDR (DB-HA nodes) or --db-nodes ADDR (one DB node)"
+        )
+    addrs = [ocboot_file.address(path, a, "--db-nodes") for a in db_nodes]
+    if len(addrs) == 2:
+        db.ha_hosts = [Host(a, controls[0].user, controls[0].port, "--db-nodes") for a in addrs]
+        db.vip = db_host
+    elif len(addrs) == 1:
+        db.single, db.variant = Host(addrs[0], controls[0].user, controls[0].port, "--db-nodes"), "single"
+        if db_host != addrs[0]:
+            raise OcbootConfigError(f"{path}: {key}: {db_host} is not the one DB node {addrs[0]} (--db-nodes)")
+    else:
+        raise OcbootConfigError(f"--db-nodes: one address (a standalone DB) or two (DB HA), not {len(addrs)}")
+    return db
+
+
+def _topology(path: Path, db: _Db, control_addrs: set[ipaddress.IPv4Address]) -> str:
+    """The document's topology the shape makes: DB HA on two control nodes (3node), on two nodes
+    of their own (5node), or one DB node of its own (4node); OcbootConfigError otherwise."""
+    inside = [h for h in db.ha_hosts if h.address in control_addrs]
+    if db.ha_hosts and len(inside) == 2:
+        return "3node"
+    if db.ha_hosts and not inside:
+        return "5node"
+    if db.ha_hosts:
+        raise OcbootConfigError(
+            f"{path}: {db.key}: one DB-HA host is a control node and the other is not: none of the document's "
             "topologies (3node: both on control nodes; 5node: both on nodes of their own)"
         )
-    elif db_single is not None and db_single.address in control_addrs:
+    if db.single is not None and db.single.address in control_addrs:
         raise OcbootConfigError(
-            f"{path}: {db_key}: the only database runs on control node {db_single.address} without HA: none of the "
+            f"{path}: {db.key}: the only database runs on control node {db.single.address} without HA: none of the "
             "document's HA topologies (4node keeps it on a node of its own)"
         )
-    else:
-        topology = "4node"
+    return "4node"
 
-    everyone = controls + workers + db_ha_hosts + ([db_single] if db_single else [])
+
+def _one_ssh_login(path: Path, everyone: list[Host], first: Host) -> None:
+    """The suite logs in to every node with one user and port: the file's must agree."""
     users = {(h.user, h.port) for h in everyone if h.key != "--db-nodes"}
     if len(users) > 1:
-        first = controls[0]
         odd = next(h for h in everyone if (h.user, h.port) != (first.user, first.port))
         raise OcbootConfigError(
             f"{path}: {odd.key}: SSH as {odd.user}:{odd.port} where {first.key} uses {first.user}:{first.port}; "
             "the suite logs in to every node with one user and port (write a site inventory per user instead)"
         )
-    key = ssh_key or default_ssh_key()
-    if key is None:
-        raise OcbootConfigError(
-            f"{path}: no SSH key: none of ~/.ssh/{', ~/.ssh/'.join(DEFAULT_KEYS)} exists; pass --ssh-key PATH"
-        )
 
+
+def _nodes(path: Path, controls: list[Host], db: _Db, workers: list[Host]) -> list[dict[str, Any]]:
+    """The inventory's nodes: node1..3 (the primary first), db1/db2 or db1, compute1..N; a host
+    on two of them merges its roles (3node's DB-HA nodes are control nodes)."""
     nodes: dict[ipaddress.IPv4Address, dict[str, Any]] = {}
 
     def add(host: Host, name: str, *roles: Role) -> None:
@@ -274,36 +325,15 @@ def _inventory_data(
         if h.address in nodes:
             raise OcbootConfigError(f"{path}: {h.key}: {h.address} is listed twice among the control nodes")
         add(h, f"node{i}", Role.CONTROL, Role.PLATFORM_HA)
-    for i, h in enumerate(db_ha_hosts, start=1):
+    for i, h in enumerate(db.ha_hosts, start=1):
         add(h, f"db{i}", Role.DB_HA)
-    if db_single is not None:
-        add(db_single, "db1", Role.DB)
+    if db.single is not None:
+        add(db.single, "db1", Role.DB)
     for i, h in enumerate(workers, start=1):
         if h.address in nodes:
             raise OcbootConfigError(f"{path}: {h.key}: {h.address} is already a control or DB node")
         add(h, f"compute{i}", Role.COMPUTE)
-
-    data: dict[str, Any] = {
-        "version": 1,
-        "site": site or f"ocboot-{platform_vip}",
-        "topology": topology,
-        "ssh": {
-            "user": controls[0].user,
-            "port": controls[0].port,
-            "key": str(key),
-            **({"known_hosts": str(known_hosts)} if known_hosts else {}),
-        },
-        "nodes": list(nodes.values()),
-        "vips": {"platform": str(platform_vip), **({"db": str(db_vip)} if db_vip else {})},
-        "db": {
-            "user": str(db_user),
-            "port": _port(path, db_port, f"{db_key}.db_port"),
-            "password_ocboot": str(path),
-        },
-        "layout": {"db_ha": db_ha_variant},
-    }
-    parse(data, f"{path} (as a site inventory)")
-    return data
+    return list(nodes.values())
 
 
 def main(argv: list[str]) -> int:

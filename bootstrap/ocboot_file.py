@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from bootstrap import yamlfile
 
 PRIMARY = "primary_master_node"
 MASTERS = "master_nodes"
@@ -44,18 +44,7 @@ class Group:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise OcbootFileError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise OcbootFileError(f"{path}: not a text file") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise OcbootFileError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    data = yamlfile.read(path, "ocboot config", OcbootFileError)
     if not isinstance(data, dict):
         raise OcbootFileError(f"{path}: an ocboot config must be a YAML mapping, not {type(data).__name__}")
     return data
@@ -67,7 +56,9 @@ def _mapping(path: Path, value: Any, key: str) -> dict[str, Any]:
     return value
 
 
-def _address(path: Path, value: Any, key: str) -> ipaddress.IPv4Address:
+def address(path: Path, value: Any, key: str) -> ipaddress.IPv4Address:
+    """``value`` of ``key`` in the file at ``path`` as an IPv4 address; OcbootFileError naming
+    the key otherwise."""
     try:
         return ipaddress.IPv4Address(str(value).strip())
     except ValueError:
@@ -76,14 +67,16 @@ def _address(path: Path, value: Any, key: str) -> ipaddress.IPv4Address:
         ) from None
 
 
-def _port(path: Path, value: Any, key: str) -> int:
+def port(path: Path, value: Any, key: str) -> int:
+    """``value`` of ``key`` as a TCP port (1-65535; ocboot writes some as strings: "3306");
+    OcbootFileError naming the key otherwise."""
     try:
-        port = int(str(value).strip())
+        number = int(str(value).strip())
     except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
+        number = 0
+    if not 1 <= number <= 65535:
         raise OcbootFileError(f"{path}: {key}: {value!r} is not a port number")
-    return port
+    return number
 
 
 def _host(path: Path, entry: Any, key: str, ansible: bool = False) -> Host:
@@ -105,9 +98,9 @@ def _host(path: Path, entry: Any, key: str, ansible: bool = False) -> Host:
     if target is None:
         raise OcbootFileError(f"{path}: {key}: no hostname (or host / node_ip) given")
     return Host(
-        address=_address(path, target, where),
+        address=address(path, target, where),
         user=str(entry.get(user_key) or "root"),
-        port=_port(path, entry.get(port_key, 22), f"{key}.{port_key}"),
+        port=port(path, entry.get(port_key, 22), f"{key}.{port_key}"),
         key=key,
     )
 
@@ -148,7 +141,8 @@ def groups(path: Path, data: dict[str, Any]) -> dict[str, Group]:
     return found
 
 
-def _truthy(value: Any) -> bool:
+def truthy(value: Any) -> bool:
+    """An ocboot flag as Ansible reads it (true, "true", "yes", "1")."""
     return value is True or str(value).strip().lower() in ("true", "yes", "1")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any, NoReturn
 import pymysql
 
 from bootstrap import inventory as inv
-from bootstrap.layout import Layout, detect_db_ha, detect_line
+from bootstrap.layout import Layout, detect_db_ha, detect_line, manifest_vips
 from bootstrap.profiles import Profile, get_profile
 from bootstrap.remote import CommandTimeout, NodeUnreachable, Remote, Result, tcp_reachable
 from bootstrap.sitekind import SiteKind
@@ -27,7 +28,7 @@ from suites.catalog import Requirement, resolve_expected
 from suites.checks.keepalived_conf import instance_for as kc_instance_for
 from suites.checks.keepalived_conf import scripts as kc_scripts
 from suites.facts import PROBES, Fact, batch_script, batch_timeout, new_nonce, parse_batch
-from suites.keepalived_log import failing_scripts, since_last_start
+from suites.keepalived_log import failing_scripts, pod_log, script_files, since_last_start, waiting_netcat
 
 __all__ = [
     "ROOT_DB",
@@ -296,27 +297,32 @@ class SiteRuntime:
         VIP's group since it last started: ("track script X (exited with status 2) failing
         on db1, db2", evidence), or (None, evidence) when its log names no failing script.
         Only the scripts that keepalived.conf's instance for this VIP tracks count: the unit's
-        log also speaks of its other instances, and a static pod's keepalived logs elsewhere."""
+        log also speaks of its other instances. A static pod's keepalived is read from its
+        container's log where a container runtime answers."""
         vip = self.vip_address(name)
         logs, evidence = {}, []
         for node in self.vip_group(name):
             with contextlib.suppress(NodeUnreachable, CheckError, KeyError):
                 values = self.facts(node).values
                 inst = kc_instance_for(values["keepalived_conf"].output, vip)
-                if inst is None:
+                if inst is not None:
+                    tracked = set(inst.track_scripts)
+                    lines = [
+                        ln
+                        for ln in since_last_start(values["keepalived_log"].output)
+                        if any(f"({t})" in ln or f" {t} " in ln for t in tracked)
+                    ]
+                    where = "keepalived's log since its start, this VIP's track scripts"
+                elif vip in manifest_vips(values["keepalived_manifest"].output):
+                    runtime, container, log = pod_log(values["keepalived_pod_log"].output)
+                    if container is None:
+                        continue
+                    lines = [ln for ln in since_last_start(log) if "VRRP_Script(" in ln]
+                    where = f"{runtime} logs {container}: the static pod's track scripts since its start"
+                else:
                     continue
-                tracked = set(inst.track_scripts)
-                fact = values["keepalived_log"]
-                lines = [
-                    ln for ln in since_last_start(fact.output) if any(f"({t})" in ln or f" {t} " in ln for t in tracked)
-                ]
                 logs[node.name] = "\n".join(lines)
-                evidence.append(
-                    (
-                        f"keepalived's log since its start, this VIP's track scripts (on {node.name})",
-                        "\n".join(lines[-20:]),
-                    )
-                )
+                evidence.append((f"{where} (on {node.name})", "\n".join(lines[-20:])))
         failing = failing_scripts(logs)
         if not failing:
             return None, evidence
@@ -325,7 +331,11 @@ class SiteRuntime:
 
     def _bash_only(self, failing: dict[str, list[str]]) -> str:
         """Why a failing track script cannot work, where that is plain: a bash-only
-        ``/dev/tcp`` redirection that keepalived hands to a /bin/sh that is not bash."""
+        ``/dev/tcp`` redirection that keepalived hands to a /bin/sh that is not bash, or an
+        ``nc`` that waits for the server to close (OpenBSD's or the traditional netcat: MariaDB
+        closes a connection that sent no handshake only at connect_timeout, 10 s by default,
+        after keepalived's script timeout), where CentOS 7's nc, for which the DB-HA page's
+        chk_mysql was written, closes at once."""
         for label, nodes in failing.items():
             script = label.split(" (", 1)[0]
             for node_name in nodes:
@@ -337,6 +347,14 @@ class SiteRuntime:
                         return (
                             f" (its command {command} is a bash redirection, and keepalived runs it "
                             f"through /bin/sh, which is {sh} on {node_name})"
+                        )
+                    body = script_files(values["keepalived_scripts"].output).get(command.split(" ")[0], "")
+                    waits = waiting_netcat(values["netcat"].output)
+                    if waits and re.search(r"(^|[|;&\s])nc\s", body):
+                        return (
+                            f" (its script runs nc, which on {node_name} is {waits}: it waits for the server to "
+                            "close the connection, and MariaDB closes one that sent no handshake only at "
+                            "connect_timeout, 10 s by default, longer than keepalived lets the script run)"
                         )
         return ""
 

@@ -60,6 +60,26 @@ class Fact:
 # Root-only files (a static pod's manifest is 0600) are read with sudo -n where the SSH
 # user is not root: never a password prompt, never a change.
 AS_ROOT = 'asroot() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }; '
+# keepalived.conf and the files its `include` lines name (keepalived reads them as part of it;
+# a relative path is the configuration directory's), each after a "# @@include <path>" line.
+KA_CONF_CHAIN = (
+    "c=/etc/keepalived/keepalived.conf; cat $c 2>/dev/null; "
+    "for f in $(sed -n 's/^[[:space:]]*include[[:space:]][[:space:]]*//p' $c 2>/dev/null); do "
+    'case $f in /*) ;; *) f=/etc/keepalived/$f ;; esac; for g in $f; do [ -f "$g" ] && '
+    '{ echo; echo "# @@include $g"; cat "$g"; }; done; done; true'
+)
+# The keepalived static pod's container and its log: "@@runtime <runtime> id=<container>" then
+# the log's last 300 lines (crictl's and docker's ``logs --tail``), or "@@runtime none".
+POD_LOG_COMMAND = (
+    "if command -v k3s >/dev/null 2>&1; then rt='k3s crictl'; "
+    "id=$(asroot k3s crictl ps --name keepalived -q 2>/dev/null | head -n 1); "
+    '[ -n "$id" ] || id=$(asroot k3s crictl ps -a --name keepalived -q 2>/dev/null | head -n 1); '
+    "elif command -v docker >/dev/null 2>&1; then rt=docker; "
+    "id=$(asroot docker ps -q --filter name=k8s_keepalived 2>/dev/null | head -n 1); "
+    '[ -n "$id" ] || id=$(asroot docker ps -aq --filter name=k8s_keepalived 2>/dev/null | head -n 1); '
+    'else echo "@@runtime none"; exit 0; fi; '
+    'echo "@@runtime $rt id=$id"; [ -z "$id" ] || asroot $rt logs --tail 300 "$id" 2>&1; true'
+)
 
 PROBES: dict[str, Probe] = {
     p.name: p
@@ -72,7 +92,7 @@ PROBES: dict[str, Probe] = {
         Probe("firewalld", "systemctl is-active firewalld 2>/dev/null || true"),
         Probe("date", "date +%s.%N", timeout=5),
         Probe("addr", ADDR_COMMAND, timeout=5),
-        Probe("keepalived_conf", "cat /etc/keepalived/keepalived.conf 2>/dev/null || true"),
+        Probe("keepalived_conf", KA_CONF_CHAIN),
         Probe(
             "keepalived_service",
             "echo enabled=$(systemctl is-enabled keepalived 2>&1) active=$(systemctl is-active keepalived 2>&1)",
@@ -126,11 +146,18 @@ PROBES: dict[str, Probe] = {
             'echo "runtime=docker rc=$? running=$(echo $ids)"; '
             "fi; true",
         ),
+        # The platform keepalived static pod's own log (its container's, through the line's
+        # runtime: k3s crictl or docker; real-sites.md): the image's track scripts' verdicts.
+        # "@@runtime none" where no runtime answers; the running container first, else the last.
+        Probe("keepalived_pod_log", AS_ROOT + POD_LOG_COMMAND, timeout=10),
         # The files keepalived.conf's track scripts run (their first word), for what they check.
         Probe(
             "keepalived_scripts",
-            AS_ROOT + "sed -n 's/^[[:space:]]*script[[:space:]]*\"\\{0,1\\}\\([^\" ]*\\).*/\\1/p' "
-            "/etc/keepalived/keepalived.conf 2>/dev/null | sort -u | while read -r f; do "
+            AS_ROOT
+            + "{ "
+            + KA_CONF_CHAIN
+            + "; } | sed -n 's/^[[:space:]]*script[[:space:]]*\"\\{0,1\\}\\([^\" ]*\\).*/\\1/p' "
+            "| sort -u | while read -r f; do "
             '[ -f "$f" ] && asroot grep -qI "" "$f" && { echo "@@script $f"; asroot head -c 4000 "$f"; echo; }; '
             "done; true",
         ),
@@ -168,9 +195,22 @@ PROBES: dict[str, Probe] = {
             '$e/v3/cluster/member/list; echo; echo "@@health"; asroot curl -s --max-time 4 $a $e/health; echo; true',
             timeout=12,
         ),
+        # The DB-HA page's interface switcher, where installed (its cron file and scripts).
+        Probe(
+            "interface_switcher",
+            "for f in /etc/cron.d/update_keepalived_interface /etc/keepalived/check_interface2.sh "
+            '/etc/keepalived/check_interface.sh; do [ -f "$f" ] && echo "exists $f"; done; true',
+            timeout=5,
+        ),
         # What /bin/sh is (dash on Debian and Ubuntu, bash on the RHEL family): keepalived runs
         # a track script that is no executable file through it.
         Probe("bin_sh", "readlink -f /bin/sh", timeout=5),
+        # Which nc a `echo | nc` track script runs (netcats differ at stdin's end: real-sites.md).
+        Probe(
+            "netcat",
+            'p=$(command -v nc 2>/dev/null) && { readlink -f "$p"; nc -h 2>&1 | head -n 1; }; true',
+            timeout=5,
+        ),
         # Links (a bridge's ports carry "master br0"): the static pod's interface may be one.
         Probe("links", "ip -o link show", timeout=5),
     )

@@ -14,13 +14,17 @@ Mutations change node state only through the lab's SSH; nothing here touches the
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from bootstrap.lab.lab import Lab
+from bootstrap.layout import DEFAULT_LINE, LINES
 from bootstrap.poll import WaitTimeout, wait_until
 
 NIC = "host0"  # the lab nodes' interface (systemd-nspawn's name for it)
@@ -61,6 +65,14 @@ class View:
         if len(held) != 1:
             raise MutationError(f"{name} VIP held by {held or 'nobody'}; mutations need a settled lab")
         return str(held[0])
+
+    def line(self) -> str:
+        """The install line whose layout the lab runs (k3s or kubeadm)."""
+        return str(self.status().get("line") or DEFAULT_LINE)
+
+    def manifest(self) -> str:
+        """The platform keepalived's static-pod manifest on this lab's line."""
+        return LINES[self.line()].keepalived_manifest
 
     def with_role(self, role: str) -> list[str]:
         return [n["name"] for n in self.status()["nodes"] if role in n["roles"]]
@@ -204,6 +216,68 @@ def _service(action: str, unit: str) -> Callable[[View, str], None]:
     return do
 
 
+# The platform keepalived is the line's static pod: mutations edit its manifest's environment,
+# as an operator would, and the lab's kubelet stand-in restarts the pod on it. The backup lives
+# outside the static-pod directory (a kubelet would run any file there as another pod).
+MANIFEST_BACKUP = "/root/keepalived.yaml.mutation-backup"
+POD_PID = "/run/ha-static-pods/keepalived/keepalived.pid"
+
+
+def _pod_pid(v: View, node: str) -> str:
+    return v.lab.ssh(node, f"p=$(cat {POD_PID} 2>/dev/null) && kill -0 $p 2>/dev/null && echo $p").stdout.strip()
+
+
+def _write_manifest(v: View, node: str, text: str, before: str) -> None:
+    """Write the manifest (its mode kept) and wait for the pod's keepalived to be restarted."""
+    blob = base64.b64encode(text.encode()).decode()
+    held = _holds_platform(v, node)
+    v.sh(node, f"printf %s {blob} | base64 -d > {v.manifest()}")
+    _restarted(v, node, before, held, "on its new manifest")
+
+
+def _holds_platform(v: View, node: str) -> bool:
+    return node in v.status()["vips"]["platform"]["holders"]
+
+
+def _restarted(v: View, node: str, before: str, held: bool, why: str) -> None:
+    """Wait for the pod's new keepalived; a platform VIP holder (the MASTER) first lets the VIP go
+    and takes it back moments later: wait for that too, so the suite sees the VIP where it was."""
+    v.wait(f"{node}: the static pod restarted {why}", lambda: _pod_pid(v, node) not in ("", before), 30)
+    if held:
+        v.wait(f"{node}: holds the platform VIP again", lambda: v.status()["vips"]["platform"]["holders"] == [node], 30)
+
+
+def manifest_env(
+    var: str, value: Callable[[View, str], str]
+) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """Set one environment variable of the platform keepalived's static pod on the node."""
+
+    def apply(v: View, node: str) -> None:
+        path, before = v.manifest(), _pod_pid(v, node)
+        doc = yaml.safe_load(v.sh(node, f"cat {path}"))
+        env = next(c for c in doc["spec"]["containers"] if c["name"] == "keepalived")["env"]
+        entry = next((e for e in env if e["name"] == var), None)
+        if entry is None:
+            env.append(entry := {"name": var})
+        entry["value"] = value(v, node)
+        v.sh(node, f"cp -a {path} {MANIFEST_BACKUP}")
+        _write_manifest(v, node, yaml.safe_dump(doc, sort_keys=False), before)
+
+    def undo(v: View, node: str) -> None:
+        before, held = _pod_pid(v, node), _holds_platform(v, node)
+        v.sh(node, f"cat {MANIFEST_BACKUP} > {v.manifest()} && rm -f {MANIFEST_BACKUP}")
+        _restarted(v, node, before, held, "back on its manifest")
+
+    return apply, undo
+
+
+def _track_script(v: View, node: str, body: str) -> str:
+    """A script file for the static pod's check_kube (CHECK_KUBE_CMD names it)."""
+    path = "/usr/local/bin/ha-mutation-check-kube"
+    v.sh(node, f"printf %s {shlex.quote(body)} > {path} && chmod 755 {path}")
+    return path
+
+
 def _s3_answers(v: View) -> bool:
     url = f"http://{v.vip('storage')}:8333/"
     node = v.with_role("first")[0]
@@ -336,9 +410,11 @@ def _blackhole(name: str) -> tuple[Callable[[View, str], None], Callable[[View, 
 FLAP = "# mutation: healthy for 3 s, unhealthy for 3 s\n[ $(( $(date +%s) / 3 % 2 )) = 0 ]\n"
 
 
+_FLAP = manifest_env("CHECK_KUBE_CMD", lambda v, n: _track_script(v, n, "#!/bin/bash\n" + FLAP))
+
+
 def _flap_apply(v: View, node: str) -> None:
-    backup("/etc/keepalived/chk_platform")(v, node)
-    v.sh(node, f"printf '#!/bin/bash\\n%s' {shlex.quote(FLAP)} > /etc/keepalived/chk_platform")
+    _FLAP[0](v, node)
 
 
 def _stop_replica_thread(v: View, node: str) -> None:
@@ -395,10 +471,15 @@ def _filter_undo(v: View, node: str) -> None:
 ALWAYS_OK = "#!/bin/bash\n# mutation: reports healthy whatever the endpoint says\nexit 0\n"
 
 
+_BLIND_POD = manifest_env("CHECK_KUBE_CMD", lambda v, n: "/bin/true")
+
+
 def _blind_member_apply(v: View, node: str) -> None:
-    for script in ("chk_platform", "chk_storage"):
-        backup(f"/etc/keepalived/{script}")(v, node)
-        v.sh(node, f"printf %s {shlex.quote(ALWAYS_OK)} > /etc/keepalived/{script}")
+    """The platform static pod's check_kube and the storage address's track made always healthy,
+    then etcd stopped: the holder's control plane is down and its keepalived cannot see it."""
+    _BLIND_POD[0](v, node)
+    backup("/etc/keepalived/chk_storage")(v, node)
+    v.sh(node, f"printf %s {shlex.quote(ALWAYS_OK)} > /etc/keepalived/chk_storage")
     v.sh(node, "systemctl stop etcd")
     v.wait(
         f"{node} /healthz not ok",
@@ -408,8 +489,8 @@ def _blind_member_apply(v: View, node: str) -> None:
 
 def _blind_member_undo(v: View, node: str) -> None:
     v.sh(node, "systemctl start etcd")
-    for script in ("chk_platform", "chk_storage"):
-        restore(f"/etc/keepalived/{script}")(v, node)
+    restore("/etc/keepalived/chk_storage")(v, node)
+    _BLIND_POD[1](v, node)
     v.wait(
         f"{node} /healthz ok",
         lambda: v.lab.ssh(node, "curl -sk --max-time 1 https://127.0.0.1:6443/healthz").stdout.strip() == "ok",
@@ -455,9 +536,50 @@ def _sudo_undo(v: View, node: str) -> None:
 
 
 def _flap_undo(v: View, node: str) -> None:
-    restore("/etc/keepalived/chk_platform")(v, node)
+    _FLAP[1](v, node)
+    v.sh(node, "rm -f /usr/local/bin/ha-mutation-check-kube")
     # Back to one steady holder: the First Node (MASTER 100) takes the VIP back.
     v.wait("platform VIP settled", lambda: v.status()["vips"]["platform"]["holders"] == [node], timeout=30)
+
+
+def _admin_apply(v: View, node: str) -> None:
+    """kubeadm: admin.conf at the node's own address, not the VIP. k3s (whose k3s.yaml may name
+    the node's own apiserver): k3s.yaml at another control node's apiserver."""
+    path = LINES[v.line()].admin_kubeconfig
+    if v.line() == "kubeadm":
+        sed = f"s#https://{v.vip('platform')}:6443#https://{v.address(node)}:6443#"
+    else:
+        other = next(n for n in v.with_role("control") if n != node)
+        sed = f"s#https://127.0.0.1:6443#https://{v.address(other)}:6443#"
+    edit(path, sed)[0](v, node)
+
+
+def _join_apply(v: View, node: str) -> None:
+    """The compute node's join (kubeadm: kubelet.conf; k3s: k3s-agent.service's --server) at
+    the First Node's address instead of the VIP."""
+    edit(LINES[v.line()].compute_join, f"s#https://{v.vip('platform')}:6443#https://{v.address(FIRST(v))}:6443#")[0](
+        v, node
+    )
+
+
+def _without_cron(
+    pair: tuple[Callable[[View, str], None], Callable[[View, str], None]],
+) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """The change with cron stopped around it: the DB-HA page's interface switcher (a cron job)
+    would otherwise put keepalived.conf's interface back within 20 s and restart keepalived."""
+
+    def apply(v: View, node: str) -> None:
+        v.sh(node, "systemctl stop cron")
+        # A run cron already started goes on for up to 40 s (three checks 20 s apart).
+        idle = lambda: not v.lab.ssh(node, "pgrep -f check_interface2.sh").stdout.strip()  # noqa: E731
+        v.wait(f"{node}: no interface switcher running", idle, timeout=70)
+        pair[0](v, node)
+
+    def undo(v: View, node: str) -> None:
+        pair[1](v, node)
+        v.sh(node, "systemctl start cron")
+
+    return apply, undo
 
 
 KA = "/etc/keepalived/keepalived.conf"
@@ -561,9 +683,9 @@ MUTATIONS: list[Mutation] = [
     _m(
         "ka-wrong-interface",
         "HA-KA-001",
-        "keepalived.conf names interface lo",
+        "keepalived.conf names interface lo, the DB-HA page's interface switcher (cron) stopped",
         "db2",
-        edit(KA, "s/interface host0/interface lo/"),
+        _without_cron(edit(KA, "s/interface host0/interface lo/")),
     ),
     _m(
         "ka-auth-differs",
@@ -586,9 +708,9 @@ MUTATIONS: list[Mutation] = [
     _m(
         "ka-platform-priority",
         "HA-KA-004",
-        "a BACKUP's platform priority 95 instead of 90",
+        "a BACKUP's platform priority 95 instead of 90 (its static pod's KEEPALIVED_PRIORITY)",
         "node2",
-        edit(KA, "/vrrp_instance VI_PLATFORM/,/^}/ s/priority 90/priority 95/"),
+        manifest_env("KEEPALIVED_PRIORITY", lambda v, n: "95"),
     ),
     _m(
         "ka-script-weight",
@@ -596,6 +718,14 @@ MUTATIONS: list[Mutation] = [
         "chk_mysql given weight -20 on db1's nopreempt VI_DB: its failure could no longer move the DB VIP",
         "db1",
         edit(KA, r"/vrrp_script chk_mysql/,/^}/ s/interval 1/interval 1\n    weight -20/"),
+    ),
+    _m(
+        "ka-comment-says-interface",
+        "HA-KA-008",
+        "a comment with the word interface added to db2's keepalived.conf, where the page's switcher is installed "
+        "(cron stopped meanwhile: the switcher would restart keepalived every 20 s)",
+        "db2",
+        _without_cron(edit(KA, "$ a # spare interface: eth1")),
     ),
     _m(
         "cert-two-days",
@@ -623,10 +753,17 @@ MUTATIONS: list[Mutation] = [
         also=(("HA-KA-003[{node}]", "the DB-HA page's profile expects db2 to start as BACKUP"),),
     ),
     _m(
+        "ka-pod-not-running",
+        "HA-KA-005",
+        "the platform keepalived's static pod not running (the lab's kubelet stand-in stopped)",
+        "node3",
+        (_service("stop", "ha-static-pods"), _service("start", "ha-static-pods")),
+    ),
+    _m(
         "ka-disabled",
         "HA-KA-005",
-        "keepalived not enabled at boot",
-        "node3",
+        "the DB VIP's keepalived not enabled at boot",
+        DB_PEER,
         (_service("disable", "keepalived"), _service("enable", "keepalived")),
     ),
     _m(
@@ -717,29 +854,19 @@ MUTATIONS: list[Mutation] = [
         edit("/root/.kube/config", "$ a # mutated"),
     ),
     _m(
-        "admin-conf-first-node",
+        "admin-conf-other-node",
         "HA-CP-004",
-        "admin.conf points at the First Node's address",
+        "the First Node's admin kubeconfig points at another node's apiserver (k3s: k3s.yaml; kubeadm: "
+        "admin.conf at the First Node's own address instead of the VIP)",
         FIRST,
-        (
-            lambda v, n: edit(
-                "/etc/kubernetes/admin.conf", f"s#https://{v.vip('platform')}:6443#https://{v.address(n)}:6443#"
-            )[0](v, n),
-            restore("/etc/kubernetes/admin.conf"),
-        ),
+        (_admin_apply, lambda v, n: restore(LINES[v.line()].admin_kubeconfig)(v, n)),
     ),
     _m(
         "kubelet-first-node",
         "HA-CP-005",
-        "the compute node's kubelet.conf points at the First Node",
+        "the compute node joined through the First Node (k3s: k3s-agent.service --server; kubeadm: kubelet.conf)",
         "compute1",
-        (
-            lambda v, n: edit(
-                "/etc/kubernetes/kubelet.conf",
-                f"s#https://{v.vip('platform')}:6443#https://{v.address(FIRST(v))}:6443#",
-            )[0](v, n),
-            restore("/etc/kubernetes/kubelet.conf"),
-        ),
+        (_join_apply, lambda v, n: restore(LINES[v.line()].compute_join)(v, n)),
     ),
     _m(
         "storage-stopped",
@@ -771,17 +898,18 @@ MUTATIONS: list[Mutation] = [
 
 def _ka_stop_control(v: View, node: str) -> None:
     for n in v.with_role("control"):
-        v.sh(n, "systemctl stop keepalived")
+        v.sh(n, "systemctl stop ha-static-pods keepalived")
 
 
 def _ka_start_control(v: View, node: str) -> None:
     for n in v.with_role("control"):
-        v.sh(n, "systemctl start keepalived")
+        v.sh(n, "systemctl start keepalived ha-static-pods")
 
 
 # Before the install (--phase preinstall): the platform VIP must be an idle address. The
-# lab is brought to a pre-install-like state first (keepalived stopped on the control nodes,
-# so no platform or storage address is held); then the VIP is put on a node.
+# lab is brought to a pre-install-like state first (the platform's static pods and the storage
+# address's keepalived stopped on the control nodes, so neither address is held); then the VIP
+# is put on a node.
 PREINSTALL: list[Mutation] = [
     _m(
         "platform-vip-in-use",
@@ -813,19 +941,22 @@ class ScenarioMutation:
 ALWAYS_FAIL = "#!/bin/bash\n# mutation: never healthy, so this node never takes the VIP\nexit 1\n"
 
 
+_NEVER_HEALTHY = manifest_env("CHECK_KUBE_CMD", lambda v, n: "/bin/false")
+
+
 def _platform_no_backup_apply(v: View, node: str) -> None:
-    """The other platform-HA nodes' health tracks fail: only the VIP's platform instance goes
-    to FAULT there; keepalived keeps running and the DB and storage addresses are untouched."""
+    """The other platform-HA nodes' static pods' check_kube fails (their manifests say
+    /bin/false): their platform instance goes to FAULT; the DB and storage addresses are
+    untouched."""
     for n in v.with_role("platform-ha"):
         if n != node:
-            backup("/etc/keepalived/chk_platform")(v, n)
-            v.sh(n, f"printf %s {shlex.quote(ALWAYS_FAIL)} > /etc/keepalived/chk_platform")
+            _NEVER_HEALTHY[0](v, n)
 
 
 def _platform_no_backup_undo(v: View, node: str) -> None:
     for n in v.with_role("platform-ha"):
         if n != node:
-            restore("/etc/keepalived/chk_platform")(v, n)
+            _NEVER_HEALTHY[1](v, n)
 
 
 def _blind_chk_mysql_apply(v: View, node: str) -> None:

@@ -100,6 +100,10 @@ def _waivers(text: str) -> Callable[[dict[str, Any], Path], None]:
     return change
 
 
+def _binary(data: dict[str, Any], tmp: Path) -> None:
+    (tmp / "binary.yaml").write_bytes(b"\xff\xfe\x00 not text")
+
+
 CASES = [
     Case("password-env-unset", _set("db.password_env", "ACME_UNSET_PASSWORD"),
          "db.password_env: environment variable ACME_UNSET_PASSWORD is not set"),
@@ -128,6 +132,10 @@ CASES = [
     Case("yaml-syntax", _nothing, "not valid YAML (line 3", raw="site: acme\nnodes: [\n"),
     Case("empty-file", _nothing, "the inventory must be a YAML mapping, not NoneType", raw=""),
     Case("list-not-mapping", _nothing, "the inventory must be a YAML mapping, not list", raw="- a\n- b\n"),
+    Case("binary-inventory", _binary, "binary.yaml: not a text file (the inventory must be UTF-8 YAML)",
+         args=("--inventory=binary.yaml",)),
+    Case("waivers-yaml-syntax", _waivers("waivers:\n  - {requirement: HA-OS-002\n"),
+         "waivers.yaml: not valid YAML (line 3, column 1)", args=("--waivers=waivers.yaml",)),
     Case("missing-inventory", _nothing, "cannot read inventory: No such file or directory",
          args=("--inventory=nowhere.yaml",)),
     Case("override-unknown", _nothing, "--override 'rto=3': give NAME=VALUE", args=("--override=rto=3",)),

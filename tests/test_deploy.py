@@ -21,6 +21,7 @@ from minio import Minio
 from bootstrap import inventory as inv
 from bootstrap.deploy import DeployError, deploy
 from bootstrap.lab.lab import Lab
+from bootstrap.layout import DEFAULT_LINE, LINES
 from bootstrap.remote import Remote
 from bootstrap.topology import Role
 
@@ -152,7 +153,8 @@ def test_deploy_reaches_the_documented_state_and_is_idempotent(lab: Lab, topolog
         if peer.name != first.name:
             out = sh(inventory, first.name, f"ssh -o BatchMode=yes -o ConnectTimeout=3 root@{peer.address} hostname")
             assert out == peer.name
-            assert sh(inventory, peer.name, "cmp /etc/kubernetes/admin.conf /root/.kube/config && echo same") == "same"
+            admin = LINES[DEFAULT_LINE].admin_kubeconfig
+            assert sh(inventory, peer.name, f"cmp {admin} /root/.kube/config && echo same") == "same"
     assert sh(inventory, first.name, "id -u yunion") != "0"
     assert "NOPASSWD: ALL" in sh(inventory, first.name, "cat /etc/sudoers.d/yunion")
 
@@ -238,9 +240,15 @@ def test_passwords_never_reach_a_command_line(lab: Lab, monkeypatch: pytest.Monk
     assert all(secret not in ps for secret in secrets)
 
 
+# The lab's default line's (k3s) files, as its installer writes them.
 INSTALLER_FILES = {
-    "control": ["/etc/keepalived/keepalived.conf", "/etc/kubernetes/admin.conf", "/root/.kube/config"],
-    "compute": ["/etc/kubernetes/kubelet.conf"],
+    "control": [
+        "/etc/keepalived/keepalived.conf",
+        LINES[DEFAULT_LINE].admin_kubeconfig,
+        "/root/.kube/config",
+        LINES[DEFAULT_LINE].keepalived_manifest,
+    ],
+    "compute": [LINES[DEFAULT_LINE].compute_join, LINES[DEFAULT_LINE].compute_kubeconfig],
     "db-ha": ["/etc/keepalived/keepalived.conf"],
 }
 
@@ -290,8 +298,8 @@ def test_the_deployer_never_changes_an_installed_site(lab: Lab, tmp_path: Any) -
     confirmed = deploy_cli(site, "--confirm-site=acme-prod")
     assert confirmed.returncode == 1, confirmed.stdout + confirmed.stderr
     assert "already runs a control plane" in confirmed.stderr
-    assert "node1: /etc/kubernetes/admin.conf exists" in confirmed.stderr
-    assert "compute1: /etc/kubernetes/kubelet.conf exists" in confirmed.stderr
+    assert f"{LINES[DEFAULT_LINE].admin_kubeconfig} exists" in confirmed.stderr
+    assert f"compute1: {LINES[DEFAULT_LINE].compute_join} exists" in confirmed.stderr
     assert fingerprint(inventory) == before
 
 
@@ -310,7 +318,8 @@ def test_a_confirmed_site_gets_the_documents_preparation_only(lab: Lab, tmp_path
     assert done.stdout.strip() == "0 change(s)"
     inventory = inv.load(site)
     for node in inventory.nodes_with(Role.CONTROL):
-        absent = sh(inventory, node.name, "ls /etc/kubernetes/admin.conf /etc/keepalived/chk_platform 2>&1 || true")
+        files = f"{LINES[DEFAULT_LINE].admin_kubeconfig} {LINES[DEFAULT_LINE].keepalived_manifest}"
+        absent = sh(inventory, node.name, f"ls {files} 2>&1 || true")
         assert absent.count("No such file") == 2, absent
 
 

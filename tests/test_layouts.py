@@ -8,6 +8,8 @@ import base64
 import copy
 import datetime as dt
 import json
+import os
+import subprocess
 from typing import Any
 
 import pytest
@@ -18,12 +20,14 @@ from cryptography.x509.oid import NameOID
 
 from bootstrap import inventory as inv
 from bootstrap import layout
+from bootstrap.lab.standin.installer import RUNTIME
 from bootstrap.profiles import platform_auth_pass, platform_router_id
 from fixtures.report import summary
 from suites.catalog import load
 from suites.checks import platform as platform_checks
 from suites.context import CheckFailed, Context, DbFacts, NodeFacts, SiteRuntime
-from suites.facts import PROBES, Fact
+from suites.facts import POD_LOG_COMMAND, PROBES, Fact
+from suites.keepalived_log import pod_log
 from suites.registry import declared_facts, load_checks
 from tests.conftest import VALID_INVENTORY
 
@@ -490,3 +494,137 @@ def test_nopreempt_on_an_initial_master_is_the_db_ha_pages_own_contradiction() -
     for i, n in enumerate(("dba", "dbb")):
         facts[n]["keepalived_conf"] = db_conf("ocboot", i)
         assert judge(data, facts, "HA-KA-007", n) is None
+
+
+POD_LOG_OK = (
+    "@@runtime k3s crictl id=4f1c2a\nStarting Keepalived v2.0.29 (10/24,2020)\n"
+    "VRRP_Script(check_kube) succeeded\n(VI_1) Entering BACKUP STATE\n"
+)
+
+
+def test_the_static_pods_track_scripts_are_read_from_its_container_log() -> None:
+    """HA-KA-006 on the platform keepalived's static pod: its container's log (k3s crictl or
+    docker) gives the image's scripts' verdicts; a failing or disabled one is named; where no
+    runtime answers, the evidence says the pod's scripts were not judged."""
+    data, facts = k3s_site()
+    facts["cp2"]["keepalived_pod_log"] = POD_LOG_OK
+    assert judge(data, facts, "HA-KA-006", "cp2") is None
+    facts["cp2"]["keepalived_pod_log"] = POD_LOG_OK + "VRRP_Script(check_kube) failed (exited with status 7)\n"
+    got = judge(data, facts, "HA-KA-006", "cp2")
+    assert got is not None, "a failing check_kube passed"
+    assert got.splitlines()[0] == (
+        f"cp2: static pod {layout.LINES['k3s'].keepalived_manifest}: keepalived reports the image's check_kube "
+        "failing (exited with status 7): this node is unfit for the VIP"
+    ), got
+    assert "VRRP_Script(check_kube) failed (exited with status 7)" in got  # the log line is the evidence
+    # A verdict before the container's last start no longer counts.
+    facts["cp2"]["keepalived_pod_log"] = (
+        "@@runtime docker id=9a8b\nVRRP_Script(check_kube) failed (exited with status 7)\n"
+        "Starting Keepalived v2.0.25\nVRRP_Script(check_kube) succeeded\n"
+    )
+    assert judge(data, facts, "HA-KA-006", "cp2") is None
+    disabled = "Disabling track script check_route since not found"
+    facts["cp2"]["keepalived_pod_log"] = f"@@runtime k3s crictl id=4f1c2a\n{disabled}\n"
+    got = judge(data, facts, "HA-KA-006", "cp2")
+    assert got is not None and "keepalived disabled the image's check_route (since not found)" in got, got
+    facts["cp2"]["keepalived_pod_log"] = "@@runtime none\n"
+    assert judge(data, facts, "HA-KA-006", "cp2") is None
+    facts["cp2"]["keepalived_pod_log"] = "@@runtime k3s crictl id=\n"
+    assert judge(data, facts, "HA-KA-006", "cp2") is None  # no container: HA-KA-005's to say
+
+
+def test_a_platform_vip_nobody_holds_names_the_static_pods_failing_script() -> None:
+    data, facts = k3s_site()
+    for n in CONTROL:
+        facts[n]["keepalived_pod_log"] = (
+            "@@runtime k3s crictl id=4f1c2a\nStarting Keepalived v2.0.29\n"
+            "VRRP_Script(check_kube) failed (exited with status 7)\n(VI_1) Entering FAULT STATE\n"
+        )
+    for n in ("dba", "dbb"):
+        facts[n]["addr"] += "\n" + addr("10.127.190.101")  # the DB VIP held, the platform one not
+    got = judge(data, facts, "HA-VIP-001", None, "platform")
+    assert got is not None
+    assert got.splitlines()[0] == (
+        f"platform VIP {VIP} is held by no node: keepalived reports its track script failing: "
+        "check_kube (exited with status 7) on cp1, cp2, cp3"
+    ), got
+    assert "k3s crictl logs 4f1c2a" not in got.splitlines()[0]
+
+
+@pytest.mark.parametrize("runtime", ["k3s", "docker"])
+def test_the_pod_log_probe_reads_the_labs_runtime_stand_in(tmp_path: Any, runtime: str) -> None:
+    """The probe's own command against the lab's runtime stand-in (as ``k3s crictl`` and as
+    ``docker``), with a journal of two keepalived starts: the running container's id, and its
+    log from the last start only; nothing running: no container, and the evidence says so."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / runtime).write_text(RUNTIME)
+    (bin_dir / "journalctl").write_text(
+        "#!/bin/sh\nprintf '%s\\n' 'Starting Keepalived v2.2.7' 'VRRP_Script(check_kube) failed (exited with status 7)'"
+        " 'static pod: keepalived started' 'Starting Keepalived v2.2.7' 'VRRP_Script(check_kube) succeeded'\n"
+    )
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    sleeper = subprocess.Popen(["sleep", "30"])  # the "container": a live pid in the pid file
+    try:
+        pidfile = tmp_path / "keepalived.pid"
+        pidfile.write_text(f"{sleeper.pid}\n")
+        env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "HA_STANDIN_PIDFILE": str(pidfile)}
+        probe = ["sh", "-c", 'asroot() { "$@"; }; ' + POD_LOG_COMMAND]
+        run = lambda: subprocess.run(probe, env=env, capture_output=True, text=True, timeout=10, check=False).stdout  # noqa: E731
+        rt, container, log = pod_log(run())
+        assert rt == ("k3s crictl" if runtime == "k3s" else "docker") and container and len(container) == 13
+        assert log.splitlines() == ["Starting Keepalived v2.2.7", "VRRP_Script(check_kube) succeeded"], log
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    rt, container, log = pod_log(run())
+    assert container is not None  # exited, still listed with -a (as its last container)
+    pidfile.unlink()
+    assert pod_log(run())[1] is None
+
+
+def test_the_pages_interface_switcher_needs_one_interface_line() -> None:
+    """HA-KA-008: judged only where the switcher's cron file is; one `interface` line in
+    keepalived.conf itself passes (an included file's lines do not count: the switcher greps
+    keepalived.conf alone); a second instance, a comment with the word, or none fails."""
+    data, facts = k3s_site()
+    one = "vrrp_instance VI_DB {\n    interface eth0\n    track_interface {\n    }\n}\ninclude installer.conf\n"
+    included = "\n# @@include /etc/keepalived/installer.conf\nvrrp_instance VI_S {\n    interface eth0\n}\n"
+    cron = "exists /etc/cron.d/update_keepalived_interface\nexists /etc/keepalived/check_interface.sh"
+    facts["dba"]["keepalived_conf"] = one + included
+    facts["dba"]["interface_switcher"] = cron
+    assert judge(data, facts, "HA-KA-008", "dba") is None
+    for broken, shown in (
+        (one + "# spare interface: eth1\n", "reads 2 lines with the word interface"),
+        (one + "vrrp_instance VI_X {\n    interface eth0\n}\n", "('interface eth0'; 'interface eth0')"),
+        ("vrrp_instance VI_DB {\n}\n", "reads 0 lines with the word interface"),
+    ):
+        facts["dba"]["keepalived_conf"] = broken + included
+        got = judge(data, facts, "HA-KA-008", "dba")
+        assert got is not None, broken
+        assert "its sed cannot rewrite them and it restarts keepalived every 20 s" in got
+        assert shown in got, got
+    facts["dba"]["interface_switcher"] = ""  # no switcher: nothing it could break
+    assert judge(data, facts, "HA-KA-008", "dba") is None
+
+
+def test_a_db_vip_nobody_holds_names_a_netcat_that_waits_for_the_server() -> None:
+    """The DB-HA page's chk_mysql (`echo | nc ...`) on a host whose nc is OpenBSD's netcat: it
+    waits for MariaDB to close, which MariaDB does only at connect_timeout; the unheld VIP's
+    cause says so. With nmap's ncat (CentOS 7's nc), nothing is invented."""
+    data, facts = k3s_site()
+    for i, n in enumerate(("dba", "dbb")):
+        facts[n]["keepalived_conf"] = db_conf("manual", i)
+        facts[n]["keepalived_scripts"] = (
+            "@@script /etc/keepalived/chk_mysql\n#!/bin/bash\necho | nc 127.0.0.1 3306 &>/dev/null\n"
+        )
+        facts[n]["keepalived_log"] = "Starting Keepalived\nVRRP_Script(chk_mysql) failed (exited with status 1)\n"
+        facts[n]["netcat"] = "/usr/bin/nc.openbsd\nOpenBSD netcat (Debian patchlevel 1.219-1)"
+    got = judge(data, facts, "HA-VIP-001", None, "db")
+    assert got is not None
+    assert "its script runs nc, which on dba is OpenBSD netcat: it waits for the server to close" in got, got
+    for n in ("dba", "dbb"):
+        facts[n]["netcat"] = "/usr/bin/ncat\nNcat: Version 7.93 ( https://nmap.org/ncat )"
+    got = judge(data, facts, "HA-VIP-001", None, "db")
+    assert got is not None and got.splitlines()[0].endswith("chk_mysql (exited with status 1) on dba, dbb"), got

@@ -130,8 +130,28 @@ def test_each_install_lines_real_layout_passes_as_installed_and_fails_when_broke
         assert failing == {"HA-KA-004[node2]": "failed"}, failing
         msg = next(c["message"] for c in broken["checks"] if c["id"] == "HA-KA-004[node2]")
         assert "state MASTER (expected BACKUP)" in msg and manifest in msg
+        if line == "k3s":
+            _a_failing_image_track_script_is_read_from_the_pods_log(lab, manifest, tmp_path)
     finally:
         Lab().down()
+
+
+def _a_failing_image_track_script_is_read_from_the_pods_log(lab: Lab, manifest: str, tmp_path: Path) -> None:
+    """node2's check_kube (the manifest's CHECK_KUBE_CMD) pointed at a port nobody serves:
+    keepalived in the pod says it fails, in the container's log that ``k3s crictl logs``
+    gives; HA-KA-006[node2], and nothing else, fails, naming the script."""
+    lab.ssh("node2", f"cp {manifest} /root/keepalived.yaml.orig && sed -i 's#:6443/healthz#:6449/healthz#' {manifest}")
+    said = "id=$(k3s crictl ps --name keepalived -q) && k3s crictl logs $id | grep -q 'VRRP_Script(check_kube) failed'"
+    try:
+        wait_until("node2's pod: check_kube failing", lambda: None if lab.ssh("node2", said).ok else "not yet", 30)
+        _, broken = suite(f"--inventory={lab.paths.inventory}", "-m", "ka", DOC_WAIVERS, report=tmp_path / "script")
+    finally:
+        lab.ssh("node2", f"cp /root/keepalived.yaml.orig {manifest} && rm /root/keepalived.yaml.orig")
+    failing = {k: v for k, v in outcomes(broken).items() if v not in ("passed", "waived")}
+    assert failing == {"HA-KA-006[node2]": "failed"}, failing
+    check = next(c for c in broken["checks"] if c["id"] == "HA-KA-006[node2]")
+    assert "keepalived reports the image's check_kube failing" in check["message"], check["message"]
+    assert any("k3s crictl logs" in e["command"] for e in check["evidence"]), check["evidence"]
 
 
 def test_ocboots_db_ha_on_debian_is_one_root_cause_in_one_sentence(tmp_path: Path) -> None:

@@ -221,14 +221,84 @@ def replication_running(d: Deployment) -> str | None:
 
 
 # keepalived --------------------------------------------------------------------------------
-CHK_MYSQL = (
-    "#!/bin/bash\n"
+def chk_mysql(port: int) -> str:
+    """The DB-HA page's chk_mysql: ``echo | nc 127.0.0.1 3306 &>/dev/null`` (its port the site's).
+    Written for CentOS 7, whose nc (nmap-ncat 6.40) closes the connection at stdin's end, so it
+    is a TCP probe there (shared/docs/real-sites.md; nmap/nmap#1229)."""
+    return "#!/bin/bash\n" + MARK + f"echo | nc 127.0.0.1 {port} &>/dev/null\n"
+
+
+# Where the distribution's nc is not CentOS 7's (Debian's ncat has no `nc`; its ncat 7.x
+# half-closes at stdin's end and waits for the server, netcat-openbsd waits for the server's
+# close, which MariaDB makes only at connect_timeout), the page's chk_mysql needs an nc that
+# behaves as the page's platform's: ncat --send-only (connect, send, close).
+NC_AS_ON_CENTOS7 = (
+    "#!/bin/sh\n"
     + MARK
     + """\
-# TCP probe of the local MariaDB (the DB-HA page's chk_mysql).
-exec timeout 1 bash -c '</dev/tcp/127.0.0.1/3306'
+# nc as CentOS 7's nmap-ncat 6.40 behaves (the DB-HA page's platform): it closes at stdin's end.
+exec ncat --send-only "$@"
 """
 )
+
+
+def check_interface_page(node_ip: str) -> str:
+    """The DB-HA page's interface switcher: keepalived's ``interface`` follows the NIC that holds
+    the node's address (br0 once the Host service moved it), keepalived restarted when it moved."""
+    return (
+        "#!/usr/bin/env bash\n"
+        + MARK
+        + f"""\
+datestr="$(date +"%F %T")"
+env_interface=$(cat /etc/keepalived/keepalived.conf | grep -w interface | awk '{{print $2}}')
+echo "[$datestr] keepalived's interface now: $env_interface"
+router_interface=$(/usr/sbin/ip a show | grep {node_ip} | awk '{{ print $NF}}')
+echo "[$datestr] the interface that holds {node_ip}: [$router_interface]"
+if [[ -n "$router_interface" ]] && [[ "$router_interface" != "$env_interface" ]]; then
+    echo "[$datestr] updating keepalived.conf's interface"
+    sed -i -e "s#$env_interface#$router_interface#g" /etc/keepalived/keepalived.conf
+    systemctl restart keepalived
+else
+    echo "[$datestr] no need to update the interface"
+fi
+"""
+    )
+
+
+CHECK_INTERFACE2 = (
+    "#!/usr/bin/env bash\n"
+    + MARK
+    + """\
+for i in {1..3}; do
+    /etc/keepalived/check_interface.sh >> /var/log/keepalived.log
+    sleep 20
+done
+"""
+)
+INTERFACE_CRON = "/etc/cron.d/update_keepalived_interface"
+INTERFACE_CRON_LINE = MARK + "* * * * * root /etc/keepalived/check_interface2.sh >/dev/null 2>&1\n"
+
+
+def db_ha_page_files(d: Deployment, node: NodeEntry) -> dict[str, tuple[str, int]]:
+    """The DB-HA page's files on a DB-HA node: {path: (text, mode)}."""
+    return {
+        "/etc/keepalived/chk_mysql": (chk_mysql(d.inventory.db.port), 0o755),
+        "/etc/keepalived/check_interface.sh": (check_interface_page(str(node.address)), 0o755),
+        "/etc/keepalived/check_interface2.sh": (CHECK_INTERFACE2, 0o755),
+        INTERFACE_CRON: (INTERFACE_CRON_LINE, 0o644),
+    }
+
+
+def netcat(d: Deployment, node: NodeEntry) -> None:
+    """The page's ``yum install keepalived nc``: an nc that behaves as CentOS 7's."""
+    r, step, dist = d.remote(node), "keepalived", d.distro(node)
+    if r.run("command -v nc", check=False).ok:
+        return
+    if not r.run("command -v ncat", check=False).ok:
+        r.run(f"{dist.install} {' '.join(dist.netcat_packages)}", timeout=600)
+        d.changed(node, step, f"installed {', '.join(dist.netcat_packages)}")
+    if not r.run("command -v nc", check=False).ok and r.put("/usr/local/bin/nc", NC_AS_ON_CENTOS7, mode=0o755):
+        d.changed(node, step, "installed nc as CentOS 7's (ncat --send-only)")
 
 
 def nic_of(d: Deployment, node: NodeEntry) -> str:
@@ -286,14 +356,26 @@ def installer_db_keepalived(d: Deployment, node: NodeEntry, nic: str) -> tuple[s
     return d.installer.db_keepalived(d, node, nic)
 
 
+# The installer's own VRRP instances (the lab's storage address) live in a file keepalived.conf
+# includes: keepalived.conf then holds the DB VIP's instance alone, as the DB-HA page writes it
+# (its interface switcher takes keepalived.conf's one `interface` line for granted).
+INSTALLER_INCLUDE = "/etc/keepalived/installer.conf"
+
+
+def installer_keepalived(d: Deployment, node: NodeEntry, nic: str) -> str | None:
+    """The installer's own VRRP instances for ``node`` (install stage), or None."""
+    if d.installer is None or d.stage != "install" or not any(node.has(r) for r in d.installer.keepalived_roles):
+        return None
+    blocks = d.installer.keepalived_blocks(d, node, nic)
+    return MARK + "\n".join(blocks) + "\n" if blocks else None
+
+
 def keepalived_config(d: Deployment, node: NodeEntry, nic: str) -> str:
     p = d.profile
+    include = [f"include {INSTALLER_INCLUDE}"] if installer_keepalived(d, node, nic) is not None else []
     owned = installer_db_keepalived(d, node, nic)
     if owned is not None:
-        parts = [owned[0].rstrip("\n")]
-        if any(node.has(r) for r in d.installer.keepalived_roles):  # type: ignore[union-attr]
-            parts += d.installer.keepalived_blocks(d, node, nic)  # type: ignore[union-attr]
-        return "\n".join(parts) + "\n"
+        return "\n".join([owned[0].rstrip("\n"), *include]) + "\n"
     parts = [
         MARK.strip(),
         "global_defs {",
@@ -320,9 +402,7 @@ def keepalived_config(d: Deployment, node: NodeEntry, nic: str) -> str:
                 track="chk_mysql",
             ).render(),
         ]
-    if d.installer is not None and d.stage == "install" and any(node.has(r) for r in d.installer.keepalived_roles):
-        parts += d.installer.keepalived_blocks(d, node, nic)
-    return "\n".join(parts) + "\n"
+    return "\n".join(parts + include) + "\n"
 
 
 def keepalived(d: Deployment, node: NodeEntry) -> None:
@@ -330,12 +410,21 @@ def keepalived(d: Deployment, node: NodeEntry) -> None:
     nic = nic_of(d, node)
     changed = False
     owned = installer_db_keepalived(d, node, nic)
-    own_scripts = {"/etc/keepalived/chk_mysql": CHK_MYSQL} if node.has(Role.DB_HA) else {}
-    scripts = owned[1] if owned is not None else own_scripts
-    for path, text in scripts.items():
-        if r.put(path, text, mode=0o755):
+    if owned is not None:
+        files = {path: (text, 0o755) for path, text in owned[1].items()}
+    elif node.has(Role.DB_HA):
+        netcat(d, node)
+        files = db_ha_page_files(d, node)
+    else:
+        files = {}
+    for path, (text, mode) in files.items():
+        if r.put(path, text, mode=mode):
             changed = True
             d.changed(node, step, f"wrote {path}")
+    extra = installer_keepalived(d, node, nic)
+    if extra is not None and r.put(INSTALLER_INCLUDE, extra):
+        changed = True
+        d.changed(node, step, f"wrote {INSTALLER_INCLUDE} (the installer's own instances)")
     conf = d.distro(node).keepalived_conf
     if r.put(conf, keepalived_config(d, node, nic)):
         changed = True

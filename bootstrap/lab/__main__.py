@@ -12,7 +12,7 @@ from typing import Any
 
 from bootstrap.lab.hostenv import LabError
 from bootstrap.lab.lab import Lab
-from bootstrap.layout import LAB_DB_HA, LINES
+from bootstrap.layout import DEFAULT_LINE, LAB_DB_HA, LINES
 from bootstrap.topology import TOPOLOGIES, UnknownTopology
 
 
@@ -41,14 +41,19 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--line",
         choices=sorted(LINES),
-        default=None,
-        help="Install line whose real layout the installer's stand-in writes (default: the lab's older layout)",
+        default=DEFAULT_LINE,
+        help=f"Install line whose real layout the installer's stand-in writes (default {DEFAULT_LINE}, the product's)",
     )
     up.add_argument(
         "--db-ha",
         choices=LAB_DB_HA,
         default="manual",
         help="DB-HA variant: manual (the DB-HA page's, default) or ocboot (mariadb_ha_nodes, written by the installer)",
+    )
+    up.add_argument(
+        "--host-bridge",
+        action="store_true",
+        help="Each node's address on a bridge br0 (host0 its port), as the product's Host service leaves it",
     )
     up.add_argument(
         "--subnet", type=_subnet, default=None, help="Private /24 for the lab (default 10.213.47.0/24, $HA_LAB_SUBNET)"
@@ -87,7 +92,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _print_status(status: dict[str, Any]) -> None:
-    print(f"topology {status['topology']}  subnet {status['subnet']}  bridge {status['bridge']}")
+    layout = f"line {status.get('line') or '-'}  DB HA {status.get('db_ha', 'manual')}"
+    layout += "  addresses on br0" if status.get("host_bridge") else ""
+    print(f"topology {status['topology']}  {layout}  subnet {status['subnet']}  bridge {status['bridge']}")
     print(f"{'NODE':10} {'ADDRESS':15} {'STATE':12} {'MEM MiB':>8}  ROLES")
     for n in status["nodes"]:
         print(f"{n['name']:10} {n['address']:15} {n['state']:12} {n['memory_mib']:8.1f}  {','.join(n['roles'])}")
@@ -101,7 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     lab = Lab()
     try:
         if args.cmd == "up":
-            lab.up(args.topology, args.compute, args.subnet, log=sys.stderr, line=args.line, db_ha=args.db_ha)
+            lab.up(
+                args.topology,
+                args.compute,
+                args.subnet,
+                log=sys.stderr,
+                line=args.line,
+                db_ha=args.db_ha,
+                host_bridge=args.host_bridge,
+            )
             _print_status(lab.status())
         elif args.cmd == "deploy":
             from bootstrap.deploy import DeployError

@@ -31,7 +31,7 @@ from bootstrap import inventory as inv
 from bootstrap.lab import config, rootfs
 from bootstrap.lab.hostenv import LabError, check_subnet, require_root, require_tools, run
 from bootstrap.lab.machine import Machine, State, lab_cgroup, mounted_paths, rmtree_cgroup
-from bootstrap.layout import LAB_DB_HA, LINES
+from bootstrap.layout import DEFAULT_LINE, LAB_DB_HA, LINES
 from bootstrap.remote import CommandTimeout, NodeUnreachable, Remote, Result, remote_for
 from bootstrap.topology import NodeSlot, Role, compute_slots, get_topology
 from bootstrap.vips import holders
@@ -107,6 +107,7 @@ class Lab:
                 rootfs=Path(st["rootfs"]),
                 home=self.paths.nodes_dir / name,
                 binds=self._binds(node["roles"]),
+                host_bridge=bool(st.get("host_bridge")),
             )
             for name, node in st["nodes"].items()
         }
@@ -153,10 +154,16 @@ class Lab:
     # Plan --------------------------------------------------------------------
     @staticmethod
     def plan(
-        topology: str, compute: int, subnet: ipaddress.IPv4Network, *, line: str | None = None, db_ha: str = "manual"
+        topology: str,
+        compute: int,
+        subnet: ipaddress.IPv4Network,
+        *,
+        line: str = DEFAULT_LINE,
+        db_ha: str = "manual",
+        host_bridge: bool = False,
     ) -> dict[str, Any]:
         topo = get_topology(topology)
-        if line is not None and line not in LINES:
+        if line not in LINES:
             raise LabError(f"--line must be one of {', '.join(sorted(LINES))}, not {line!r}")
         if db_ha not in LAB_DB_HA:
             raise LabError(f"--db-ha must be manual or ocboot, not {db_ha!r}")
@@ -179,6 +186,7 @@ class Lab:
             "topology": topology,
             "line": line,
             "db_ha": db_ha,
+            "host_bridge": host_bridge,
             "compute": compute,
             "subnet": str(subnet),
             "bridge": config.BRIDGE,
@@ -195,15 +203,17 @@ class Lab:
         subnet: ipaddress.IPv4Network | None = None,
         *,
         log: Any = None,
-        line: str | None = None,
+        line: str = DEFAULT_LINE,
         db_ha: str = "manual",
+        host_bridge: bool = False,
     ) -> dict[str, Any]:
-        """Bring the lab to the given topology (and install line: k3s or kubeadm, None for
-        the lab's older layout); idempotent and self-repairing."""
+        """Bring the lab to the given topology, install line (k3s, the product's default, or
+        kubeadm), DB-HA variant and, with ``host_bridge``, each node's address on a bridge br0;
+        idempotent and self-repairing."""
         require_root()
         require_tools()
         subnet = subnet or config.default_subnet()
-        want = self.plan(topology, compute, subnet, line=line, db_ha=db_ha)
+        want = self.plan(topology, compute, subnet, line=line, db_ha=db_ha, host_bridge=host_bridge)
         with self._locked():
             current = self._read_state()
             if current is None:
@@ -216,10 +226,12 @@ class Lab:
                     or current["subnet"] != want["subnet"]
                     or current.get("line") != line
                     or current.get("db_ha", "manual") != db_ha
+                    or bool(current.get("host_bridge")) != host_bridge
                 ):
                     if running:
-                        shown = f"{current.get('line')} line, " if current.get("line") else ""
+                        shown = f"{current.get('line') or 'the older'} line, "
                         shown += f"DB HA {current.get('db_ha')}, " if current.get("db_ha", "manual") != "manual" else ""
+                        shown += "addresses on br0, " if current.get("host_bridge") else ""
                         raise LabError(
                             f"a {current['topology']} lab ({shown}{current['subnet']}) is already up "
                             f"(running: {', '.join(running)}); "
@@ -552,6 +564,9 @@ class Lab:
         holders = self.vip_holders(st["vips"], machines)
         return {
             "topology": st["topology"],
+            "line": st.get("line"),
+            "db_ha": st.get("db_ha", "manual"),
+            "host_bridge": bool(st.get("host_bridge")),
             "subnet": st["subnet"],
             "bridge": st["bridge"],
             "inventory": str(self.paths.inventory),

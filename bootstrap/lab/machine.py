@@ -23,6 +23,11 @@ NSPAWN_ENV = {"SYSTEMD_NSPAWN_UNIFIED_HIERARCHY": "1"}
 # nspawn names the host side of a node's veth "vb-<machine name>".
 VETH_PREFIX = "vb-"
 MAX_NAME = 15 - len(VETH_PREFIX)
+# --host-bridge: the bridge the product's Host service moves a node's address onto.
+HOST_BRIDGE = "br0"
+HOST0_NETWORK = "10-ha-lab-host0.network"
+BRIDGE_NETDEV = "10-ha-lab-br0.netdev"
+BRIDGE_NETWORK = "11-ha-lab-br0.network"
 
 
 class State(enum.StrEnum):
@@ -83,6 +88,9 @@ class Machine:
     # (host path, path in the machine, read-only): the storage the control nodes
     # share, and lab tools that are not Debian packages.
     binds: tuple[tuple[Path, str, bool], ...] = ()
+    # The node's address on a bridge br0 with host0 as its port, as the product's Host service
+    # leaves a node (real-sites.md); False: on host0 itself.
+    host_bridge: bool = False
 
     def __post_init__(self) -> None:
         if len(self.name) > MAX_NAME:
@@ -207,13 +215,7 @@ class Machine:
         key = root / "etc/ssh/ssh_host_ed25519_key"
         if not key.exists():
             run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{self.name}", "-f", str(key)])
-        network = root / "etc/systemd/network/10-ha-lab-host0.network"
-        network.parent.mkdir(parents=True, exist_ok=True)
-        network.write_text(
-            "[Match]\nName=host0\n\n[Network]\n"
-            f"Address={self.address}/{self.prefixlen}\n"
-            "LinkLocalAddressing=no\nIPv6AcceptRA=no\n"
-        )
+        self.write_network(root / "etc/systemd/network")
         lines = ["127.0.0.1 localhost", f"127.0.1.1 {self.name}"]
         lines += [f"{addr} {name}" for name, addr in hosts.items() if name != self.name]
         (root / "etc/hosts").write_text("\n".join(lines) + "\n")
@@ -225,6 +227,23 @@ class Machine:
             auth.write_text("\n".join([*existing, authorized_key]) + "\n")
         auth.chmod(0o600)
         return (root / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()[1]
+
+    def write_network(self, directory: Path) -> None:
+        """systemd-networkd's files for the node's address: on host0, or with ``host_bridge``
+        on a bridge br0 whose one port is host0 (its MAC taken from host0's, as a bridge
+        without its own address does; the files of the other layout removed)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        address = f"Address={self.address}/{self.prefixlen}\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n"
+        files = {
+            BRIDGE_NETDEV: f"[NetDev]\nName={HOST_BRIDGE}\nKind=bridge\nMACAddress=none\n",
+            BRIDGE_NETWORK: f"[Match]\nName={HOST_BRIDGE}\n\n[Network]\n{address}ConfigureWithoutCarrier=yes\n",
+            HOST0_NETWORK: f"[Match]\nName=host0\n\n[Network]\nBridge={HOST_BRIDGE}\nLinkLocalAddressing=no\n",
+        } if self.host_bridge else {HOST0_NETWORK: f"[Match]\nName=host0\n\n[Network]\n{address}"}  # fmt: skip
+        for name in (BRIDGE_NETDEV, BRIDGE_NETWORK, HOST0_NETWORK):
+            if name in files:
+                (directory / name).write_text(files[name])
+            else:
+                (directory / name).unlink(missing_ok=True)
 
     # Life cycle ------------------------------------------------------------
     def boot(self) -> None:

@@ -130,12 +130,10 @@ class Source:
 def static_pod(ctx: Context, node: NodeEntry) -> Source | None:
     """The platform keepalived's static pod on ``node`` (the manifest at either line's
     path, read as the container image reads it), or None when the node has none."""
-    raw = ctx.facts_of(node)["keepalived_manifest"]
-    if "@@manifest " not in raw:
+    found = layout.manifests(ctx.facts_of(node)["keepalived_manifest"])
+    if not found:
         return None
-    head, _, body = raw.split("@@manifest ", 1)[1].partition("\n")
-    path = head.strip()
-    body = body.split("@@manifest ", 1)[0]
+    path, body = found[0]
     if body.startswith("(cannot read"):
         raise CheckError(f"{node.name}: {path} exists but cannot be read (root only; sudo -n refused): {body.strip()}")
     try:
@@ -320,14 +318,18 @@ def platform_vip_instance_settings(ctx: Context) -> None:
     ctx.require(not problems, f"{inst.name} on {ctx.node.name}: " + "; ".join(problems), ev)
 
 
-@check("HA-KA-006", facts=(*KA_FACTS, "keepalived_log"))
+@check("HA-KA-006", facts=(*KA_FACTS, "keepalived_log", "keepalived_pod_log"))
 def track_scripts_can_move_the_vip(ctx: Context) -> None:
-    """Each track script of this node's VRRP instances that hold a VIP (keepalived.conf's; the
-    static pod's scripts are the image's and its log is not read here) is defined, not disabled
+    """Each track script of this node's VRRP instances that hold a VIP is defined, not disabled
     by keepalived (missing, or unsafe permissions under script security), healthy as keepalived
     last ran it (its own log since its last start: ``VRRP_Script(x) succeeded|failed``), and able
     to move the VIP: on a ``nopreempt`` instance a script with a weight only lowers the priority,
-    and the backup never preempts (keepalived.conf(5); field reports in the catalog)."""
+    and the backup never preempts (keepalived.conf(5); field reports in the catalog).
+
+    keepalived.conf's instances are read from the file and the unit's journal; the platform's
+    static pod from its container's log (``k3s crictl logs`` / ``docker logs``, real-sites.md),
+    whose scripts are the image's (``check_kube`` ...): disabled or failing ones are named. Where
+    no container runtime answers, the static pod's scripts are not judged and the evidence says so."""
     assert ctx.node is not None
     log = ctx.facts["keepalived_log"]
     verdicts = keepalived_log.script_verdicts(log)
@@ -338,9 +340,12 @@ def track_scripts_can_move_the_vip(ctx: Context) -> None:
         if ctx.node.name not in {n.name for n in ctx.rt.vip_group(spec.name)}:
             continue
         src = source_for(ctx, ctx.node, ctx.rt.vip_address(spec.name))
-        if src is None or src.static_pod:
-            continue  # no instance: HA-KA-003/004 say so; a static pod's scripts are the image's
+        if src is None:
+            continue  # no instance: HA-KA-003/004 say so
         ev.append(src.evidence(ctx.node.name))
+        if src.static_pod:
+            problems += _static_pod_scripts(ctx, src, ev)
+            continue
         inst, defined = src.instance, kc.script_settings(src.text)
         for name in inst.track_scripts:
             settings = defined.get(name)
@@ -362,10 +367,43 @@ def track_scripts_can_move_the_vip(ctx: Context) -> None:
                     "the priority and the backup never preempts, so the VIP stays on the failing node"
                 )
     if problems or verdicts or unsafe:
-        shown = [line for line in keepalived_log.since_last_start(log) if "VRRP_Script" in line or "isabling" in line
-                 or "Unsafe" in line]  # fmt: skip
-        ev.append(("journalctl -u keepalived (this start: track script lines)", "\n".join(shown[-30:])))
+        ev.append(("journalctl -u keepalived (this start: track script lines)", "\n".join(_script_lines(log)[-30:])))
     ctx.require(not problems, f"{ctx.node.name}: " + "; ".join(problems), ev)
+
+
+def _script_lines(log: str) -> list[str]:
+    """keepalived's log lines about track scripts since its last start."""
+    return [
+        line
+        for line in keepalived_log.since_last_start(log)
+        if "VRRP_Script" in line or "isabling" in line or "Unsafe" in line
+    ]
+
+
+def _static_pod_scripts(ctx: Context, src: Source, ev: list[tuple[str, str]]) -> list[str]:
+    """Problems with the static pod's track scripts, from its container's log (evidence added)."""
+    runtime, container, log = keepalived_log.pod_log(ctx.facts["keepalived_pod_log"])
+    if runtime is None:
+        ev.append(("static pod's log", "no container runtime answers (k3s crictl, docker): its scripts not judged"))
+        return []
+    if container is None:
+        ev.append((f"{runtime} ps --name keepalived", "no keepalived container (HA-KA-005 judges that)"))
+        return []
+    shown = _script_lines(log)
+    ev.append((f"{runtime} logs --tail 300 {container} (this start: track script lines)", "\n".join(shown[-30:])))
+    name = src.instance.name
+    problems = [f"{name}: keepalived disabled a script for unsafe permissions: {path}"
+                for path in keepalived_log.unsafe_script_paths(log)]  # fmt: skip
+    for script, (ok, why) in sorted(keepalived_log.script_verdicts(log).items()):
+        if ok:
+            continue
+        if why.startswith("disabled"):
+            detail = why.removeprefix("disabled by keepalived").lstrip(": ")
+            problems.append(f"{name}: keepalived disabled the image's {script}" + (f" ({detail})" if detail else ""))
+        else:
+            said = f"failing ({why})" if why else "failing"
+            problems.append(f"{name}: keepalived reports the image's {script} {said}: this node is unfit for the VIP")
+    return problems
 
 
 NOPREEMPT_CLEARED = "nopreempt will not work with initial state MASTER"
@@ -399,6 +437,51 @@ def nopreempt_only_on_backup(ctx: Context) -> None:
     if said:
         ev.append(("journalctl -u keepalived (this start)", "\n".join(said[-5:])))
     ctx.require(not problems, f"{ctx.node.name}: " + "; ".join(problems), ev)
+
+
+SWITCHER_CRON = "/etc/cron.d/update_keepalived_interface"
+INCLUDED = "# @@include "  # where the keepalived_conf probe appends an included file
+GREP_W_INTERFACE = re.compile(r"(?<![A-Za-z0-9_])interface(?![A-Za-z0-9_])")
+
+
+def switcher_words(conf: str) -> list[tuple[str, str]]:
+    """What the DB-HA page's check_interface.sh reads from keepalived.conf itself (not the files
+    it includes): ``grep -w interface | awk '{print $2}'``, as [(line, second field)].
+
+    >>> switcher_words("vrrp_instance VI_DB {\\n    interface host0\\n    track_interface {\\n}")
+    [('interface host0', 'host0')]
+    """
+    own = conf.split(INCLUDED, 1)[0]
+    found = []
+    for line in own.splitlines():
+        if GREP_W_INTERFACE.search(line):
+            fields = line.split()
+            found.append((line.strip(), fields[1] if len(fields) > 1 else ""))
+    return found
+
+
+@check("HA-KA-008", facts=("keepalived_conf", "interface_switcher"))
+def interface_switcher_can_work(ctx: Context) -> None:
+    """Where the DB-HA page's interface switcher runs (its cron file), keepalived.conf has exactly
+    one line with the word ``interface``: the switcher's ``grep -w interface | awk '{print $2}'``
+    must yield one interface name, or its ``sed`` cannot rewrite the file and it restarts
+    keepalived anyway, three times a minute. Source: the DB-HA page's check_interface.sh."""
+    assert ctx.node is not None
+    installed = ctx.facts["interface_switcher"]
+    conf = ctx.facts["keepalived_conf"]
+    ev = [("interface switcher files", installed or "(none)"), (f"cat {KEEPALIVED_CONF}  (on {ctx.node.name})", conf)]
+    if f"exists {SWITCHER_CRON}" not in installed:
+        return  # no switcher runs here: nothing it could break
+    words = switcher_words(conf)
+    if len(words) == 1:
+        return
+    said = "; ".join(f"{line!r}" for line, _ in words) or "none"
+    ctx.fail(
+        f"{ctx.node.name}: the DB-HA page's interface switcher ({SWITCHER_CRON}) reads {len(words)} lines with "
+        f"the word interface from {KEEPALIVED_CONF} ({said}): its sed cannot rewrite them and it restarts "
+        "keepalived every 20 s",
+        ev,
+    )
 
 
 @check("HA-KA-005", facts=("keepalived_service", "keepalived_procs", *KA_FACTS))

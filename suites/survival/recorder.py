@@ -23,6 +23,7 @@ import pymysql
 from bootstrap import inventory as inv
 from bootstrap.topology import Role
 from suites.context import CheckError, NodeUnreachable, SiteRuntime
+from suites.facts import AS_ROOT, KA_CONF_CHAIN, POD_LOG_COMMAND
 
 # (title, command); ``{since}`` is the scenario's start as seconds since the epoch.
 NODE_PROBES: tuple[tuple[str, str], ...] = (
@@ -31,8 +32,10 @@ NODE_PROBES: tuple[tuple[str, str], ...] = (
     ("ip neigh", "ip neigh show"),
     ("ip route", "ip route show"),
     ("tcp sockets", "ss -tn 2>/dev/null | head -n 200"),
-    ("keepalived.conf", "cat /etc/keepalived/keepalived.conf 2>/dev/null || echo '(none)'"),
+    ("keepalived.conf (and the files it includes)", KA_CONF_CHAIN.replace("{", "{{").replace("}", "}}")),
     ("keepalived state", "systemctl status keepalived --no-pager 2>&1 | head -n 20"),
+    # The platform keepalived static pod's own log (its container's, where a runtime answers).
+    ("keepalived static pod log", (AS_ROOT + POD_LOG_COMMAND).replace("{", "{{").replace("}", "}}")),
     ("mariadb state", "systemctl status mariadb --no-pager 2>&1 | head -n 20"),
     (
         "control-plane health",

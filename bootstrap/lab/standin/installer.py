@@ -3,12 +3,11 @@ its ``Installer``: the control plane (etcd + the endpoints server), the platform
 VIP's keepalived, the storage address and its S3 server, the admin kubeconfig and the
 compute nodes' kubelet files. The lab depends on the deployer; never the reverse.
 
-With an install line (``line``: k3s or kubeadm) it writes that line's real layout
-(shared/docs/real-sites.md): the platform keepalived as the line's static-pod manifest
-(run by the lab's kubelet stand-in, static_pod.py), the line's kubeconfigs and, on the k3s
-line, ``k3s.service`` (the endpoints server) and the compute nodes' ``k3s-agent.service``
-(the agent's local load balancer, agent_lb.py). Without one, the lab's older layout: a
-systemd keepalived for the platform VIP and kubeconfigs at the VIP.
+It writes the install line's real layout (``line``: k3s, the product's default, or kubeadm;
+shared/docs/real-sites.md): the platform keepalived as the line's static-pod manifest (run by
+the lab's kubelet stand-in, static_pod.py, with a container-runtime stand-in for its log), the
+line's kubeconfigs and, on the k3s line, ``k3s.service`` (the endpoints server) and the compute
+nodes' ``k3s-agent.service`` (the agent's local load balancer, agent_lb.py).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from bootstrap import layout
-from bootstrap.deploy.steps import MARK, Vrrp, nic_of, vrrp_script
+from bootstrap.deploy.steps import MARK, nic_of
 from bootstrap.lab import config
 from bootstrap.lab.standin import deploy as standin
 from bootstrap.profiles import platform_auth_pass, platform_router_id
@@ -34,16 +33,6 @@ if TYPE_CHECKING:
     from bootstrap.inventory import NodeEntry
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
-CHK_PLATFORM = (
-    "#!/bin/bash\n"
-    + MARK
-    + """\
-# The control-plane endpoint of this node answers healthy.
-[ "$(curl -sk --max-time 1 https://127.0.0.1:6443/healthz)" = ok ]
-"""
-)
-
-
 # The lab has no Kubernetes API: this stand-in answers, on the control nodes, the two questions
 # --discover asks about MinIO (its service and its secret), from the lab's storage settings.
 KUBECTL = """#!/bin/sh
@@ -53,6 +42,48 @@ case "$*" in
     *"get service minio"*) printf '%s:%s' "$MINIO_ADDRESS" "$MINIO_PORT" ;;
     *"get secret minio"*) printf '%s %s' "$MINIO_ACCESSKEY_B64" "$MINIO_SECRETKEY_B64" ;;
     *) echo "error: the lab's kubectl stand-in answers only MinIO's service and secret" >&2; exit 1 ;;
+esac
+"""
+
+
+# The lab has no container runtime: this stand-in answers, where the static pod runs, the two
+# questions the suite asks a runtime about the keepalived static pod (its running container and
+# that container's log), as ``k3s crictl`` (k3s line) and ``docker`` (kubeadm line) would. The
+# container is the runner's current keepalived (its pid file); its log is the runner's journal
+# from keepalived's last start (keepalived logs through syslog here, to its console in the image).
+RUNTIME = """#!/bin/sh
+# The lab's stand-in for the container runtime (lab only): the keepalived static pod's container.
+pidfile=${HA_STANDIN_PIDFILE:-/run/ha-static-pods/keepalived/keepalived.pid}
+cid() { [ -s $pidfile ] && printf 'keepalived-%s' "$(cat $pidfile)" | sha256sum | cut -c1-13; }
+running() { [ -s $pidfile ] && kill -0 "$(cat $pidfile)" 2>/dev/null; }
+if [ "$(basename "$0")" = k3s ]; then
+    [ "$1" = crictl ] || { echo "error: the lab's k3s stand-in answers only crictl" >&2; exit 1; }
+    shift
+fi
+cmd=$1; [ $# -gt 0 ] && shift
+all=no; tail=all; id=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -a|--all) all=yes ;;
+        -aq|-qa) all=yes ;;
+        -q|--quiet) ;;
+        --name|--filter) shift ;;
+        --name=*|--filter=*) ;;
+        --tail) shift; tail=$1 ;;
+        --tail=*) tail=${1#--tail=} ;;
+        -*) echo "error: the lab's runtime stand-in does not know $1" >&2; exit 1 ;;
+        *) id=$1 ;;
+    esac
+    shift
+done
+case "$cmd" in
+    ps) if running || { [ $all = yes ] && [ -s $pidfile ]; }; then cid; fi ;;
+    logs)
+        [ -n "$id" ] && [ "$id" = "$(cid)" ] || { echo "error: no such container: $id" >&2; exit 1; }
+        journalctl -o cat --no-pager -u ha-static-pods -n 5000 2>/dev/null \\
+            | awk '/Starting Keepalived/ {n = 0} {l[n++] = $0} END {for (i = 0; i < n; i++) print l[i]}' \\
+            | if [ "$tail" = all ]; then cat; else tail -n "$tail"; fi ;;
+    *) echo "error: the lab's runtime stand-in answers only ps and logs" >&2; exit 1 ;;
 esac
 """
 
@@ -70,13 +101,12 @@ class LabInstaller:
     keepalived_roles: tuple[Role, ...] = (Role.PLATFORM_HA, Role.CONTROL)
     admin_kubeconfig: str = ADMIN_CONF
     secrets: set[str] = field(default_factory=set)
-    line: str | None = None  # k3s | kubeadm: that line's layout; None: the lab's older layout
+    line: str = layout.DEFAULT_LINE  # k3s | kubeadm: the layout that line's installer makes
     db_ha: str = "manual"  # manual: the DB-HA page's (the deployer's); ocboot: mariadb_ha_nodes' (the installer's)
 
     def __post_init__(self) -> None:
         self.secrets = {self.s3_secret}
-        if self.line is not None:
-            self.admin_kubeconfig = layout.LINES[self.line].admin_kubeconfig
+        self.admin_kubeconfig = layout.LINES[self.line].admin_kubeconfig
 
     @classmethod
     def from_state(cls, paths: config.LabPaths) -> LabInstaller:
@@ -85,7 +115,7 @@ class LabInstaller:
         return cls(
             storage_vip=state["vips"]["storage"],
             s3_secret=paths.s3_secret_file.read_text().strip(),
-            line=state.get("line"),
+            line=state.get("line") or layout.DEFAULT_LINE,
             db_ha=state.get("db_ha") or "manual",
         )
 
@@ -95,12 +125,6 @@ class LabInstaller:
         d.wait_for("etcd quorum", lambda: standin.etcd_healthy(d))
         unit = "k3s" if self.line == "k3s" else "ha-standin"
         d.parallel("standin", d.nodes(Role.CONTROL), lambda n: standin.standin(d, n, unit))
-        if self.line is None:
-            d.parallel("platform health track", d.nodes(Role.PLATFORM_HA), lambda n: self._chk_platform(d, n))
-
-    def _chk_platform(self, d: Deployment, node: NodeEntry) -> None:
-        if d.remote(node).put("/etc/keepalived/chk_platform", CHK_PLATFORM, mode=0o755):
-            d.changed(node, "keepalived", "wrote /etc/keepalived/chk_platform")
 
     def db_keepalived(self, d: Deployment, node: NodeEntry, nic: str) -> tuple[str, dict[str, str]] | None:
         """ocboot's mariadb_ha_nodes variant (``onecloud/roles/mariadb-ha``): its keepalived.conf
@@ -112,40 +136,21 @@ class LabInstaller:
         }
 
     def keepalived_blocks(self, d: Deployment, node: NodeEntry, nic: str) -> list[str]:
+        """The lab's own storage address (MinIO's role) on the control nodes; the platform VIP's
+        keepalived is the line's static pod, not keepalived.conf's."""
         blocks = []
-        if node.has(Role.PLATFORM_HA) and self.line is None:
-            vip = str(d.inventory.vips.platform)
-            first = node.has(Role.FIRST)
-            p = d.profile
-            blocks += [
-                vrrp_script("chk_platform"),
-                Vrrp(
-                    "VI_PLATFORM",
-                    "MASTER" if first else "BACKUP",
-                    nic,
-                    platform_router_id(vip),
-                    p.platform_master_priority if first else p.platform_backup_priority,
-                    platform_auth_pass(vip),
-                    vip,
-                    advert_int=p.advert_int,
-                    track="chk_platform",
-                ).render(),
-            ]
         if node.has(Role.CONTROL):
             blocks.append(standin.storage_instance(d, node, nic))
         return blocks
 
     def after_keepalived(self, d: Deployment) -> None:
-        """The kubeconfigs and the compute nodes' join, per line; on a line, the platform
-        keepalived's static pod."""
-        if self.line is None:
-            self._vip_kubeconfigs(d, control_kubelet=False)
-        elif self.line == "kubeadm":
-            self._vip_kubeconfigs(d, control_kubelet=True)
+        """The kubeconfigs and the compute nodes' join, per line, and the platform keepalived's
+        static pod."""
+        if self.line == "kubeadm":
+            self._vip_kubeconfigs(d)
         else:
             self._k3s_files(d)
-        if self.line is not None:
-            d.parallel("static pod", d.nodes(Role.PLATFORM_HA), lambda n: self._static_pod(d, n))
+        d.parallel("static pod", d.nodes(Role.PLATFORM_HA), lambda n: self._static_pod(d, n))
         d.parallel("kubectl stand-in", d.nodes(Role.CONTROL), lambda n: self._kubectl(d, n))
 
     def _kubectl(self, d: Deployment, node: NodeEntry) -> None:
@@ -165,7 +170,6 @@ class LabInstaller:
     def _static_pod(self, d: Deployment, node: NodeEntry) -> None:
         """The platform keepalived's manifest as the line's installer writes it (0600), and
         the lab's kubelet stand-in that runs it."""
-        assert self.line is not None
         r, line = d.remote(node), layout.LINES[self.line]
         if r.put(STATIC_POD_RUNNER, Path(standin.__file__).with_name("static_pod.py").read_text(), mode=0o755):
             d.changed(node, "static pod", "installed the lab's kubelet stand-in")
@@ -176,6 +180,9 @@ class LabInstaller:
         r.run(f"mkdir -p {Path(line.keepalived_manifest).parent}")
         if r.put(line.keepalived_manifest, keepalived_manifest(d, node, self.line), mode=0o600):
             d.changed(node, "static pod", f"wrote {line.keepalived_manifest}")
+        runtime = "/usr/local/bin/k3s" if self.line == "k3s" else "/usr/local/bin/docker"
+        if r.put(runtime, RUNTIME, mode=0o755):
+            d.changed(node, "static pod", f"installed the lab's container runtime stand-in ({runtime})")
 
     def _k3s_files(self, d: Deployment) -> None:
         """k3s line: each server's own k3s.yaml at its local apiserver; compute nodes joined
@@ -201,10 +208,10 @@ class LabInstaller:
                 r.run("systemctl daemon-reload && systemctl enable k3s-agent && systemctl restart k3s-agent")
                 d.changed(node, "compute", f"joined through {server} (k3s-agent)")
 
-    def _vip_kubeconfigs(self, d: Deployment, control_kubelet: bool) -> None:
-        """admin.conf on the control nodes (made on the First Node, copied as the installer
-        does); kubelet.conf pointing at the VIP on compute nodes (and, on the kubeadm line,
-        on the control nodes too: each runs a kubelet)."""
+    def _vip_kubeconfigs(self, d: Deployment) -> None:
+        """kubeadm line: admin.conf on the control nodes (made on the First Node, copied as the
+        installer does); kubelet.conf pointing at the VIP on the compute and control nodes
+        (each runs a kubelet)."""
         first = d.inventory.first_node()
         r = d.remote(first)
         server = f"https://{d.inventory.vips.platform}:6443"
@@ -217,7 +224,7 @@ class LabInstaller:
         for node in d.nodes(Role.CONTROL):
             if node.name != first.name and d.remote(node).put(ADMIN_CONF, conf, mode=0o600):
                 d.changed(node, "control", f"copied {ADMIN_CONF} from the First Node")
-        kubelet_nodes = d.nodes(Role.COMPUTE, Role.CONTROL) if control_kubelet else d.nodes(Role.COMPUTE)
+        kubelet_nodes = d.nodes(Role.COMPUTE, Role.CONTROL)
         for node in kubelet_nodes:
             # First Node IP: the VIP, not the First Node's address; port 6443.
             kubelet = kubeconfig(server, "", "bootstrap-token").replace("kubernetes-admin", "system:node")
@@ -351,12 +358,21 @@ WantedBy=multi-user.target
     )
 
 
+def install_nic(d: Deployment, node: NodeEntry) -> str:
+    """KEEPALIVED_INTERFACE as the installer writes it: the NIC that holds the node's address,
+    or where that is a bridge (br0, the Host service's), the bridge's first port
+    (shared/docs/real-sites.md)."""
+    nic = nic_of(d, node)
+    ports = d.remote(node).run(f"ls /sys/class/net/{nic}/brif 2>/dev/null | sort | head -n 1; true").stdout.split()
+    return ports[0] if ports else nic
+
+
 def keepalived_manifest(d: Deployment, node: NodeEntry, line: str) -> str:
     """The platform keepalived's static pod as the line's installer writes it: environment
     variables with the installer's computed values (shared/docs/real-sites.md)."""
     vip, p = str(d.inventory.vips.platform), d.profile
     first = node.has(Role.FIRST)
-    nic = nic_of(d, node)
+    nic = install_nic(d, node)
     env = [
         ("KEEPALIVED_STATE", "MASTER" if first else "BACKUP"),
         ("KEEPALIVED_PRIORITY", str(p.platform_master_priority if first else p.platform_backup_priority)),

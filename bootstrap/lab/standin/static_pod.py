@@ -9,6 +9,9 @@ the file appears or changes, it renders keepalived's configuration from the cont
 environment, as the keepalived image does at start (KEEPALIVED_STATE, _PRIORITY,
 _VIRTUAL_IPS "#PYTHON2BASH:[...]", _ROUTER_ID, _PASSWORD, _INTERFACE; CHECK_KUBE_CMD
 as the check_kube track script), into RUN_DIR and (re)starts keepalived on it; when the
+interface that holds KEEPALIVED_NODE_IP is not KEEPALIVED_INTERFACE (the node address moved
+onto br0), VRRP and the VIP go on that interface, as the VIP sits on br0 on a site whose
+manifest still names the install-time NIC (real-sites.md; how the image does it is inferred); when the
 file goes away, it stops keepalived (the pod is deleted). The unit that runs this sits in
 kubepods.slice, so the keepalived process shows a pod's cgroup, as on a real node.
 
@@ -38,10 +41,25 @@ def environment(manifest: str) -> dict[str, str]:
     raise ValueError("no keepalived container")
 
 
-def render(env: dict[str, str]) -> str:
+def node_ip_interface(node_ip: str) -> str | None:
+    """The interface that holds KEEPALIVED_NODE_IP now (br0 once the Host service moved it)."""
+    if not node_ip:
+        return None
+    try:
+        out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.stdout.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[3].split("/")[0] == node_ip:
+            return fields[1]
+    return None
+
+
+def render(env: dict[str, str], iface: str | None = None) -> str:
     vips = env.get("KEEPALIVED_VIRTUAL_IPS", "").removeprefix("#PYTHON2BASH:")
     addresses = ast.literal_eval(vips) if vips.strip().startswith("[") else vips.split(",")
-    iface = env.get("KEEPALIVED_INTERFACE", "eth0")
+    iface = iface or env.get("KEEPALIVED_INTERFACE", "eth0")
     check = env.get("CHECK_KUBE_CMD", "").strip()
     script = ""
     track = ""
@@ -76,6 +94,7 @@ def main() -> None:
     conf = run_dir / "keepalived.conf"
     child: subprocess.Popen[bytes] | None = None
     seen: str | None = None
+    iface: str | None = None
 
     def stop() -> None:
         nonlocal child
@@ -98,13 +117,19 @@ def main() -> None:
             text = manifest.read_text()
         except OSError:
             text = None
-        digest = hashlib.sha256(text.encode()).hexdigest() if text is not None else None
+        try:
+            env = environment(text) if text is not None else {}
+        except Exception:  # a broken manifest: reported below, where keepalived would start
+            env = {}
+        # Sticky: a moment without an answer from ip is no reason to restart keepalived.
+        iface = node_ip_interface(env.get("KEEPALIVED_NODE_IP", "")) or iface
+        digest = hashlib.sha256(f"{text}\n{iface}".encode()).hexdigest() if text is not None else None
         if digest != seen or (child is not None and child.poll() is not None):
             stop()
             seen = digest
             if text is not None:
                 try:
-                    conf.write_text(render(environment(text)))
+                    conf.write_text(render(environment(text), iface))
                 except Exception as exc:  # a broken manifest: the pod does not start, as with a kubelet
                     print(f"static pod {manifest}: {exc}", file=sys.stderr, flush=True)
                 else:

@@ -60,17 +60,22 @@ class Fact:
 # Root-only files (a static pod's manifest is 0600) are read with sudo -n where the SSH
 # user is not root: never a password prompt, never a change.
 AS_ROOT = 'asroot() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }; '
-# keepalived.conf and the files its `include` lines name (keepalived reads them as part of it;
-# a relative path is the configuration directory's), each after a "# @@include <path>" line.
+# keepalived.conf and the files its `include` lines name, and theirs (keepalived reads them as
+# part of it; a relative path is the including file's directory's; globs expanded; 4 levels
+# deep at most), each after a "# @@include <path>" line.
 KA_CONF_CHAIN = (
-    "c=/etc/keepalived/keepalived.conf; cat $c 2>/dev/null; "
-    "for f in $(sed -n 's/^[[:space:]]*include[[:space:]][[:space:]]*//p' $c 2>/dev/null); do "
-    'case $f in /*) ;; *) f=/etc/keepalived/$f ;; esac; for g in $f; do [ -f "$g" ] && '
-    '{ echo; echo "# @@include $g"; cat "$g"; }; done; done; true'
+    "kainc() { for f in $(sed -n 's/^[[:space:]]*include[[:space:]][[:space:]]*//p' \"$1\" 2>/dev/null); do "
+    'case $f in /*) ;; *) f=$(dirname "$1")/$f ;; esac; for g in $f; do [ -f "$g" ] || continue; '
+    'echo; echo "# @@include $g"; cat "$g"; [ "$2" -ge 4 ] || kainc "$g" $(($2 + 1)); done; done; }; '
+    "c=/etc/keepalived/keepalived.conf; cat $c 2>/dev/null; kainc $c 1; true"
 )
 # The keepalived static pod's container and its log: "@@runtime <runtime> id=<container>" then
-# the log's last 300 lines (crictl's and docker's ``logs --tail``), or "@@runtime none".
+# the log's last 300 lines (crictl's and docker's ``logs --tail``), or "@@runtime none" (no
+# runtime answers), or "@@runtime none (no manifest)" on a node without the static pod's manifest
+# at either line's path (compute and DB nodes: their runtime is not asked).
 POD_LOG_COMMAND = (
+    "has=; for f in " + " ".join(layout.MANIFESTS) + '; do [ -e "$f" ] && has=1; done; '
+    '[ -n "$has" ] || { echo "@@runtime none (no manifest)"; exit 0; }; '
     "if command -v k3s >/dev/null 2>&1; then rt='k3s crictl'; "
     "id=$(asroot k3s crictl ps --name keepalived -q 2>/dev/null | head -n 1); "
     '[ -n "$id" ] || id=$(asroot k3s crictl ps -a --name keepalived -q 2>/dev/null | head -n 1); '

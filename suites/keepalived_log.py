@@ -65,10 +65,12 @@ def pod_log(output: str) -> tuple[str | None, str | None, str]:
     ('k3s crictl', '4f1c2a', 'Starting Keepalived v2.0.29')
     >>> pod_log("@@runtime none\\n")
     (None, None, '')
+    >>> pod_log("@@runtime none (no manifest)\\n")
+    (None, None, '')
     """
     head, _, rest = output.partition("\n")
     m = re.match(r"@@runtime (?P<rt>.+?)(?: id=(?P<id>\S*))?\s*$", head)
-    if m is None or m["rt"] == "none":
+    if m is None or m["rt"].startswith("none"):
         return None, None, ""
     return m["rt"], (m["id"] or None), rest.strip("\n")
 

@@ -146,6 +146,10 @@ def test_deploy_reaches_the_documented_state_and_is_idempotent(lab: Lab, topolog
 
             until(f"row on {node.name}", seen, timeout=10)
     conn.close()
+    for node in inventory.nodes_with(Role.DB_HA):  # the lab's nc behaves as the page's platform's (CentOS 7)
+        assert sh(inventory, node.name, "command -v nc; tail -n 1 /usr/local/bin/nc") == (
+            '/usr/local/bin/nc\nexec ncat --send-only "$@"'
+        )
 
     # The First Node reaches the other control nodes without a password and reads their hostname.
     first = inventory.first_node()
@@ -321,6 +325,11 @@ def test_a_confirmed_site_gets_the_documents_preparation_only(lab: Lab, tmp_path
         files = f"{LINES[DEFAULT_LINE].admin_kubeconfig} {LINES[DEFAULT_LINE].keepalived_manifest}"
         absent = sh(inventory, node.name, f"ls {files} 2>&1 || true")
         assert absent.count("No such file") == 2, absent
+    for node in inventory.nodes_with(Role.DB_HA):  # the distribution's nc, nothing of the lab's own
+        assert sh(inventory, node.name, "command -v nc; ls /usr/local/bin/nc 2>&1 || true").splitlines() == [
+            "/usr/bin/nc",
+            "ls: cannot access '/usr/local/bin/nc': No such file or directory",
+        ]
 
 
 def test_a_keepalived_conf_of_the_sites_own_is_never_replaced(lab: Lab, tmp_path: Any) -> None:

@@ -26,7 +26,7 @@ from fixtures.report import summary
 from suites.catalog import load
 from suites.checks import platform as platform_checks
 from suites.context import CheckFailed, Context, DbFacts, NodeFacts, SiteRuntime
-from suites.facts import POD_LOG_COMMAND, PROBES, Fact
+from suites.facts import KA_CONF_CHAIN, POD_LOG_COMMAND, PROBES, Fact
 from suites.keepalived_log import pod_log
 from suites.registry import declared_facts, load_checks
 from tests.conftest import VALID_INVENTORY
@@ -505,7 +505,7 @@ POD_LOG_OK = (
 def test_the_static_pods_track_scripts_are_read_from_its_container_log() -> None:
     """HA-KA-006 on the platform keepalived's static pod: its container's log (k3s crictl or
     docker) gives the image's scripts' verdicts; a failing or disabled one is named; where no
-    runtime answers, the evidence says the pod's scripts were not judged."""
+    runtime answers, the item is skipped as not verifiable (never passed)."""
     data, facts = k3s_site()
     facts["cp2"]["keepalived_pod_log"] = POD_LOG_OK
     assert judge(data, facts, "HA-KA-006", "cp2") is None
@@ -528,7 +528,8 @@ def test_the_static_pods_track_scripts_are_read_from_its_container_log() -> None
     got = judge(data, facts, "HA-KA-006", "cp2")
     assert got is not None and "keepalived disabled the image's check_route (since not found)" in got, got
     facts["cp2"]["keepalived_pod_log"] = "@@runtime none\n"
-    assert judge(data, facts, "HA-KA-006", "cp2") is None
+    with pytest.raises(pytest.skip.Exception, match=r"not verifiable on cp2: no container runtime answers"):
+        judge(data, facts, "HA-KA-006", "cp2")
     facts["cp2"]["keepalived_pod_log"] = "@@runtime k3s crictl id=\n"
     assert judge(data, facts, "HA-KA-006", "cp2") is None  # no container: HA-KA-005's to say
 
@@ -570,8 +571,14 @@ def test_the_pod_log_probe_reads_the_labs_runtime_stand_in(tmp_path: Any, runtim
         pidfile = tmp_path / "keepalived.pid"
         pidfile.write_text(f"{sleeper.pid}\n")
         env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "HA_STANDIN_PIDFILE": str(pidfile)}
-        probe = ["sh", "-c", 'asroot() { "$@"; }; ' + POD_LOG_COMMAND]
+        manifest = tmp_path / "keepalived.yaml"  # the static pod's manifest, at a test path
+        command = POD_LOG_COMMAND
+        for path in layout.MANIFESTS:
+            command = command.replace(path, str(manifest))
+        probe = ["sh", "-c", 'asroot() { "$@"; }; ' + command]
         run = lambda: subprocess.run(probe, env=env, capture_output=True, text=True, timeout=10, check=False).stdout  # noqa: E731
+        assert run().strip() == "@@runtime none (no manifest)"  # a node without the pod: runtime not asked
+        manifest.write_text("kind: Pod\n")
         rt, container, log = pod_log(run())
         assert rt == ("k3s crictl" if runtime == "k3s" else "docker") and container and len(container) == 13
         assert log.splitlines() == ["Starting Keepalived v2.2.7", "VRRP_Script(check_kube) succeeded"], log
@@ -582,6 +589,28 @@ def test_the_pod_log_probe_reads_the_labs_runtime_stand_in(tmp_path: Any, runtim
     assert container is not None  # exited, still listed with -a (as its last container)
     pidfile.unlink()
     assert pod_log(run())[1] is None
+
+
+@pytest.mark.parametrize("shell", ["sh", "bash"])
+def test_the_conf_probe_follows_includes_as_keepalived_does(tmp_path: Any, shell: str) -> None:
+    """keepalived_conf: each included file after its "# @@include" line, a relative path taken
+    from the including file's directory, globs expanded, nested includes followed, a loop cut
+    after 4 levels; run by the login shells a site has (dash and bash)."""
+    conf_dir, other = tmp_path / "keepalived", tmp_path / "other"
+    (conf_dir / "conf.d").mkdir(parents=True)
+    other.mkdir()
+    (conf_dir / "keepalived.conf").write_text(f"global_defs {{\n}}\ninclude conf.d/*.conf\ninclude {other}/x.conf\n")
+    (conf_dir / "conf.d" / "a.conf").write_text("vrrp_instance A {\n}\ninclude ../deep.conf\n")
+    (conf_dir / "conf.d" / "b.conf").write_text("vrrp_instance B {\n}\n")
+    (conf_dir / "deep.conf").write_text("vrrp_script deep {\n}\n")
+    (other / "x.conf").write_text("include y.conf\n")
+    (other / "y.conf").write_text("include x.conf\n")  # a loop
+    command = KA_CONF_CHAIN.replace("/etc/keepalived", str(conf_dir))
+    out = subprocess.run([shell, "-c", command], capture_output=True, text=True, timeout=10, check=True).stdout
+    marks = [line.removeprefix("# @@include ") for line in out.splitlines() if line.startswith("# @@include ")]
+    assert marks[:3] == [f"{conf_dir}/conf.d/a.conf", f"{conf_dir}/conf.d/../deep.conf", f"{conf_dir}/conf.d/b.conf"]
+    assert marks[3:] == [f"{other}/x.conf", f"{other}/y.conf", f"{other}/x.conf", f"{other}/y.conf"], marks
+    assert "vrrp_script deep" in out and out.startswith("global_defs {")
 
 
 def test_the_pages_interface_switcher_needs_one_interface_line() -> None:

@@ -142,15 +142,17 @@ def test_an_interrupted_run_is_restored_by_heal(lab3: Lab, tmp_path: Path, how: 
     )
     try:
         deadline = time.monotonic() + 120
-        while not journal.load():
-            assert proc.poll() is None, "the run ended before its fault"
-            assert time.monotonic() < deadline, "no fault was injected"
-            time.sleep(0.1)
+
+        def until(cond: Any, why: str) -> None:
+            """Poll cond every 0.1 s while the run lives, up to the deadline."""
+            while not cond():
+                assert proc.poll() is None, f"the run ended before {why}"
+                assert time.monotonic() < deadline, f"timed out before {why}"
+                time.sleep(0.1)
+
+        until(journal.load, "a fault was journalled")
         # The fault is journalled before it is injected: wait for the partition itself.
-        while lab3.machine("node2").state().value != "partitioned":
-            assert proc.poll() is None, "the run ended before its fault took effect"
-            assert time.monotonic() < deadline, "node2 was journalled but never partitioned"
-            time.sleep(0.1)
+        until(lambda: lab3.machine("node2").state().value == "partitioned", "node2 was partitioned")
         proc.send_signal(how)
         proc.wait(timeout=120)
     finally:

@@ -228,20 +228,6 @@ def chk_mysql(port: int) -> str:
     return "#!/bin/bash\n" + MARK + f"echo | nc 127.0.0.1 {port} &>/dev/null\n"
 
 
-# Where the distribution's nc is not CentOS 7's (Debian's ncat has no `nc`; its ncat 7.x
-# half-closes at stdin's end and waits for the server, netcat-openbsd waits for the server's
-# close, which MariaDB makes only at connect_timeout), the page's chk_mysql needs an nc that
-# behaves as the page's platform's: ncat --send-only (connect, send, close).
-NC_AS_ON_CENTOS7 = (
-    "#!/bin/sh\n"
-    + MARK
-    + """\
-# nc as CentOS 7's nmap-ncat 6.40 behaves (the DB-HA page's platform): it closes at stdin's end.
-exec ncat --send-only "$@"
-"""
-)
-
-
 def check_interface_page(node_ip: str) -> str:
     """The DB-HA page's interface switcher: keepalived's ``interface`` follows the NIC that holds
     the node's address (br0 once the Host service moved it), keepalived restarted when it moved."""
@@ -290,15 +276,20 @@ def db_ha_page_files(d: Deployment, node: NodeEntry) -> dict[str, tuple[str, int
 
 
 def netcat(d: Deployment, node: NodeEntry) -> None:
-    """The page's ``yum install keepalived nc``: an nc that behaves as CentOS 7's."""
+    """The page's ``yum install keepalived nc``: the distribution's nc (Debian: nmap's ``ncat``,
+    which provides ``nc``; RHEL: ``nc``, nmap-ncat). Nothing beyond the page's step is written.
+
+    Raises DeployError naming the node when no ``nc`` is on the PATH even after the install."""
     r, step, dist = d.remote(node), "keepalived", d.distro(node)
     if r.run("command -v nc", check=False).ok:
         return
-    if not r.run("command -v ncat", check=False).ok:
-        r.run(f"{dist.install} {' '.join(dist.netcat_packages)}", timeout=600)
-        d.changed(node, step, f"installed {', '.join(dist.netcat_packages)}")
-    if not r.run("command -v nc", check=False).ok and r.put("/usr/local/bin/nc", NC_AS_ON_CENTOS7, mode=0o755):
-        d.changed(node, step, "installed nc as CentOS 7's (ncat --send-only)")
+    r.run(f"{dist.install} {' '.join(dist.netcat_packages)}", timeout=600)
+    d.changed(node, step, f"installed {', '.join(dist.netcat_packages)}")
+    if not r.run("command -v nc", check=False).ok:
+        raise DeployError(
+            f"{node.name}: no nc after installing {', '.join(dist.netcat_packages)}; the DB-HA page's "
+            "chk_mysql runs `nc`: install one that provides it"
+        )
 
 
 def nic_of(d: Deployment, node: NodeEntry) -> str:

@@ -121,6 +121,8 @@ class LabInstaller:
 
     # Installer hooks -----------------------------------------------------------------
     def before_keepalived(self, d: Deployment) -> None:
+        if self.db_ha == "manual":
+            d.parallel("nc as CentOS 7's", d.nodes(Role.DB_HA), lambda n: self._centos7_nc(d, n))
         standin.etcd(d)
         d.wait_for("etcd quorum", lambda: standin.etcd_healthy(d))
         unit = "k3s" if self.line == "k3s" else "ha-standin"
@@ -152,6 +154,12 @@ class LabInstaller:
             self._k3s_files(d)
         d.parallel("static pod", d.nodes(Role.PLATFORM_HA), lambda n: self._static_pod(d, n))
         d.parallel("kubectl stand-in", d.nodes(Role.CONTROL), lambda n: self._kubectl(d, n))
+
+    def _centos7_nc(self, d: Deployment, node: NodeEntry) -> None:
+        """The DB-HA page's platform's nc on a lab DB node (Debian's ncat 7.x would wait for the
+        server after stdin's end; CentOS 7's closes): ahead of /usr/bin/nc on the PATH."""
+        if d.remote(node).put(LAB_NC, NC_AS_ON_CENTOS7, mode=0o755):
+            d.changed(node, "keepalived", f"wrote {LAB_NC} (nc as CentOS 7's: ncat --send-only)")
 
     def _kubectl(self, d: Deployment, node: NodeEntry) -> None:
         """MinIO's service and secret where --discover asks for them (the lab's storage stands
@@ -239,6 +247,20 @@ class LabInstaller:
 
 
 CHECK_INTERFACE = "/etc/keepalived/check_interface.sh"
+
+
+# The DB-HA page was written for CentOS 7, whose nc (nmap-ncat 6.40) closes the connection at
+# stdin's end (nmap/nmap#1229), so its chk_mysql is a TCP probe there; Debian's ncat 7.93
+# half-closes and waits for the server. The lab's DB nodes get CentOS 7's semantics.
+LAB_NC = "/usr/local/bin/nc"
+NC_AS_ON_CENTOS7 = (
+    "#!/bin/sh\n"
+    + MARK
+    + """\
+# Lab only: nc as CentOS 7's nmap-ncat 6.40 behaves (the DB-HA page's platform): it closes at stdin's end.
+exec ncat --send-only "$@"
+"""
+)
 
 
 def ocboot_db_keepalived(vip: str, nic: str, port: int) -> str:

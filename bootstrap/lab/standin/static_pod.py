@@ -10,10 +10,11 @@ environment, as the keepalived image does at start (KEEPALIVED_STATE, _PRIORITY,
 _VIRTUAL_IPS "#PYTHON2BASH:[...]", _ROUTER_ID, _PASSWORD, _INTERFACE; CHECK_KUBE_CMD
 as the check_kube track script), into RUN_DIR and (re)starts keepalived on it; when the
 interface that holds KEEPALIVED_NODE_IP is not KEEPALIVED_INTERFACE (the node address moved
-onto br0), VRRP and the VIP go on that interface, as the VIP sits on br0 on a site whose
-manifest still names the install-time NIC (real-sites.md; how the image does it is inferred); when the
-file goes away, it stops keepalived (the pod is deleted). The unit that runs this sits in
-kubepods.slice, so the keepalived process shows a pod's cgroup, as on a real node.
+onto br0; looked up when the manifest changes and every 5 s), VRRP and the VIP go on that
+interface, as the VIP sits on br0 on a site whose manifest still names the install-time NIC
+(real-sites.md; how the image does it is inferred); when the file goes away, it stops
+keepalived (the pod is deleted). The unit that runs this sits in kubepods.slice, so the
+keepalived process shows a pod's cgroup, as on a real node.
 
 Copied to lab machines by the installer's stand-in (bootstrap/lab/standin/installer.py);
 PyYAML comes from the lab's tools mount. No check imports this.
@@ -31,6 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, "/opt/ha-lab/bin/python")
 import yaml
+
+IP_RECHECK = 5.0  # seconds between looks at which interface holds KEEPALIVED_NODE_IP
 
 
 def environment(manifest: str) -> dict[str, str]:
@@ -95,6 +98,7 @@ def main() -> None:
     child: subprocess.Popen[bytes] | None = None
     seen: str | None = None
     iface: str | None = None
+    looked: tuple[str | None, float] = (None, 0.0)  # (manifest text, monotonic time) of the last `ip` call
 
     def stop() -> None:
         nonlocal child
@@ -121,8 +125,12 @@ def main() -> None:
             env = environment(text) if text is not None else {}
         except Exception:  # a broken manifest: reported below, where keepalived would start
             env = {}
-        # Sticky: a moment without an answer from ip is no reason to restart keepalived.
-        iface = node_ip_interface(env.get("KEEPALIVED_NODE_IP", "")) or iface
+        # The node address's interface is looked up when the manifest changes and every
+        # IP_RECHECK seconds (an address moved onto br0), not every loop. Sticky: a moment
+        # without an answer from ip is no reason to restart keepalived.
+        if text != looked[0] or time.monotonic() - looked[1] >= IP_RECHECK:
+            iface = node_ip_interface(env.get("KEEPALIVED_NODE_IP", "")) or iface
+            looked = (text, time.monotonic())
         digest = hashlib.sha256(f"{text}\n{iface}".encode()).hexdigest() if text is not None else None
         if digest != seen or (child is not None and child.poll() is not None):
             stop()

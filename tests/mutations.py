@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from bootstrap.lab.lab import Lab
+from bootstrap.lab.standin.installer import standin_unit
 from bootstrap.layout import DEFAULT_LINE, LINES
 from bootstrap.poll import WaitTimeout, wait_until
 
@@ -293,12 +294,13 @@ def _short_certificate() -> tuple[Callable[[View, str], None], Callable[[View, s
     def apply(v: View, node: str) -> None:
         backup(crt)(v, node)
         sans = f"IP:{v.address(node)},IP:{v.vip('platform')},IP:127.0.0.1"
+        unit = standin_unit(v.line())
         v.sh(node, f"openssl req -x509 -key /etc/ha-standin/tls.key -days 2 -subj /CN={node} "
-                   f"-addext subjectAltName={sans} -out {crt} 2>/dev/null && systemctl restart ha-standin")  # fmt: skip
+                   f"-addext subjectAltName={sans} -out {crt} 2>/dev/null && systemctl restart {unit}")  # fmt: skip
 
     def undo(v: View, node: str) -> None:
         restore(crt)(v, node)
-        v.sh(node, "systemctl restart ha-standin")
+        v.sh(node, f"systemctl restart {standin_unit(v.line())}")
 
     return apply, undo
 

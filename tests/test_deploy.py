@@ -250,8 +250,8 @@ INSTALLER_FILES = {
         "/etc/keepalived/keepalived.conf",
         LINES[DEFAULT_LINE].admin_kubeconfig,
         "/root/.kube/config",
-        LINES[DEFAULT_LINE].keepalived_manifest,
     ],
+    "platform-ha": [LINES[DEFAULT_LINE].keepalived_manifest],  # 3node's node3 runs no platform keepalived
     "compute": [LINES[DEFAULT_LINE].compute_join, LINES[DEFAULT_LINE].compute_kubeconfig],
     "db-ha": ["/etc/keepalived/keepalived.conf"],
 }

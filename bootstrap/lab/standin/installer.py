@@ -125,7 +125,7 @@ class LabInstaller:
             d.parallel("nc as CentOS 7's", d.nodes(Role.DB_HA), lambda n: self._centos7_nc(d, n))
         standin.etcd(d)
         d.wait_for("etcd quorum", lambda: standin.etcd_healthy(d))
-        unit = "k3s" if self.line == "k3s" else "ha-standin"
+        unit = standin_unit(self.line)
         d.parallel("standin", d.nodes(Role.CONTROL), lambda n: standin.standin(d, n, unit))
 
     def db_keepalived(self, d: Deployment, node: NodeEntry, nic: str) -> tuple[str, dict[str, str]] | None:
@@ -247,6 +247,12 @@ class LabInstaller:
 
 
 CHECK_INTERFACE = "/etc/keepalived/check_interface.sh"
+
+
+def standin_unit(line: str) -> str:
+    """The systemd unit of the lab's control-plane stand-in on a line: ``k3s`` on the k3s line
+    (it plays the k3s server, whose unit the layout detection looks for), else ``ha-standin``."""
+    return "k3s" if line == "k3s" else "ha-standin"
 
 
 # The DB-HA page was written for CentOS 7, whose nc (nmap-ncat 6.40) closes the connection at

@@ -9,6 +9,11 @@ the lab's CentOS 7 stand-in ``ncat --send-only``): against the running MariaDB, 
 MariaDB frozen (SIGSTOP to its main PID, the lab's own process), each under a 15 s limit as
 ``timeout 15`` gives it. MariaDB is thawed (SIGCONT) in a ``finally``, also on Ctrl-C. One line
 per nc and state: exit statuses seen, seconds min/median/max.
+
+With ``--backlog``, it then freezes MariaDB again and runs the CentOS 7 probe once a second (as
+keepalived would run chk_mysql) until a probe fails or --backlog-limit probes have passed: how
+long a hung MariaDB keeps passing the page's health check there (each probe's connection waits in
+MariaDB's accept queue, ``back_log``, until the queue is full).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ NCS = {
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5, help="probes per nc and state (default 5)")
+    ap.add_argument("--backlog", action="store_true", help="also measure how long the frozen MariaDB passes")
+    ap.add_argument("--backlog-limit", type=int, default=600, help="probes at most (default 600)")
     args = ap.parse_args()
     lab = Lab()
     if not lab.is_up():
@@ -75,6 +82,23 @@ def main() -> int:
         measure("frozen")
     finally:
         lab.ssh(node.name, f"kill -CONT {pid}", timeout=10)
+    if args.backlog:
+        backlog = lab.ssh(node.name, "mysql -N -e 'SELECT @@back_log'", timeout=10).stdout.strip()
+        time.sleep(5)  # the thawed server drains its queue
+        passed, start, code, took = 0, time.monotonic(), 0, 0.0
+        try:
+            lab.ssh(node.name, f"kill -STOP {pid}", timeout=10)
+            while passed < args.backlog_limit:
+                code, took = probe(NCS["ncat --send-only (the lab's CentOS 7 nc)"])
+                if code != 0:
+                    break
+                passed += 1
+                time.sleep(max(0.0, 1.0 - took))
+        finally:
+            lab.ssh(node.name, f"kill -CONT {pid}", timeout=10)
+        end = f"then one failed (exit {code}, {took:.1f} s)" if passed < args.backlog_limit else "none failed"
+        took_all = time.monotonic() - start
+        print(f"frozen MariaDB (back_log {backlog}): {passed} probes passed over {took_all:.0f} s, {end}")
     return 0
 
 

@@ -70,19 +70,20 @@ KA_CONF_CHAIN = (
     "c=/etc/keepalived/keepalived.conf; cat $c 2>/dev/null; kainc $c 1; true"
 )
 # The keepalived static pod's container and its log: "@@runtime <runtime> id=<container>" then
-# the log's last 300 lines (crictl's and docker's ``logs --tail``), or "@@runtime none" (no
-# runtime answers), or "@@runtime none (no manifest)" on a node without the static pod's manifest
-# at either line's path (compute and DB nodes: their runtime is not asked).
+# the log's last 300 lines (crictl's and docker's ``logs --tail``; the running container, else the
+# last one), or "@@runtime none" (no runtime installed), "@@runtime none (<runtime> did not
+# answer)" (it failed, e.g. sudo -n refused), or "@@runtime none (no manifest)" on a node without
+# the static pod's manifest at either line's path (compute and DB nodes: their runtime is not asked).
 POD_LOG_COMMAND = (
     "has=; for f in " + " ".join(layout.MANIFESTS) + '; do [ -e "$f" ] && has=1; done; '
     '[ -n "$has" ] || { echo "@@runtime none (no manifest)"; exit 0; }; '
     "if command -v k3s >/dev/null 2>&1; then rt='k3s crictl'; "
-    "id=$(asroot k3s crictl ps --name keepalived -q 2>/dev/null | head -n 1); "
-    '[ -n "$id" ] || id=$(asroot k3s crictl ps -a --name keepalived -q 2>/dev/null | head -n 1); '
+    "running='ps --name keepalived -q'; all='ps -a --name keepalived -q'; "
     "elif command -v docker >/dev/null 2>&1; then rt=docker; "
-    "id=$(asroot docker ps -q --filter name=k8s_keepalived 2>/dev/null | head -n 1); "
-    '[ -n "$id" ] || id=$(asroot docker ps -aq --filter name=k8s_keepalived 2>/dev/null | head -n 1); '
+    "running='ps -q --filter name=k8s_keepalived'; all='ps -aq --filter name=k8s_keepalived'; "
     'else echo "@@runtime none"; exit 0; fi; '
+    'ids=$(asroot $rt $all 2>/dev/null) || { echo "@@runtime none ($rt did not answer)"; exit 0; }; '
+    'id=$(asroot $rt $running 2>/dev/null | head -n 1); [ -n "$id" ] || id=$(echo "$ids" | head -n 1); '
     'echo "@@runtime $rt id=$id"; [ -z "$id" ] || asroot $rt logs --tail 300 "$id" 2>&1; true'
 )
 

@@ -575,7 +575,7 @@ def test_the_pod_log_probe_reads_the_labs_runtime_stand_in(tmp_path: Any, runtim
         command = POD_LOG_COMMAND
         for path in layout.MANIFESTS:
             command = command.replace(path, str(manifest))
-        probe = ["sh", "-c", 'asroot() { "$@"; }; ' + command]
+        probe = ["sh", "-c", 'asroot() { "$@"; }; ' + command]  # dash, as /bin/sh on Debian
         run = lambda: subprocess.run(probe, env=env, capture_output=True, text=True, timeout=10, check=False).stdout  # noqa: E731
         assert run().strip() == "@@runtime none (no manifest)"  # a node without the pod: runtime not asked
         manifest.write_text("kind: Pod\n")
@@ -589,6 +589,11 @@ def test_the_pod_log_probe_reads_the_labs_runtime_stand_in(tmp_path: Any, runtim
     assert container is not None  # exited, still listed with -a (as its last container)
     pidfile.unlink()
     assert pod_log(run())[1] is None
+    # A runtime that does not answer (sudo -n refused, its socket down): none, and the item is
+    # skipped as not verifiable rather than passed with "no container".
+    (bin_dir / runtime).write_text("#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n")
+    want = "k3s crictl" if runtime == "k3s" else "docker"
+    assert run().strip() == f"@@runtime none ({want} did not answer)"
 
 
 @pytest.mark.parametrize("shell", ["sh", "bash"])

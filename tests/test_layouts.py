@@ -528,7 +528,11 @@ def test_the_static_pods_track_scripts_are_read_from_its_container_log() -> None
     got = judge(data, facts, "HA-KA-006", "cp2")
     assert got is not None and "keepalived disabled the image's check_route (since not found)" in got, got
     facts["cp2"]["keepalived_pod_log"] = "@@runtime none\n"
-    with pytest.raises(pytest.skip.Exception, match=r"not verifiable on cp2: no container runtime answers"):
+    with pytest.raises(pytest.skip.Exception, match=r"not verifiable on cp2: .*no container runtime installed"):
+        judge(data, facts, "HA-KA-006", "cp2")
+    # The probe's own reason reaches the skip: the runtime is there, sudo -n was refused.
+    facts["cp2"]["keepalived_pod_log"] = "@@runtime none (k3s crictl did not answer)\n"
+    with pytest.raises(pytest.skip.Exception, match=r"not verifiable on cp2: .*\(k3s crictl did not answer\)"):
         judge(data, facts, "HA-KA-006", "cp2")
     facts["cp2"]["keepalived_pod_log"] = "@@runtime k3s crictl id=\n"
     assert judge(data, facts, "HA-KA-006", "cp2") is None  # no container: HA-KA-005's to say

@@ -348,11 +348,10 @@ def track_scripts_can_move_the_vip(ctx: Context) -> None:
             continue  # no instance: HA-KA-003/004 say so
         ev.append(src.evidence(ctx.node.name))
         if src.static_pod:
-            found = _static_pod_scripts(ctx, src, ev)
-            if found is None:
-                unjudged.append(src.instance.name)
-            else:
-                problems += found
+            found, why_not = _static_pod_scripts(ctx, src, ev)
+            problems += found
+            if why_not is not None:
+                unjudged.append(f"{src.instance.name} ({why_not})")
             continue
         inst, defined = src.instance, kc.script_settings(src.text)
         for name in inst.track_scripts:
@@ -379,8 +378,8 @@ def track_scripts_can_move_the_vip(ctx: Context) -> None:
     ctx.require(not problems, f"{ctx.node.name}: " + "; ".join(problems), ev)
     if unjudged:
         pytest.skip(
-            f"not verifiable on {ctx.node.name}: no container runtime answers (k3s crictl, docker), so the "
-            f"track scripts of the static pod's {', '.join(unjudged)} cannot be read from its log"
+            f"not verifiable on {ctx.node.name}: the track scripts of the static pod's {', '.join(unjudged)} "
+            "cannot be read from its container's log"
         )
 
 
@@ -393,16 +392,20 @@ def _script_lines(log: str) -> list[str]:
     ]
 
 
-def _static_pod_scripts(ctx: Context, src: Source, ev: list[tuple[str, str]]) -> list[str] | None:
-    """Problems with the static pod's track scripts, from its container's log (evidence added);
-    None when no container runtime answers (the scripts cannot be judged)."""
-    runtime, container, log = keepalived_log.pod_log(ctx.facts["keepalived_pod_log"])
+def _static_pod_scripts(ctx: Context, src: Source, ev: list[tuple[str, str]]) -> tuple[list[str], str | None]:
+    """(problems with the static pod's track scripts, from its container's log; why they cannot
+    be judged, or None): the second is the probe's reason where no container runtime answers
+    ("k3s crictl did not answer": sudo -n refused, ...). Evidence added."""
+    raw = ctx.facts["keepalived_pod_log"]
+    runtime, container, log = keepalived_log.pod_log(raw)
     if runtime is None:
-        ev.append(("static pod's log", "no container runtime answers (k3s crictl, docker): its scripts not judged"))
-        return None
+        why = raw.partition("\n")[0].removeprefix("@@runtime none").strip(" ()")
+        why = why or "no container runtime installed (k3s crictl, docker)"
+        ev.append(("static pod's log", f"{why}: its scripts not judged"))
+        return [], why
     if container is None:
         ev.append((f"{runtime} ps --name keepalived", "no keepalived container (HA-KA-005 judges that)"))
-        return []
+        return [], None
     shown = _script_lines(log)
     ev.append((f"{runtime} logs --tail 300 {container} (this start: track script lines)", "\n".join(shown[-30:])))
     name = src.instance.name
@@ -417,7 +420,7 @@ def _static_pod_scripts(ctx: Context, src: Source, ev: list[tuple[str, str]]) ->
         else:
             said = f"failing ({why})" if why else "failing"
             problems.append(f"{name}: keepalived reports the image's {script} {said}: this node is unfit for the VIP")
-    return problems
+    return problems, None
 
 
 NOPREEMPT_CLEARED = "nopreempt will not work with initial state MASTER"

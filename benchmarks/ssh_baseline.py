@@ -5,6 +5,7 @@ a plain testinfra suite asks. Loaded with ``-p benchmarks.ssh_baseline``; never 
 
 from __future__ import annotations
 
+import shlex
 import time
 from typing import Any
 
@@ -13,7 +14,7 @@ import testinfra
 from bootstrap import inventory as inv
 from bootstrap.remote import NodeUnreachable, Result
 from suites import context
-from suites.facts import PROBES, Fact
+from suites.facts import PROBES, fact_of
 
 
 def _run(self: context.SiteRuntime, node: inv.NodeEntry, command: str, timeout: float = 30) -> Result:
@@ -39,8 +40,8 @@ def _facts(self: context.SiteRuntime, node: inv.NodeEntry) -> context.NodeFacts:
         before = time.time()
         values = {}
         for p in PROBES.values():
-            res = _run(self, node, f"{{ {p.command}; }} 2>&1")
-            values[p.name] = Fact(p.name, p.command, res.rc, res.stdout.strip(), p.timeout)
+            res = _run(self, node, f"sh -c {shlex.quote(p.command)} 2>&1")
+            values[p.name] = fact_of(p, res.rc, res.stdout.strip())
         self._facts[node.name] = context.NodeFacts(node.name, values, before, time.time())
     return self._facts[node.name]
 

@@ -7,17 +7,17 @@ and yunionio/ocadm (``pkg/phases/addons/keepalived``). Detection is read-only an
 installer: a node with ``/etc/kubernetes/kubelet.conf`` is on the kubeadm line, one with
 ``k3s.service`` or ``k3s-agent.service`` on the k3s line.
 
->>> detect_line("exists /etc/systemd/system/k3s.service\\n")
+>>> detect_line(["/etc/systemd/system/k3s.service"])
 'k3s'
->>> detect_line("exists /etc/kubernetes/kubelet.conf\\nexists /etc/kubernetes/admin.conf\\n")
+>>> detect_line(["/etc/kubernetes/kubelet.conf", "/etc/kubernetes/admin.conf"])
 'kubeadm'
->>> detect_line("") is None
+>>> detect_line([]) is None
 True
 >>> static_pod_env(EXAMPLE_MANIFEST)["KEEPALIVED_ROUTER_ID"]
 '66'
 >>> static_pod_vips("#PYTHON2BASH:['192.168.0.66']")
 ['192.168.0.66']
->>> manifest_vips("@@manifest /etc/kubernetes/manifests/keepalived.yaml\\n" + EXAMPLE_MANIFEST)
+>>> manifest_vips([("/etc/kubernetes/manifests/keepalived.yaml", EXAMPLE_MANIFEST)])
 ['192.168.0.66']
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,12 +88,10 @@ DB_HA = ("manual", "ocboot", "single")
 LAB_DB_HA = ("manual", "ocboot")  # the variants the lab installs (single comes with the 4node topology)
 OCBOOT_DB_ROUTER_ID = "oneclouddb"  # ocboot's global_defs router_id for the DB keepalived
 
-# The probe a node answers with the marker files of both lines (POSIX sh, read-only).
-DETECT_COMMAND = (
-    "for f in "
-    + " ".join((KUBEADM_MARK, K3S_SERVER_UNIT, K3S_AGENT_UNIT, *MANIFESTS, "/etc/keepalived/keepalived.conf"))
-    + '; do [ -e "$f" ] && echo "exists $f"; done; true'
-)
+# The files whose presence tells the install line (and whether keepalived.conf is there):
+# the ``layout`` fact reports which of them exist on a node.
+MARKERS = (KUBEADM_MARK, K3S_SERVER_UNIT, K3S_AGENT_UNIT, *MANIFESTS, "/etc/keepalived/keepalived.conf")
+ADMIN_KUBECONFIGS = tuple(line.admin_kubeconfig for line in (LINES["kubeadm"], LINES["k3s"]))
 
 
 @dataclass(frozen=True)
@@ -113,10 +112,10 @@ class Layout:
         return f"{line}, DB HA {self.db_ha}"
 
 
-def detect_line(marker_output: str) -> str | None:
-    """The install line a node is on, from DETECT_COMMAND's output; None when neither
-    line's marker is there (nothing installed yet, or a layout neither line makes)."""
-    present = {line.split(None, 1)[1] for line in marker_output.splitlines() if line.startswith("exists ")}
+def detect_line(present: Iterable[str]) -> str | None:
+    """The install line a node is on, from the marker files (``MARKERS``) present on it; None
+    when neither line's marker is there (nothing installed yet, or a layout neither line makes)."""
+    present = set(present)
     if KUBEADM_MARK in present:
         return "kubeadm"
     if K3S_SERVER_UNIT in present or K3S_AGENT_UNIT in present:
@@ -170,21 +169,11 @@ def static_pod_vips(value: str) -> list[str]:
     return [str(v).strip().split("/")[0] for v in items if str(v).strip()]
 
 
-def manifests(probe_output: str) -> list[tuple[str, str]]:
-    """[(path, text)] from the ``keepalived_manifest`` probe's output ("@@manifest <path>" then
-    the file, per manifest found; an unreadable one's text starts "(cannot read")."""
-    found = []
-    for block in probe_output.split("@@manifest ")[1:]:
-        head, _, body = block.partition("\n")
-        found.append((head.strip(), body))
-    return found
-
-
-def manifest_vips(probe_output: str) -> list[str]:
-    """The VIPs of every readable keepalived static pod in the ``keepalived_manifest`` probe's
-    output; unreadable or broken ones add none."""
+def manifest_vips(manifests: Iterable[tuple[str, str]]) -> list[str]:
+    """The VIPs of every keepalived static pod among ``manifests`` ([(path, text)], the
+    ``keepalived_manifest`` fact); broken ones add none."""
     found: list[str] = []
-    for _, body in manifests(probe_output):
+    for _, body in manifests:
         try:
             env = static_pod_env(body)
         except ValueError:

@@ -27,8 +27,8 @@ from bootstrap.vips import ADDR_COMMAND, holders
 from suites.catalog import Requirement, resolve_expected
 from suites.checks.keepalived_conf import instance_for as kc_instance_for
 from suites.checks.keepalived_conf import scripts as kc_scripts
-from suites.facts import PROBES, Fact, batch_script, batch_timeout, new_nonce, parse_batch
-from suites.keepalived_log import failing_scripts, pod_log, script_files, since_last_start, waiting_netcat
+from suites.facts import PROBES, Fact, Unreadable, batch_script, batch_timeout, new_nonce, parse_batch
+from suites.keepalived_log import failing_scripts, since_last_start, waiting_netcat
 
 __all__ = [
     "ROOT_DB",
@@ -37,7 +37,9 @@ __all__ = [
     "CheckFailed",
     "Context",
     "FactFailed",
+    "FactNotVerifiable",
     "NodeUnreachable",
+    "NotVerifiable",
     "SiteRuntime",
     "root_ssh",
     "root_vip",
@@ -87,12 +89,28 @@ class Blocked(CheckError):
         self.root, self.code = root, code  # code: the server's error number, where one caused it
 
 
+class NotVerifiable(CheckError):
+    """The check cannot be judged on this site: the suite may not see what it needs (a fact
+    the SSH user may not read, a tool missing). Reported as "not verifiable" with the reason,
+    never as a pass."""
+
+
 class FactFailed(CheckError):
-    """A fact the check declared did not answer on a node."""
+    """A fact the check declared is unreadable on a node (its probe failed): an error."""
 
     def __init__(self, node: str, fact: Fact) -> None:
-        super().__init__(f"{node}: fact {fact.name!r} ({fact.command}) {fact.why()}")
+        super().__init__(f"{node}: fact {fact.name!r} {fact.why()}")
         self.node, self.fact = node, fact
+
+
+class FactNotVerifiable(FactFailed, NotVerifiable):
+    """A fact the check declared may not be read on a node (sudo -n refused, no journal)."""
+
+
+def unreadable(node: str, fact: Fact) -> FactFailed:
+    """The exception for an unreadable fact: not verifiable where access was refused, else an error."""
+    value = fact.value
+    return (FactNotVerifiable if isinstance(value, Unreadable) and value.not_verifiable else FactFailed)(node, fact)
 
 
 @dataclass
@@ -120,11 +138,16 @@ class FactView:
             )
         fact = self.facts.values[name]
         if not fact.ok:
-            raise FactFailed(self.facts.node, fact)
+            raise unreadable(self.facts.node, fact)
         return fact
 
-    def __getitem__(self, name: str) -> str:
-        return self.fact(name).output
+    def __getitem__(self, name: str) -> Any:
+        """The fact's value (its parser's; suites/facts/values.py)."""
+        return self.fact(name).value
+
+    def unreadable(self) -> list[Fact]:
+        """The declared facts that could not be read on this node."""
+        return [self.facts.values[n] for n in sorted(self.declared) if not self.facts.values[n].ok]
 
     def evidence(self, *names: str) -> list[tuple[str, str]]:
         return [(self.fact(n).command, self.fact(n).output) for n in names]
@@ -303,22 +326,21 @@ class SiteRuntime:
         logs, evidence = {}, []
         for node in self.vip_group(name):
             with contextlib.suppress(NodeUnreachable, CheckError, KeyError):
-                values = self.facts(node).values
-                inst = kc_instance_for(values["keepalived_conf"].output, vip)
+                inst = kc_instance_for(self.value(node, "keepalived_conf"), vip)
                 if inst is not None:
                     tracked = set(inst.track_scripts)
                     lines = [
                         ln
-                        for ln in since_last_start(values["keepalived_log"].output)
+                        for ln in since_last_start(self.value(node, "keepalived_log"))
                         if any(f"({t})" in ln or f" {t} " in ln for t in tracked)
                     ]
                     where = "keepalived's log since its start, this VIP's track scripts"
-                elif vip in manifest_vips(values["keepalived_manifest"].output):
-                    runtime, container, log = pod_log(values["keepalived_pod_log"].output)
-                    if container is None:
+                elif vip in manifest_vips(self.value(node, "keepalived_manifest")):
+                    pod = self.value(node, "keepalived_pod_log")
+                    if pod is None or pod.container is None:
                         continue
-                    lines = [ln for ln in since_last_start(log) if "VRRP_Script(" in ln]
-                    where = f"{runtime} logs {container}: the static pod's track scripts since its start"
+                    lines = [ln for ln in since_last_start(pod.log) if "VRRP_Script(" in ln]
+                    where = f"{pod.runtime} logs {pod.container}: the static pod's track scripts since its start"
                 else:
                     continue
                 logs[node.name] = "\n".join(lines)
@@ -340,16 +362,16 @@ class SiteRuntime:
             script = label.split(" (", 1)[0]
             for node_name in nodes:
                 with contextlib.suppress(NodeUnreachable, CheckError, KeyError):
-                    values = self.facts(self.inventory.node(node_name)).values
-                    command = kc_scripts(values["keepalived_conf"].output).get(script, "")
-                    sh = values["bin_sh"].output.strip()
+                    node = self.inventory.node(node_name)
+                    command = kc_scripts(self.value(node, "keepalived_conf")).get(script, "")
+                    sh = self.value(node, "bin_sh")
                     if "/dev/tcp/" in command and sh and not sh.endswith("bash"):
                         return (
                             f" (its command {command} is a bash redirection, and keepalived runs it "
                             f"through /bin/sh, which is {sh} on {node_name})"
                         )
-                    body = script_files(values["keepalived_scripts"].output).get(command.split(" ")[0], "")
-                    waits = waiting_netcat(values["netcat"].output)
+                    body = self.value(node, "keepalived_scripts").get(command.split(" ")[0], "")
+                    waits = waiting_netcat(self.value(node, "netcat") or "")
                     if waits and re.search(r"(^|[|;&\s])nc\s", body):
                         return (
                             f" (its script runs nc, which on {node_name} is {waits}: it waits for the server to "
@@ -393,8 +415,8 @@ class SiteRuntime:
                 if not fact.ok:
                     why = f"{node.name}: the layout probe {fact.why()}"
                     continue
-                line = detect_line(fact.output)
-                marks = [ln.split(None, 1)[1] for ln in fact.output.splitlines() if ln.startswith("exists ")]
+                line = detect_line(fact.value)
+                marks = sorted(fact.value)
                 why = f"{node.name}: " + (", ".join(marks) if marks else "neither line's marker files")
                 break
             sources.append(("line", f"detected on {why}"))
@@ -407,7 +429,7 @@ class SiteRuntime:
             confs = []
             for node in db_nodes:
                 with contextlib.suppress(NodeUnreachable, CheckError, KeyError):
-                    confs.append(self.facts(node).values["keepalived_conf"].output)
+                    confs.append(self.value(node, "keepalived_conf"))
             db_ha = detect_db_ha(len(db_nodes), confs)
             where = ", ".join(n.name for n in db_nodes) or "the topology (no DB-HA nodes)"
             sources.append(("db_ha", f"detected from keepalived.conf on {where}" if db_nodes else where))
@@ -434,6 +456,14 @@ class SiteRuntime:
             after = time.time()
             self._facts[node.name] = NodeFacts(node.name, parse_batch(out, nonce, probes), before, after)
         return self._facts[node.name]
+
+    def value(self, node: inv.NodeEntry, name: str) -> Any:
+        """A fact's value on ``node`` for diagnosis (not a verdict): raises CheckError (a
+        FactFailed) where it is unreadable, NodeUnreachable where the node is."""
+        fact = self.facts(node).values[name]
+        if not fact.ok:
+            raise unreadable(node.name, fact)
+        return fact.value
 
     def connect_db(self, host: str, timeout: float = 5) -> pymysql.connections.Connection:  # type: ignore[type-arg]
         """A session with the inventory's credentials. Raises Blocked (naming ROOT_DB) when

@@ -57,33 +57,6 @@ def failing_scripts(logs: dict[str, str]) -> dict[str, list[str]]:
     return failing
 
 
-def pod_log(output: str) -> tuple[str | None, str | None, str]:
-    """The keepalived static pod's container log as the ``keepalived_pod_log`` probe gives it:
-    (runtime or None where none answers, container id or None where none was found, log).
-
-    >>> pod_log("@@runtime k3s crictl id=4f1c2a\\nStarting Keepalived v2.0.29\\n")
-    ('k3s crictl', '4f1c2a', 'Starting Keepalived v2.0.29')
-    >>> pod_log("@@runtime none\\n")
-    (None, None, '')
-    >>> pod_log("@@runtime none (no manifest)\\n")
-    (None, None, '')
-    """
-    head, _, rest = output.partition("\n")
-    m = re.match(r"@@runtime (?P<rt>.+?)(?: id=(?P<id>\S*))?\s*$", head)
-    if m is None or m["rt"].startswith("none"):
-        return None, None, ""
-    return m["rt"], (m["id"] or None), rest.strip("\n")
-
-
-def script_files(probe_output: str) -> dict[str, str]:
-    """{path: text} from the ``keepalived_scripts`` probe ("@@script <path>" then the file)."""
-    found: dict[str, str] = {}
-    for block in probe_output.split("@@script ")[1:]:
-        path, _, text = block.partition("\n")
-        found[path.strip()] = text
-    return found
-
-
 def waiting_netcat(probe_output: str) -> str | None:
     """The name of a netcat that, at stdin's end, keeps the connection open until the server
     closes it (OpenBSD's, the traditional one), from the ``netcat`` probe; None for nmap's ncat

@@ -25,10 +25,10 @@ from bootstrap.profiles import platform_auth_pass, platform_router_id
 from fixtures.report import summary
 from suites.catalog import load
 from suites.checks import platform as platform_checks
-from suites.context import CheckFailed, Context, DbFacts, NodeFacts, SiteRuntime
-from suites.facts import KA_CONF_CHAIN, POD_LOG_COMMAND, PROBES, Fact
-from suites.keepalived_log import pod_log
-from suites.registry import declared_facts, load_checks
+from suites.context import CheckError, CheckFailed, Context, DbFacts, NodeFacts, NotVerifiable, SiteRuntime
+from suites.engine import run_checks
+from suites.facts import ABSENT, AS_ROOT, KA_CONF_CHAIN, POD_LOG_COMMAND, PROBES, Unreadable, fact_of
+from suites.registry import load_checks
 from tests.conftest import VALID_INVENTORY
 
 VIP = "10.127.190.100"
@@ -66,15 +66,16 @@ def k3s_site() -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
         ip, name = node["address"], node["name"]
         f = {"addr": addr(ip), "links": "2: eth0: <BROADCAST,MULTICAST,UP> mtu 1500 state UP"}
         if "control" in node["roles"]:
-            f["layout"] = f"exists {layout.K3S_SERVER_UNIT}\nexists {layout.LINES['k3s'].keepalived_manifest}"
+            f["layout"] = f"{layout.K3S_SERVER_UNIT}\n{layout.LINES['k3s'].keepalived_manifest}"
             f["keepalived_manifest"] = f"@@manifest {layout.LINES['k3s'].keepalived_manifest}\n" + manifest(
                 "MASTER" if i == 0 else "BACKUP", 100 if i == 0 else 90
             )
-            f["keepalived_procs"] = f"{K3S_POD}\nruntime=k3s-crictl rc=0 running=4f1c2a"
+            f["keepalived_procs"] = K3S_POD
+            f["keepalived_containers"] = "runtime /usr/local/bin/k3s crictl\nrunning 4f1c2a"
             f["admin_conf"] = "file=/etc/rancher/k3s/k3s.yaml\n    server: https://127.0.0.1:6443"
-            f["keepalived_service"] = "enabled=disabled active=inactive"
+            f["keepalived_service"] = "LoadState=loaded\nActiveState=inactive\nUnitFileState=disabled"
         elif "compute" in node["roles"]:
-            f["layout"] = f"exists {layout.K3S_AGENT_UNIT}"
+            f["layout"] = layout.K3S_AGENT_UNIT
             f["kubelet_conf"] = (
                 f"file={layout.LINES['k3s'].compute_kubeconfig}\n    server: https://127.0.0.1:6444\n"
                 f"file={layout.K3S_AGENT_UNIT}\n    server: https://{VIP}:6443"
@@ -83,28 +84,60 @@ def k3s_site() -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     return data, facts
 
 
-def judge(data: dict[str, Any], facts: dict[str, dict[str, str]], rid: str, node: str | None = None,
+# What an unspecified fact reads on a node of these sites: (status, raw output) in the probe's
+# shape (suites/facts), "not on this node" where the probe allows it.
+NEUTRAL: dict[str, tuple[int, str]] = {
+    "hostname": (0, "node"),
+    "kernel": (0, "6.1.0-28-amd64"),
+    "swaps": (0, "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"),
+    "firewalld": (3, "inactive"),
+    "date": (0, "0"),
+    "keepalived_service": (0, "LoadState=not-found\nActiveState=inactive\nUnitFileState="),
+    "sysctl": (0, "net.ipv4.ip_forward = 1\nnet.ipv4.ip_nonlocal_bind = 1"),
+    "etcd_members": (7, "endpoint http://127.0.0.1:2379\ncurl: (7) Failed to connect to 127.0.0.1 port 2379"),
+    "etcd_health": (7, "endpoint http://127.0.0.1:2379\ncurl: (7) Failed to connect to 127.0.0.1 port 2379"),
+    "bin_sh": (0, "/usr/bin/bash"),
+    "links": (0, "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 state UNKNOWN"),
+}
+JOURNAL = "unit loaded active\n"  # the keepalived_log probe's first line: the unit's state
+
+
+def recorded(facts: dict[str, str | tuple[int, str]], node: str) -> NodeFacts:
+    """A node's facts from raw outputs (rc 0 unless given as (rc, output)), NEUTRAL or absent
+    for the rest."""
+    values = {}
+    for name, probe in PROBES.items():
+        given = facts.get(name)
+        if given is None:
+            rc, out = NEUTRAL.get(name, (ABSENT, "") if ABSENT in probe.expect else (0, ""))
+        else:
+            rc, out = given if isinstance(given, tuple) else (0, given)
+        values[name] = fact_of(probe, rc, out)
+    return NodeFacts(node, values, 0.0, 0.0)
+
+
+def judge(data: dict[str, Any], facts: dict[str, dict[str, Any]], rid: str, node: str | None = None,
           subject: str | None = None, *, grants: list[str] | None = None) -> str | None:  # fmt: skip
-    """None when the check passes on these facts, else its failure message (and its evidence)."""
+    """None when the check passes on these facts, else its failure message (and its evidence);
+    "not verifiable: ..." or "error: ..." where the engine says so."""
     inventory = inv.parse(data)
     rt = SiteRuntime.create(inventory, None, "postinstall")
     rt._prefetched = True
     for n in inventory.nodes:
         rt._db[n.name] = DbFacts({}, grants or [], {})
     for n in inventory.nodes:
-        given = facts.get(n.name, {})
-        rt._facts[n.name] = NodeFacts(
-            n.name, {p: Fact(p, PROBES[p].command, 0, given.get(p, ""), 10) for p in PROBES}, 0.0, 0.0
-        )
+        rt._facts[n.name] = recorded(facts.get(n.name, {}), n.name)
     rt._vip_reach = dict.fromkeys(("platform", "db"))  # answered: no traffic to the VIPs from a unit test
     ctx = Context(rt, CATALOG[rid], inventory.node(node) if node else None, subject)
     assert CHECKS[rid], f"no check implements {rid}"
     try:
-        for fn in CHECKS[rid]:
-            ctx.declared = declared_facts(fn)
-            fn(ctx)
+        run_checks(ctx, CHECKS[rid])
     except CheckFailed as exc:
         return exc.message + "\n" + "\n".join(out for _, out in exc.evidence)
+    except NotVerifiable as exc:
+        return f"not verifiable: {exc}"
+    except CheckError as exc:
+        return f"error: {exc}"
     return None
 
 
@@ -135,10 +168,7 @@ def test_the_layout_is_detected_as_the_installer_tells_the_lines_apart() -> None
     rt = SiteRuntime.create(inv.parse(data), None, "postinstall")
     rt._prefetched = True
     for n in rt.inventory.nodes:
-        given = facts[n.name]
-        rt._facts[n.name] = NodeFacts(
-            n.name, {p: Fact(p, PROBES[p].command, 0, given.get(p, ""), 10) for p in PROBES}, 0.0, 0.0
-        )
+        rt._facts[n.name] = recorded(facts[n.name], n.name)
     lay = rt.layout()
     assert (lay.line, lay.db_ha) == ("k3s", "manual")
     assert "cp1" in dict(lay.sources)["line"] and layout.K3S_SERVER_UNIT in dict(lay.sources)["line"]
@@ -194,15 +224,17 @@ def test_a_broken_static_pod_fails(rid: str, target: str | None, subject: str | 
 
 def test_a_static_pod_that_runs_no_keepalived_fails() -> None:
     data, facts = k3s_site()
-    facts["cp2"]["keepalived_procs"] = "runtime=k3s-crictl rc=0 running="
+    facts["cp2"]["keepalived_procs"] = ""
     got = judge(data, facts, "HA-KA-005", "cp2")
     assert got is not None and "runs no keepalived" in got
-    facts["cp2"]["keepalived_procs"] = f"{K3S_POD}\nruntime=k3s-crictl rc=0 running="
+    facts["cp2"]["keepalived_procs"] = K3S_POD
+    facts["cp2"]["keepalived_containers"] = "runtime /usr/local/bin/k3s crictl"
     got = judge(data, facts, "HA-KA-005", "cp2")
-    assert got is not None and "k3s-crictl: no running keepalived container" in got
-    # A runtime that does not answer (rc != 0) is no evidence either way: the process counts.
-    facts["cp2"]["keepalived_procs"] = f"{K3S_POD}\nruntime=k3s-crictl rc=1 running="
-    assert judge(data, facts, "HA-KA-005", "cp2") is None
+    assert got is not None and "k3s crictl: no running keepalived container" in got
+    # A runtime that does not answer (sudo -n refused) is no pass: not verifiable, with the reason.
+    facts["cp2"]["keepalived_containers"] = (4, "root-only files cannot be read as probe: sudo: a password is required")
+    got = judge(data, facts, "HA-KA-005", "cp2")
+    assert got is not None and got.startswith("not verifiable: cp2: fact 'keepalived_containers' exited 4: root-only")
 
 
 def test_a_systemd_keepalived_is_still_judged_by_its_unit() -> None:
@@ -213,9 +245,9 @@ def test_a_systemd_keepalived_is_still_judged_by_its_unit() -> None:
             " virtual_ipaddress {\n  10.127.190.101\n }\n}\n"
         )
         facts[n]["keepalived_procs"] = SYSTEMD_KA
-        facts[n]["keepalived_service"] = "enabled=enabled active=active"
+        facts[n]["keepalived_service"] = "LoadState=loaded\nActiveState=active\nUnitFileState=enabled"
     assert judge(data, facts, "HA-KA-005", "dba") is None
-    facts["dbb"]["keepalived_service"] = "enabled=enabled active=failed"
+    facts["dbb"]["keepalived_service"] = "LoadState=loaded\nActiveState=failed\nUnitFileState=enabled"
     got = judge(data, facts, "HA-KA-005", "dbb")
     assert got is not None and "the db VIP's" in got
 
@@ -344,7 +376,8 @@ def test_a_vip_nobody_holds_says_which_track_script_keepalived_reports_failing()
     )
     for i, n in enumerate(("dba", "dbb")):
         facts[n]["keepalived_conf"] = db_conf("ocboot", i)
-        facts[n]["keepalived_log"] = "Starting Keepalived v2.2.7\nVRRP_Script(check_mariadb) succeeded\n" + log
+        started = "Starting Keepalived v2.2.7\nVRRP_Script(check_mariadb) succeeded\n"
+        facts[n]["keepalived_log"] = JOURNAL + started + log
     got = judge(data, facts, "HA-VIP-001", None, "db")
     assert got is not None
     first = got.splitlines()[0]
@@ -355,14 +388,14 @@ def test_a_vip_nobody_holds_says_which_track_script_keepalived_reports_failing()
     assert "VRRP_Script(check_mariadb) failed (exited with status 2)" in got
     # A failing script of another instance of the same keepalived is not this VIP's cause.
     for n in ("dba", "dbb"):
-        facts[n]["keepalived_log"] = (
+        facts[n]["keepalived_log"] = JOURNAL + (
             "Starting Keepalived v2.2.7\nVRRP_Script(chk_storage) failed (exited with status 1)\n"
         )
     got = judge(data, facts, "HA-VIP-001", None, "db")
     assert got is not None and got.splitlines()[0] == "db VIP 10.127.190.101 is held by no node"
     # Without a failing script in the log since keepalived's start, nothing is invented.
     for n in ("dba", "dbb"):
-        facts[n]["keepalived_log"] = "VRRP_Script(check_mariadb) failed\nStarting Keepalived v2.2.7\n"
+        facts[n]["keepalived_log"] = JOURNAL + "VRRP_Script(check_mariadb) failed\nStarting Keepalived v2.2.7\n"
     got = judge(data, facts, "HA-VIP-001", None, "db")
     assert got is not None and got.splitlines()[0] == "db VIP 10.127.190.101 is held by no node"
 
@@ -372,25 +405,32 @@ def test_track_scripts_that_cannot_move_the_vip_are_caught() -> None:
     variants write it; caught when keepalived reports the script failing or disabled it for its
     permissions, when a nopreempt instance's script has a weight, or a tracked script is undefined."""
     data, facts = k3s_site()
+    verdicts = {"manual": "VRRP_Script(chk_mysql) succeeded\n",
+                "ocboot": "VRRP_Script(check_interface) succeeded\nVRRP_Script(check_mariadb) succeeded\n"}  # fmt: skip
     for variant in ("manual", "ocboot"):
         for i, n in enumerate(("dba", "dbb")):
             facts[n]["keepalived_conf"] = db_conf(variant, i)
-            facts[n]["keepalived_log"] = "Starting Keepalived v2.2.7\nVRRP_Script(chk_mysql) succeeded\n"
+            facts[n]["keepalived_log"] = JOURNAL + "Starting Keepalived v2.2.7\n" + verdicts[variant]
         assert judge(data, facts, "HA-KA-006", "dba") is None, variant
+        # A script keepalived gave no verdict for since its start is not judged: never a pass.
+        facts["dba"]["keepalived_log"] = JOURNAL + "Starting Keepalived v2.2.7\n"
+        got = judge(data, facts, "HA-KA-006", "dba")
+        assert got is not None and got.startswith("not verifiable: dba: track scripts not judged: VI_1: keepalived "
+                                                  "gives no verdict for"), got  # fmt: skip
     facts["dba"]["keepalived_conf"] = db_conf("manual", 0)
-    facts["dba"]["keepalived_log"] = (
+    facts["dba"]["keepalived_log"] = JOURNAL + (
         "Starting Keepalived v2.2.7\nVRRP_Script(chk_mysql) succeeded\n"
         "VRRP_Script(chk_mysql) failed (exited with status 1)\n"
     )
     got = judge(data, facts, "HA-KA-006", "dba")
     assert got is not None and "keepalived reports chk_mysql failing (exited with status 1)" in got
     assert "VRRP_Script(chk_mysql) failed" in got  # the log line is the evidence
-    facts["dba"]["keepalived_log"] = (
+    facts["dba"]["keepalived_log"] = JOURNAL + (
         "Starting Keepalived v2.2.7\nUnsafe permissions found for script '/etc/keepalived/chk_mysql' - disabling.\n"
     )
     got = judge(data, facts, "HA-KA-006", "dba")
     assert got is not None and "keepalived disabled chk_mysql: unsafe permissions on /etc/keepalived/chk_mysql" in got
-    facts["dba"]["keepalived_log"] = "Starting Keepalived v2.2.7\n"
+    facts["dba"]["keepalived_log"] = JOURNAL + "Starting Keepalived v2.2.7\nVRRP_Script(chk_mysql) succeeded\n"
     weighted = db_conf("manual", 0).replace("  interval 1\n}", "  interval 1\n  weight -20\n}", 1)
     facts["dba"]["keepalived_conf"] = weighted
     got = judge(data, facts, "HA-KA-006", "dba")
@@ -440,11 +480,15 @@ def test_certificates_close_to_expiry_are_named_with_their_not_after(monkeypatch
     assert "expired" in got
 
 
-def etcd_fact(members: list[dict[str, Any]], healthy: bool = True) -> str:
-    return (
-        "@@endpoint http://127.0.0.1:2379\n@@members\n" + json.dumps({"header": {}, "members": members})
-        + "\n@@health\n" + json.dumps({"health": "true" if healthy else "false"}) + "\n"
-    )  # fmt: skip
+def etcd_fact(members: list[dict[str, Any]] | None, healthy: bool | None = True) -> dict[str, Any]:
+    """The etcd_members and etcd_health facts' raw outputs (None: that request got no answer)."""
+    refused: tuple[int, str] = (7, "endpoint http://127.0.0.1:2379\ncurl: (7) Failed to connect to 127.0.0.1")
+    return {
+        "etcd_members": refused if members is None
+        else "endpoint http://127.0.0.1:2379\n" + json.dumps({"header": {}, "members": members}),
+        "etcd_health": refused if healthy is None
+        else "endpoint http://127.0.0.1:2379\n" + json.dumps({"health": "true" if healthy else "false"}),
+    }  # fmt: skip
 
 
 def test_etcd_quorum_membership_catches_stale_unstarted_and_missing_members() -> None:
@@ -456,22 +500,22 @@ def test_etcd_quorum_membership_catches_stale_unstarted_and_missing_members() ->
         for i, (name, addr) in enumerate(control)
     ]
     for name, _ in control:
-        facts[name]["etcd_members"] = etcd_fact(good)
+        facts[name].update(etcd_fact(good))
     assert judge(data, facts, "HA-CP-008") is None
     stale = [*good, {"ID": "99", "peerURLs": ["https://10.127.190.99:2380"]}]  # added, never started
     for name, _ in control:
-        facts[name]["etcd_members"] = etcd_fact(stale)
+        facts[name].update(etcd_fact(stale))
     got = judge(data, facts, "HA-CP-008")
     assert got is not None and "(4 members, quorum 3, tolerating 1 failure(s))" in got
     assert "member ID 99 (https://10.127.190.99:2380) is no control node" in got and "has never started" in got
     for name, _ in control:
-        facts[name]["etcd_members"] = etcd_fact(good[:2])
-    facts[control[2][0]]["etcd_members"] = "@@endpoint http://127.0.0.1:2379\n@@members\n\n@@health\n\n"
+        facts[name].update(etcd_fact(good[:2]))
+    facts[control[2][0]].update(etcd_fact(None, None))
     got = judge(data, facts, "HA-CP-008")
     assert got is not None and f"control node(s) {control[2][0]} are no etcd member" in got
     assert f"etcd on {control[2][0]} does not answer healthy" in got
     for name, _ in control:
-        facts[name]["etcd_members"] = "@@endpoint https://127.0.0.1:2379\n@@members\n\n@@health\n\n"
+        facts[name].update(etcd_fact(None, None))
     got = judge(data, facts, "HA-CP-008")
     assert got is not None and got.startswith("no control node's etcd answered with its member list")
 
@@ -486,7 +530,7 @@ def test_nopreempt_on_an_initial_master_is_the_db_ha_pages_own_contradiction() -
     got = judge(data, facts, "HA-KA-007", "dba")
     assert got is not None and "VI_1 (db VIP) has state MASTER with nopreempt" in got
     assert "dba takes the VIP back whenever it returns" in got
-    facts["dba"]["keepalived_log"] = (
+    facts["dba"]["keepalived_log"] = JOURNAL + (
         "Starting Keepalived v2.2.7\n(VI_1) Warning - nopreempt will not work with initial state MASTER - clearing\n"
     )
     got = judge(data, facts, "HA-KA-007", "dba")
@@ -497,7 +541,7 @@ def test_nopreempt_on_an_initial_master_is_the_db_ha_pages_own_contradiction() -
 
 
 POD_LOG_OK = (
-    "@@runtime k3s crictl id=4f1c2a\nStarting Keepalived v2.0.29 (10/24,2020)\n"
+    "runtime k3s crictl\ncontainer 4f1c2a\nStarting Keepalived v2.0.29 (10/24,2020)\n"
     "VRRP_Script(check_kube) succeeded\n(VI_1) Entering BACKUP STATE\n"
 )
 
@@ -519,30 +563,31 @@ def test_the_static_pods_track_scripts_are_read_from_its_container_log() -> None
     assert "VRRP_Script(check_kube) failed (exited with status 7)" in got  # the log line is the evidence
     # A verdict before the container's last start no longer counts.
     facts["cp2"]["keepalived_pod_log"] = (
-        "@@runtime docker id=9a8b\nVRRP_Script(check_kube) failed (exited with status 7)\n"
+        "runtime docker\ncontainer 9a8b\nVRRP_Script(check_kube) failed (exited with status 7)\n"
         "Starting Keepalived v2.0.25\nVRRP_Script(check_kube) succeeded\n"
     )
     assert judge(data, facts, "HA-KA-006", "cp2") is None
     disabled = "Disabling track script check_route since not found"
-    facts["cp2"]["keepalived_pod_log"] = f"@@runtime k3s crictl id=4f1c2a\n{disabled}\n"
+    facts["cp2"]["keepalived_pod_log"] = f"runtime k3s crictl\ncontainer 4f1c2a\n{disabled}\n"
     got = judge(data, facts, "HA-KA-006", "cp2")
     assert got is not None and "keepalived disabled the image's check_route (since not found)" in got, got
-    facts["cp2"]["keepalived_pod_log"] = "@@runtime none\n"
-    with pytest.raises(pytest.skip.Exception, match=r"not verifiable on cp2: .*no container runtime installed"):
-        judge(data, facts, "HA-KA-006", "cp2")
-    # The probe's own reason reaches the skip: the runtime is there, sudo -n was refused.
-    facts["cp2"]["keepalived_pod_log"] = "@@runtime none (k3s crictl did not answer)\n"
-    with pytest.raises(pytest.skip.Exception, match=r"not verifiable on cp2: .*\(k3s crictl did not answer\)"):
-        judge(data, facts, "HA-KA-006", "cp2")
-    facts["cp2"]["keepalived_pod_log"] = "@@runtime k3s crictl id=\n"
-    assert judge(data, facts, "HA-KA-006", "cp2") is None  # no container: HA-KA-005's to say
+    facts["cp2"]["keepalived_pod_log"] = (5, "no container runtime (k3s, docker) on PATH")
+    got = judge(data, facts, "HA-KA-006", "cp2")
+    assert got is not None and got.startswith("not verifiable: cp2: fact 'keepalived_pod_log' exited 5, a tool"), got
+    # The probe's own reason reaches the verdict: the runtime is there, sudo -n was refused.
+    facts["cp2"]["keepalived_pod_log"] = (4, "sudo: a password is required")
+    got = judge(data, facts, "HA-KA-006", "cp2")
+    assert got == "not verifiable: cp2: fact 'keepalived_pod_log' exited 4: sudo: a password is required", got
+    facts["cp2"]["keepalived_pod_log"] = "runtime k3s crictl\ncontainer \n"
+    got = judge(data, facts, "HA-KA-006", "cp2")  # no container, no log: HA-KA-005 fails it, this one cannot judge
+    assert got is not None and got.startswith("not verifiable: cp2: track scripts not judged"), got
 
 
 def test_a_platform_vip_nobody_holds_names_the_static_pods_failing_script() -> None:
     data, facts = k3s_site()
     for n in CONTROL:
         facts[n]["keepalived_pod_log"] = (
-            "@@runtime k3s crictl id=4f1c2a\nStarting Keepalived v2.0.29\n"
+            "runtime k3s crictl\ncontainer 4f1c2a\nStarting Keepalived v2.0.29\n"
             "VRRP_Script(check_kube) failed (exited with status 7)\n(VI_1) Entering FAULT STATE\n"
         )
     for n in ("dba", "dbb"):
@@ -576,28 +621,32 @@ def test_the_pod_log_probe_reads_the_labs_runtime_stand_in(tmp_path: Any, runtim
         pidfile.write_text(f"{sleeper.pid}\n")
         env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "HA_STANDIN_PIDFILE": str(pidfile)}
         manifest = tmp_path / "keepalived.yaml"  # the static pod's manifest, at a test path
-        command = POD_LOG_COMMAND
+        command = POD_LOG_COMMAND.replace(AS_ROOT, 'asroot() { "$@"; }; ')  # as root, whoever runs the test
         for path in layout.MANIFESTS:
             command = command.replace(path, str(manifest))
-        probe = ["sh", "-c", 'asroot() { "$@"; }; ' + command]  # dash, as /bin/sh on Debian
-        run = lambda: subprocess.run(probe, env=env, capture_output=True, text=True, timeout=10, check=False).stdout  # noqa: E731
-        assert run().strip() == "@@runtime none (no manifest)"  # a node without the pod: runtime not asked
+        probe = PROBES["keepalived_pod_log"]
+
+        def run() -> Any:
+            done = subprocess.run(["sh", "-c", command], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, timeout=10, check=False)  # fmt: skip
+            return probe.read(done.returncode, done.stdout.strip())  # dash, as /bin/sh on Debian
+
+        assert run() is None  # a node without the pod: its runtime is not asked
         manifest.write_text("kind: Pod\n")
-        rt, container, log = pod_log(run())
-        assert rt == ("k3s crictl" if runtime == "k3s" else "docker") and container and len(container) == 13
-        assert log.splitlines() == ["Starting Keepalived v2.2.7", "VRRP_Script(check_kube) succeeded"], log
+        got = run()
+        assert got.runtime == ("k3s crictl" if runtime == "k3s" else "docker") and len(got.container) == 13
+        assert got.log.splitlines() == ["Starting Keepalived v2.2.7", "VRRP_Script(check_kube) succeeded"], got
     finally:
         sleeper.kill()
         sleeper.wait()
-    rt, container, log = pod_log(run())
-    assert container is not None  # exited, still listed with -a (as its last container)
+    assert run().container is not None  # exited, still listed with -a (as its last container)
     pidfile.unlink()
-    assert pod_log(run())[1] is None
-    # A runtime that does not answer (sudo -n refused, its socket down): none, and the item is
-    # skipped as not verifiable rather than passed with "no container".
+    assert run().container is None
+    # A runtime that does not answer (sudo -n refused, its socket down): unreadable, and the
+    # checks that read it are not verifiable rather than passed with "no container".
     (bin_dir / runtime).write_text("#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n")
-    want = "k3s crictl" if runtime == "k3s" else "docker"
-    assert run().strip() == f"@@runtime none ({want} did not answer)"
+    got = run()
+    assert isinstance(got, Unreadable) and got.not_verifiable and "sudo: a password is required" in got.reason
 
 
 @pytest.mark.parametrize("shell", ["sh", "bash"])
@@ -629,7 +678,7 @@ def test_the_pages_interface_switcher_needs_one_interface_line() -> None:
     data, facts = k3s_site()
     one = "vrrp_instance VI_DB {\n    interface eth0\n    track_interface {\n    }\n}\ninclude installer.conf\n"
     included = "\n# @@include /etc/keepalived/installer.conf\nvrrp_instance VI_S {\n    interface eth0\n}\n"
-    cron = "exists /etc/cron.d/update_keepalived_interface\nexists /etc/keepalived/check_interface.sh"
+    cron = "/etc/cron.d/update_keepalived_interface\n/etc/keepalived/check_interface.sh"
     facts["dba"]["keepalived_conf"] = one + included
     facts["dba"]["interface_switcher"] = cron
     assert judge(data, facts, "HA-KA-008", "dba") is None
@@ -657,7 +706,8 @@ def test_a_db_vip_nobody_holds_names_a_netcat_that_waits_for_the_server() -> Non
         facts[n]["keepalived_scripts"] = (
             "@@script /etc/keepalived/chk_mysql\n#!/bin/bash\necho | nc 127.0.0.1 3306 &>/dev/null\n"
         )
-        facts[n]["keepalived_log"] = "Starting Keepalived\nVRRP_Script(chk_mysql) failed (exited with status 1)\n"
+        failed = "VRRP_Script(chk_mysql) failed (exited with status 1)\n"
+        facts[n]["keepalived_log"] = JOURNAL + "Starting Keepalived\n" + failed
         facts[n]["netcat"] = "/usr/bin/nc.openbsd\nOpenBSD netcat (Debian patchlevel 1.219-1)"
     got = judge(data, facts, "HA-VIP-001", None, "db")
     assert got is not None

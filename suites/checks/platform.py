@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import datetime as dt
 import io
-import json
 import re
 import socket
 import ssl
 import uuid
-from typing import Any
 
 import requests
 import urllib3
@@ -82,22 +78,9 @@ def _servers(text: str) -> list[str]:
 def kubectl_configured(ctx: Context) -> None:
     state = ctx.facts["kube_config"]
     ev = ctx.facts.evidence("kube_config")
-    ctx.require(state != "missing", f"{ctx.node.name} has no $HOME/.kube/config", ev)  # type: ignore[union-attr]
-    ctx.require("same-as=" in state, "$HOME/.kube/config differs from the admin kubeconfig", ev)
-    ctx.require("owner=root" in state, "$HOME/.kube/config is not owned by the user (root)", ev)
-
-
-def _by_file(text: str) -> dict[str, list[str]]:
-    """A kubeconfig fact ("file=PATH" lines, each followed by its server lines) -> {path: servers}."""
-    found: dict[str, list[str]] = {}
-    current = None
-    for line in text.splitlines():
-        if line.startswith("file="):
-            current = line[5:].strip()
-            found[current] = []
-        elif current is not None:
-            found[current] += _servers(line)
-    return found
+    ctx.require(state is not None, f"{ctx.node.name} has no $HOME/.kube/config", ev)  # type: ignore[union-attr]
+    ctx.require(state.same_as, "$HOME/.kube/config differs from the admin kubeconfig", ev)
+    ctx.require(state.owner == "root", "$HOME/.kube/config is not owned by the user (root)", ev)
 
 
 def _layout_evidence(ctx: Context) -> tuple[str, str]:
@@ -114,7 +97,7 @@ def admin_conf_points_at_vip(ctx: Context) -> None:
     vip_url = f"https://{ctx.inventory.vips.platform}:6443"
     local = {f"https://{h}:6443" for h in ("127.0.0.1", "localhost", "[::1]", str(ctx.node.address))}
     ev = [*ctx.facts.evidence("admin_conf"), _layout_evidence(ctx)]
-    files = _by_file(ctx.facts["admin_conf"])
+    files = ctx.facts["admin_conf"]
     k3s_admin = layout.LINES["k3s"].admin_kubeconfig
     ctx.require(
         any(files.values()),
@@ -137,7 +120,7 @@ def compute_joined_through_vip(ctx: Context) -> None:
     want = f"https://{ctx.inventory.vips.platform}:6443"
     first = str(ctx.inventory.first_node().address)
     ev = [*ctx.facts.evidence("kubelet_conf"), _layout_evidence(ctx)]
-    files = _by_file(ctx.facts["kubelet_conf"])
+    files = ctx.facts["kubelet_conf"]
     joined = {p: s for p, s in files.items() if p != layout.LINES["k3s"].compute_kubeconfig}
     ctx.require(
         any(joined.values()),
@@ -203,13 +186,11 @@ def storage_round_trip(ctx: Context) -> None:
 
 @check("HA-UPG-001", facts=("yunion",))
 def yunion_user(ctx: Context) -> None:
-    text = ctx.facts["yunion"]
+    user = ctx.facts["yunion"]
     ev = ctx.facts.evidence("yunion")
-    m = re.search(r"uid=(\d+)", text)
-    ctx.require(m, f"{ctx.node.name} has no user yunion", ev)  # type: ignore[union-attr]
-    assert m is not None
-    ctx.require(m.group(1) != "0", "yunion has uid 0 (it must not be root)", ev)
-    ctx.require("may run" in text and "ALL" in text, "yunion may not use sudo", ev)
+    ctx.require(user is not None, f"{ctx.node.name} has no user yunion", ev)  # type: ignore[union-attr]
+    ctx.require(user.uid != 0, "yunion has uid 0 (it must not be root)", ev)
+    ctx.require("may run" in user.sudo and "ALL" in user.sudo, "yunion may not use sudo", ev)
 
 
 def served_certificate(host: str, port: int, timeout: float = 5.0) -> bytes:
@@ -224,25 +205,6 @@ def served_certificate(host: str, port: int, timeout: float = 5.0) -> bytes:
     if not der:
         raise ssl.SSLError(f"{host}:{port} presented no certificate")
     return der
-
-
-def node_certificates(output: str) -> list[tuple[str, bytes]]:
-    """The certs fact ("@@cert PATH" + PEM blocks, "@@b64 PATH" + a kubeconfig's base64
-    client-certificate-data) -> [(where, DER)] (a file may hold a chain: one entry each)."""
-    found: list[tuple[str, bytes]] = []
-    for part in re.split(r"^@@", output, flags=re.M)[1:]:
-        head, _, body = part.partition("\n")
-        kind, _, path = head.partition(" ")
-        if kind == "b64":
-            with contextlib.suppress(ValueError):
-                body = base64.b64decode(body.strip()).decode("ascii", "replace")
-            path += " (client-certificate-data)"
-        for i, der in enumerate(ssl.PEM_cert_to_DER_cert(m) for m in re.findall(PEM_CERT, body)):
-            found.append((path + (f" #{i + 1}" if i else ""), der))
-    return found
-
-
-PEM_CERT = r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----"
 
 
 @check("HA-CP-007", facts=("certs",))
@@ -264,7 +226,7 @@ def certificates_stay_valid(ctx: Context) -> None:
         except OSError as exc:
             unread.append(f"{vip}:{port}: {exc}")
     for node in ctx.inventory.nodes_with(Role.CONTROL):
-        certs += [(f"{node.name}:{where}", der) for where, der in node_certificates(ctx.facts_of(node)["certs"])]
+        certs += [(f"{node.name}:{where}", der) for where, der in ctx.facts_of(node)["certs"]]
     if not certs:
         raise CheckError("no certificate could be read: " + "; ".join(unread))
     short, lines = [], []
@@ -281,31 +243,11 @@ def certificates_stay_valid(ctx: Context) -> None:
     ctx.require(not short, f"valid for less than {min_days} days: " + "; ".join(short), ev)
 
 
-def etcd_view(output: str) -> tuple[str, list[dict[str, Any]] | None, bool | None]:
-    """The etcd_members fact -> (endpoint, members or None when no list came back, this
-    member's own health or None when it did not answer)."""
-    sections: dict[str, str] = {}
-    current = None
-    for line in output.splitlines():
-        if line.startswith("@@"):
-            current, _, rest = line[2:].partition(" ")
-            sections[current] = rest
-        elif current is not None:
-            sections[current] += line + "\n"
-    members: list[dict[str, Any]] | None = None
-    with contextlib.suppress(ValueError, TypeError, KeyError):
-        members = list(json.loads(sections.get("members", ""))["members"])
-    health: bool | None = None
-    with contextlib.suppress(ValueError, TypeError, KeyError):
-        health = str(json.loads(sections.get("health", ""))["health"]).lower() == "true"
-    return sections.get("endpoint", "").strip(), members, health
-
-
 def _host_of(url: str) -> str:
     return re.sub(r"^\w+://\[?([^\]/]+?)\]?(:\d+)?/?$", r"\1", url)
 
 
-@check("HA-CP-008", facts=("etcd_members",))
+@check("HA-CP-008", facts=("etcd_members", "etcd_health"))
 def etcd_quorum_membership(ctx: Context) -> None:
     """etcd's members (as the first control node that answers lists them, through its own
     client certificate) are exactly the control nodes, by peer address; each is started (an
@@ -313,9 +255,12 @@ def etcd_quorum_membership(ctx: Context) -> None:
     node's own etcd answers healthy. A stale or unstarted member raises the quorum silently:
     3 nodes and 1 stale member tolerate no further failure."""
     control = ctx.inventory.nodes_with(Role.CONTROL)
-    views = {n.name: etcd_view(ctx.facts_of(n)["etcd_members"]) for n in control}
-    ev = [(f"etcd member list and health on {name} ({view[0] or 'no endpoint'})",
-           ctx.facts_of(ctx.inventory.node(name))["etcd_members"][-3000:]) for name, view in views.items()]  # fmt: skip
+    replies = {n.name: (ctx.facts_of(n)["etcd_members"], ctx.facts_of(n)["etcd_health"]) for n in control}
+    views = {name: (m.endpoint, m.members(), h.healthy()) for name, (m, h) in replies.items()}
+    ev = [
+        (f"etcd member list and health on {name} ({m.endpoint})", f"{(m.body or m.why)[-2500:]}\n{h.body or h.why}")
+        for name, (m, h) in replies.items()
+    ]
     listed = next(((name, view[1]) for name, view in views.items() if view[1] is not None), None)
     if listed is None:
         ctx.fail("no control node's etcd answered with its member list on 127.0.0.1:2379", ev)

@@ -13,8 +13,9 @@ from typing import Any
 from fixtures import waivers as wv
 from fixtures.items import subjects
 from suites import catalog as cat
-from suites.context import CheckError, CheckFailed, Context, NodeUnreachable, SiteRuntime
-from suites.registry import declared_facts, load_checks
+from suites.context import CheckError, CheckFailed, Context, NodeUnreachable, NotVerifiable, SiteRuntime
+from suites.engine import run_checks
+from suites.registry import load_checks
 
 BAD = ("failed", "error")
 Outcomes = dict[str, tuple[str, str]]  # item id -> (outcome, message)
@@ -42,10 +43,10 @@ def read_only_outcomes(rt: SiteRuntime) -> Outcomes:
                 item = f"{req.id}[{suffix}]"
                 ctx = Context(fresh, req, node, vip)
                 try:
-                    for fn in registry.get(req.id, []):
-                        ctx.declared = declared_facts(fn)
-                        fn(ctx)
+                    run_checks(ctx, registry.get(req.id, []))
                     result[item] = ("passed", "")
+                except NotVerifiable as exc:
+                    result[item] = ("not_verifiable", str(exc))
                 except CheckFailed as exc:
                     waiver = wv.match(waivers, req.id, node.name if node else None)
                     outcome = "waived" if waiver is not None and not waiver.expired() else "failed"

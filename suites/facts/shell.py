@@ -1,0 +1,158 @@
+"""The probes' POSIX sh commands (real nodes run CentOS 7's bash 4.2 as /bin/sh, Debian's
+dash, hand-built DB hosts without python3). Every path comes from ``bootstrap.layout``.
+
+Rules every command keeps: no ``; true`` or ``|| true``; a read that can fail (``cat``,
+``grep`` beyond "no match", a container runtime, the journal) ends the probe with status 4;
+"not on this node" is status 3; a loop's last command is never a bare ``a && b`` (its false
+test would become the probe's status). Root-only files are read through ``asroot``
+(``sudo -n`` for a non-root SSH user: never a password prompt, never a change).
+"""
+
+from __future__ import annotations
+
+from bootstrap import layout
+
+AS_ROOT = 'asroot() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }; '
+# Before a probe that tests whether root-only paths exist: a refused sudo would read as "absent".
+NEED_ROOT = AS_ROOT + (
+    'm=$(asroot true 2>&1) || { echo "root-only files cannot be read as $(id -un): $m"; exit 4; }; '
+)
+KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
+
+# keepalived.conf and the files its `include` lines name, and theirs (keepalived reads them as
+# part of it; a relative path is the including file's directory's; globs expanded; 4 levels
+# deep at most), each after a "# @@include <path>" line. No keepalived.conf: status 3.
+KA_CONF_CHAIN = AS_ROOT + (
+    "kainc() { inc=$(asroot sed -n 's/^[[:space:]]*include[[:space:]][[:space:]]*//p' \"$1\") || exit 4; "
+    'for f in $inc; do case $f in (/*) ;; (*) f=$(dirname "$1")/$f ;; esac; for g in $f; do '
+    '[ -f "$g" ] || continue; echo; echo "# @@include $g"; asroot cat "$g" || exit 4; '
+    'if [ "$2" -lt 4 ]; then kainc "$g" $(($2 + 1)); fi; done; done; }; '
+    f"c={KEEPALIVED_CONF}; [ -e $c ] || exit 3; asroot cat $c || exit 4; kainc $c 1"
+)
+
+# Whether this node has the platform keepalived's static pod (either line's manifest): status 3
+# where it has none (compute and DB nodes: their container runtime is not asked).
+_HAS_MANIFEST = (
+    "has=; for f in " + " ".join(layout.MANIFESTS) + '; do if asroot test -e "$f"; then has=1; fi; done; '
+    '[ -n "$has" ] || exit 3; '
+)
+# The line's container runtime by full path (sudo's secure_path on CentOS 7 lacks /usr/local/bin):
+# status 5 where neither k3s nor docker is installed.
+_RUNTIME = (
+    "if k=$(command -v k3s); then rt=\"$k crictl\"; running='ps --name keepalived -q'; "
+    "all='ps -a --name keepalived -q'; "
+    "elif k=$(command -v docker); then rt=\"$k\"; running='ps -q --filter name=k8s_keepalived'; "
+    "all='ps -aq --filter name=k8s_keepalived'; "
+    'else echo "no container runtime (k3s, docker) on PATH"; exit 5; fi; '
+)
+# The keepalived static pod's running containers: "runtime <cmd>" then "running <id>" lines.
+CONTAINERS_COMMAND = (
+    NEED_ROOT + _HAS_MANIFEST + _RUNTIME + 'ids=$(asroot $rt $running) || exit 4; echo "runtime $rt"; '
+    'for i in $ids; do echo "running $i"; done'
+)
+# The keepalived static pod's container log: "runtime <cmd>", "container <id>" (the running
+# container, else the last; empty where there is none), then its last 300 lines.
+POD_LOG_COMMAND = (
+    NEED_ROOT + _HAS_MANIFEST + _RUNTIME + "ids=$(asroot $rt $all) || exit 4; "
+    "r=$(asroot $rt $running) || exit 4; id=$(printf '%s\\n' \"$r\" | head -n 1); "
+    '[ -n "$id" ] || id=$(printf \'%s\\n\' "$ids" | head -n 1); '
+    'echo "runtime $rt"; echo "container $id"; '
+    'if [ -n "$id" ]; then asroot $rt logs --tail 300 "$id" 2>&1 || exit 4; fi'
+)
+
+# keepalived's systemd unit: its state and its journal since it last started ("unit <LoadState>
+# <ActiveState>" then the lines; the current invocation's, or the unit's last lines where systemd
+# predates invocation ids). No unit: status 3. systemd 219 (CentOS 7) has no ``show --value``.
+KEEPALIVED_LOG_COMMAND = NEED_ROOT + (
+    "l=$(systemctl show -p LoadState keepalived) || exit 4; l=${l#LoadState=}; "
+    '[ "$l" != not-found ] || exit 3; '
+    "a=$(systemctl show -p ActiveState keepalived) || exit 4; a=${a#ActiveState=}; "
+    "i=$(systemctl show -p InvocationID keepalived 2>/dev/null); i=${i#InvocationID=}; "
+    'echo "unit $l $a"; '
+    'if [ -n "$i" ]; then asroot journalctl -o cat --no-pager -n 300 _SYSTEMD_INVOCATION_ID="$i" 2>&1; '
+    "else asroot journalctl -o cat --no-pager -u keepalived -n 300 2>&1; fi"
+)
+
+# The files keepalived.conf's track scripts run (their first word): "@@script <path>" then up to
+# 4000 bytes of each text file. No keepalived.conf: status 3.
+KEEPALIVED_SCRIPTS_COMMAND = (
+    f"conf=$({KA_CONF_CHAIN}); r=$?; [ $r != 3 ] || exit 3; "
+    "[ $r = 0 ] || { printf '%s\\n' \"$conf\"; exit 4; }; "
+    + AS_ROOT
+    + "for f in $(printf '%s\\n' \"$conf\" "
+    + "| sed -n 's/^[[:space:]]*script[[:space:]]*\"\\{0,1\\}\\([^\" ]*\\).*/\\1/p' "
+    '| sort -u); do [ -f "$f" ] || continue; asroot grep -qI \'\' "$f"; g=$?; [ $g -le 1 ] || exit 4; '
+    '[ $g = 0 ] || continue; echo "@@script $f"; asroot head -c 4000 "$f" || exit 4; echo; done'
+)
+
+# The control plane's certificates (public parts only: the CERTIFICATE blocks of the kubeadm and
+# k3s PKI files, and the kubeconfigs' client-certificate-data): "@@cert <path>" / "@@b64 <path>".
+CERT_DIRS = ("/etc/kubernetes/pki", "/etc/kubernetes/pki/etcd", "/var/lib/rancher/k3s/server/tls",
+             "/var/lib/rancher/k3s/server/tls/etcd")  # fmt: skip
+CERTS_COMMAND = (
+    NEED_ROOT
+    + (
+        "for d in " + " ".join(CERT_DIRS) + '; do asroot test -d "$d" || continue; '
+        "fs=$(asroot find \"$d\" -maxdepth 1 -type f -name '*.crt') || exit 4; for f in $fs; do "
+        'echo "@@cert $f"; c=$(asroot sed -n "/BEGIN CERTIFICATE/,/END CERTIFICATE/p" "$f") || exit 4; '
+        "printf '%s\\n' \"$c\" | head -c 20000; done; done; "
+        "for f in "
+        + " ".join(
+            (layout.LINES["kubeadm"].admin_kubeconfig, layout.KUBEADM_MARK, layout.LINES["k3s"].admin_kubeconfig)
+        )
+        + '; do asroot test -f "$f" || continue; '
+        'b=$(asroot sed -n "s/^[[:space:]]*client-certificate-data:[[:space:]]*//p" "$f") || exit 4; '
+        'for x in $(printf \'%s\\n\' "$b" | head -n 3); do echo "@@b64 $f"; echo "$x"; done; done'
+    )
+)
+
+# etcd as this node's member answers on 127.0.0.1:2379, through the node's own client certificate
+# where etcd speaks TLS (kubeadm's healthcheck-client, k3s's etcd client; real-sites.md), so the
+# key never leaves the node: "endpoint <url>" then the body; curl's own status where none came.
+_ETCD = NEED_ROOT + (
+    "e=https://127.0.0.1:2379; k=/etc/kubernetes/pki/etcd; r=/var/lib/rancher/k3s/server/tls/etcd; "
+    'if asroot test -f $k/healthcheck-client.crt; then a="--cacert $k/ca.crt --cert $k/healthcheck-client.crt '
+    '--key $k/healthcheck-client.key"; elif asroot test -f $r/client.crt; then a="--cacert $r/server-ca.crt '
+    '--cert $r/client.crt --key $r/client.key"; else e=http://127.0.0.1:2379; a=""; fi; echo "endpoint $e"; '
+)
+ETCD_MEMBERS_COMMAND = _ETCD + 'asroot curl -sS --max-time 4 $a -X POST -d "{}" $e/v3/cluster/member/list'
+ETCD_HEALTH_COMMAND = _ETCD + "asroot curl -sS --max-time 4 $a $e/health"
+# curl's statuses for "etcd gave no answer" (refused, timed out, TLS or transfer failure):
+# a reading (this member does not answer), not an unreadable fact.
+CURL_NO_ANSWER = (7, 28, 35, 52, 56)
+
+
+def server_lines(paths: tuple[str, ...]) -> str:
+    """Each existing file of ``paths`` as "file=<path>" then its ``server:`` lines."""
+    return (
+        "for f in " + " ".join(paths) + '; do asroot test -f "$f" || continue; echo "file=$f"; '
+        "asroot grep -E '^[[:space:]]*server:' \"$f\"; [ $? -le 1 ] || exit 4; done; "
+    )
+
+
+# The k3s agent names the servers it joined in its unit (--server) or its env file (K3S_URL; that
+# file also holds K3S_TOKEN, never read): backslashes, quotes and newlines become blanks.
+AGENT_SERVERS = (
+    "u=" + layout.K3S_AGENT_UNIT + '; if asroot test -f $u; then echo "file=$u"; t=$(asroot cat $u) || exit 4; '
+    "printf '%s\\n' \"$t\" | tr '\\134\\047\\042\\012' '    ' | awk '{for (i = 1; i <= NF; i++) "
+    'if ($i == "--server" || $i == "-s") print "    server: " $(i + 1); '
+    'else if ($i ~ /^--server=/) { sub(/^--server=/, "", $i); print "    server: " $i } }\'; '
+    "if asroot test -f $u.env; then v=$(asroot grep -E '^K3S_URL=' $u.env); [ $? -le 1 ] || exit 4; "
+    "printf '%s\\n' \"$v\" | tr -d '\\047\\042' | sed -n 's/^K3S_URL=/    server: /p'; fi; fi"
+)
+
+KUBE_CONFIG_COMMAND = (
+    'k=$HOME/.kube/config; [ -f "$k" ] || exit 3; stat -c "owner=%U mode=%a" "$k" || exit 4; '
+    + NEED_ROOT
+    + "for f in "
+    + " ".join(layout.ADMIN_KUBECONFIGS)
+    + '; do asroot test -f "$f" || continue; '
+    'asroot cmp -s "$k" "$f"; c=$?; case $c in 0) echo "same-as=$f" ;; 1) echo "differs-from=$f" ;; '
+    '*) echo "cmp $k $f failed ($c)"; exit 4 ;; esac; done'
+)
+
+YUNION_COMMAND = AS_ROOT + (
+    "id yunion >/dev/null 2>&1 || exit 3; id yunion; l=$(asroot sudo -n -l -U yunion 2>&1); s=$?; "
+    "printf '%s\\n' \"$l\" | tail -n 5; "
+    'if [ $s != 0 ]; then case $l in *"not allowed to run sudo"*) ;; *) exit 4 ;; esac; fi'
+)

@@ -298,7 +298,7 @@ def load(path: str | os.PathLike[str]) -> Inventory:
 
 def dump(inv: Inventory, path: str | os.PathLike[str]) -> None:
     data = inv.model_dump(mode="json", exclude_none=True)
-    text = f"# Site inventory (schema version {SCHEMA_VERSION}); see README, 'Site inventories'.\n"
+    text = f"# Site inventory (schema version {SCHEMA_VERSION}); see docs/inventories.md.\n"
     text += yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)
     tmp = Path(f"{path}.tmp")
     tmp.write_text(text)

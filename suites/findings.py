@@ -14,12 +14,11 @@ FINDINGS: dict[str, str] = {
         "after a partition heals, a VIP holder that stayed MASTER never announces the VIP again, so "
         "clients keep reaching it through the former backup (keepalived without "
         "vrrp_garp_lower_prio_repeat / vrrp_garp_master_refresh, as the DB-HA page configures it); "
-        "README, 'Finding: a stale announcement of the DB VIP after a partition heals'"
+        "docs/findings/stale-vip-announcement.md"
     ),
     HUNG_DATABASE: (
         "a MariaDB that hangs (here frozen with SIGSTOP: disk full, a lock) still completes TCP "
         "handshakes, so a TCP-probe health check (the DB-HA page's chk_mysql, ocboot's check_mariadb) "
-        "keeps the DB VIP on a database that answers nothing; README, 'Finding: a hung database "
-        "keeps its VIP'"
+        "keeps the DB VIP on a database that answers nothing; docs/findings/hung-database-undetected.md"
     ),
 }

@@ -1,6 +1,6 @@
 """Bad input, the whole kind: each malformed or wrong input to a run is one usage error
 (exit 4) before any check runs, with one short message naming the file, field and reason,
-no traceback, and no secret in it. The messages are listed in the README's table of errors."""
+no traceback, and no secret in it. The messages are listed in docs/bad-input.md."""
 
 from __future__ import annotations
 

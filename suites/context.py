@@ -41,6 +41,7 @@ __all__ = [
     "NodeUnreachable",
     "NotVerifiable",
     "SiteRuntime",
+    "Skip",
     "root_ssh",
     "root_vip",
 ]
@@ -87,6 +88,11 @@ class Blocked(CheckError):
     def __init__(self, root: str, why: str, code: int | None = None) -> None:
         super().__init__(f"blocked by {root}: {why}")
         self.root, self.code = root, code  # code: the server's error number, where one caused it
+
+
+class Skip(Exception):
+    """The check does not apply to this site as given (e.g. no storage section in the
+    inventory): reported as skipped with the reason."""
 
 
 class NotVerifiable(CheckError):
@@ -543,6 +549,10 @@ class SiteRuntime:
             confirmed_site=self.options.get("confirm_site"),
             runner_ip=fl.runner_address_towards(first),
         )
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of the inventory replaced by <redacted>."""
+        return self._redact(text)
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:

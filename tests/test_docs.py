@@ -11,6 +11,7 @@ import pytest
 
 from suites.catalog import load
 from suites.catalog_page import markdown
+from suites.model import json_schema
 
 README_LIMIT = 10 * 1024  # bytes: the door; the house is docs/
 
@@ -42,3 +43,10 @@ def test_the_docs_build_strictly(repo_root: Path, tmp_path: Path) -> None:
 def test_the_catalog_page_is_the_catalog(repo_root: Path) -> None:
     page = (repo_root / "docs" / "catalog.md").read_text()
     assert page == markdown(load()), "run: python -m suites.catalog_page > docs/catalog.md"
+
+
+def test_the_exported_results_schema_is_the_models(repo_root: Path) -> None:
+    """docs/results.schema.json is what suites/model.py exports (run: python -m suites.model >
+    docs/results.schema.json); every results.json the suite writes is validated against those
+    models before it is written (fixtures/results.py)."""
+    assert (repo_root / "docs" / "results.schema.json").read_text() == json_schema()

@@ -18,8 +18,9 @@ import pytest
 from fixtures import report
 from fixtures.report import html, junit, summary
 from fixtures.report.__main__ import main as report_cli
-from fixtures.results import SCHEMA, SCHEMA_VERSION, Recorder, requirement_record
+from fixtures.results import Recorder, requirement_record
 from suites import catalog as cat
+from suites.model import SCHEMA, SCHEMA_VERSION, catalog_sha256
 from tests.conftest import loopback_inventory
 
 SECRET = "Pl4nted-S3cret-7f3a9c"  # distinctive: must never reach a report file
@@ -99,7 +100,9 @@ def recorded() -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "version": SCHEMA_VERSION,
+        "suite": {"version": "0.1.0", "commit": None, "catalog_sha256": catalog_sha256(cat.CATALOG)},
         "site": "acme-prod",
+        "site_kind": "site",
         "topology": "5node",
         "profile": "document",
         "phase": "postinstall",
@@ -310,7 +313,7 @@ def test_no_planted_secret_reaches_any_report_file(recorded: dict[str, Any], tmp
         message=f"mysql -p{SECRET} said no",
         evidence=[{"command": f"mysql -uroot -p{SECRET} -e 'SELECT 1'", "output": f"password {SECRET} rejected"}],
     )
-    context = {k: recorded[k] for k in ("site", "topology", "profile", "phase", "nodes")}
+    context = {k: recorded[k] for k in ("suite", "site", "site_kind", "topology", "profile", "phase", "nodes")}
 
     def redact(text: str) -> str:
         return text.replace(SECRET, "<redacted>")
@@ -334,10 +337,13 @@ def test_run_writes_all_reports_prints_summary_and_gates(
     pytester.makepyfile(
         leak="""
 import os, pytest
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
+    yield
     if item.name.startswith("HA-OS-003"):
-        item.user_properties.append(("evidence", [["mysql -p" + os.environ["ACME_DB_PASSWORD"], "leaked"]]))
+        for name, value in item.user_properties:
+            if name == "result":  # the engine's result, made to carry the secret after the engine redacted
+                value["evidence"].append({"command": "mysql -p" + os.environ["ACME_DB_PASSWORD"], "output": "leaked"})
 """
     )
     monkeypatch.setenv("PYTHONPATH", str(pytester.path))

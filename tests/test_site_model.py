@@ -18,8 +18,8 @@ from bootstrap.lab import __main__ as lab_cli
 from bootstrap.lab.lab import Lab
 from bootstrap.sitekind import SiteKind, destruction_refused
 from bootstrap.vips import holders
-from fixtures.items import coverage_problems
 from suites import catalog as cat
+from suites.engine import coverage_problems
 from suites.facts import PROBES, Probe, batch_script, parse_batch
 from suites.registry import REGISTRY, check
 from suites.survival.recheck import broken_by_scenario

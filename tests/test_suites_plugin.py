@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from suites.catalog import CATALOG
+from suites.model import RunResult, catalog_sha256
 from tests.conftest import loopback_inventory
 
 PLUGINS = ("-p", "fixtures.plugin", "-p", "no:cacheprovider", "-p", "no:pytest11.testinfra")
@@ -143,7 +144,10 @@ def test_unreachable_nodes_fail_each_check_with_one_line(pytester: pytest.Pytest
     assert all("unreachable over SSH" in c["message"] for c in node_checks)
     summary = result.stdout.str().split("Cloudpods HA conformance", 1)[1]
     assert summary.index("root causes") < summary.index("passed")  # the summary leads with them
-    assert doc["schema"] == "cloudpods-ha-conformance/results" and doc["version"] == 1
+    assert doc["schema"] == "cloudpods-ha-conformance/results" and doc["version"] == 2
+    parsed = RunResult.model_validate(doc)  # the exported schema's models (docs/results.schema.json)
+    assert parsed.suite.catalog_sha256 == catalog_sha256(CATALOG) and parsed.suite.version
+    assert parsed.suite.commit is None or len(parsed.suite.commit) == 40
     assert doc["site"] == "acme-prod" and doc["phase"] == "postinstall"
 
 

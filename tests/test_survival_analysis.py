@@ -19,13 +19,13 @@ import suites.survival.analysis
 from bootstrap import inventory as inv
 from bootstrap.faults import FROZEN, STATIC_POD, Fault, FaultError, Journal, SiteFaults, service_commands
 from bootstrap.lab.lab import Lab
-from fixtures.waivers import Waiver, load, match
 from suites import catalog
 from suites.findings import HUNG_DATABASE, STALE_ANNOUNCEMENT
 from suites.survival import workload as workload_module
 from suites.survival.analysis import audit_writes, outages, timeline, vip_moves
 from suites.survival.scenarios import Outcome, Runner, generate
 from suites.survival.workload import History, Op, abort, abortive, first_wid
+from suites.waivers import Waiver, load, match
 from tests.conftest import VALID_INVENTORY
 
 

@@ -10,11 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from fixtures import waivers as wv
-from fixtures.items import subjects
 from suites import catalog as cat
-from suites.context import CheckError, CheckFailed, Context, NodeUnreachable, NotVerifiable, SiteRuntime
-from suites.engine import run_checks
+from suites.context import SiteRuntime
+from suites.engine import apply_waiver, evaluate, subjects
 from suites.registry import load_checks
 
 BAD = ("failed", "error")
@@ -22,8 +20,8 @@ Outcomes = dict[str, tuple[str, str]]  # item id -> (outcome, message)
 
 
 def read_only_outcomes(rt: SiteRuntime) -> Outcomes:
-    """Every automatable, non-writing, non-destructive check of the run's phase, judged
-    now on a fresh view of the site: {item id: (passed | failed | error | waived, message)}."""
+    """Every automatable, non-writing, non-destructive check of the run's phase, judged by the
+    engine now on a fresh view of the site: {item id: (outcome, message)}."""
     fresh = SiteRuntime(
         inventory=rt.inventory,
         profile=replace(rt.profile, vip_observation_s=min(rt.profile.vip_observation_s, 1.0)),
@@ -39,20 +37,9 @@ def read_only_outcomes(rt: SiteRuntime) -> Outcomes:
         for req in catalog.values():
             if req.manual or req.writes or req.destructive or rt.phase not in req.phases:
                 continue
-            for suffix, node, vip in subjects(req, rt.inventory):
-                item = f"{req.id}[{suffix}]"
-                ctx = Context(fresh, req, node, vip)
-                try:
-                    run_checks(ctx, registry.get(req.id, []))
-                    result[item] = ("passed", "")
-                except NotVerifiable as exc:
-                    result[item] = ("not_verifiable", str(exc))
-                except CheckFailed as exc:
-                    waiver = wv.match(waivers, req.id, node.name if node else None)
-                    outcome = "waived" if waiver is not None and not waiver.expired() else "failed"
-                    result[item] = (outcome, exc.message)
-                except (NodeUnreachable, CheckError) as exc:
-                    result[item] = ("error", str(exc))
+            for subject in subjects(req, rt.inventory):
+                judged, _ = apply_waiver(evaluate(req, subject, fresh, registry.get(req.id, [])), waivers)
+                result[judged.id] = (judged.outcome.value, judged.message)
     finally:
         fresh.close()
     return result

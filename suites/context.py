@@ -22,7 +22,7 @@ from bootstrap.layout import Layout, detect_db_ha, detect_line, manifest_vips
 from bootstrap.profiles import Profile, get_profile
 from bootstrap.remote import CommandTimeout, NodeUnreachable, Remote, Result, tcp_reachable
 from bootstrap.sitekind import SiteKind
-from bootstrap.topology import TOPOLOGIES, Role, VipSpec
+from bootstrap.topology import TOPOLOGIES, Role, Topology, VipSpec
 from bootstrap.vips import ADDR_COMMAND, holders
 from suites.catalog import Requirement, resolve_expected
 from suites.checks.keepalived_conf import instance_for as kc_instance_for
@@ -230,7 +230,7 @@ class SiteRuntime:
         return rt
 
     @property
-    def topology(self) -> Any:
+    def topology(self) -> Topology:
         return TOPOLOGIES[self.inventory.topology]
 
     def vip_spec(self, name: str) -> VipSpec:
@@ -471,7 +471,7 @@ class SiteRuntime:
             raise unreadable(node.name, fact)
         return fact.value
 
-    def connect_db(self, host: str, timeout: float = 5) -> pymysql.connections.Connection:  # type: ignore[type-arg]
+    def connect_db(self, host: str, timeout: float = 5) -> pymysql.connections.Connection:
         """A session with the inventory's credentials. Raises Blocked (naming ROOT_DB) when
         MariaDB refuses those credentials, pymysql's errors otherwise."""
         try:
@@ -497,7 +497,7 @@ class SiteRuntime:
             found.append(("vip-db", str(self.inventory.vips.db)))
         return found
 
-    def _connect_db(self, host: str, timeout: float) -> pymysql.connections.Connection:  # type: ignore[type-arg]
+    def _connect_db(self, host: str, timeout: float) -> pymysql.connections.Connection:
         db = self.inventory.db
         return pymysql.connect(
             host=host,

@@ -8,6 +8,7 @@ import re
 import socket
 import ssl
 import uuid
+import warnings
 
 import requests
 import urllib3
@@ -22,8 +23,8 @@ TIMEOUT = (3, 5)  # connect, read
 
 
 def _get(url: str) -> requests.Response:
-    with urllib3.warnings.catch_warnings():
-        urllib3.warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
         return requests.get(url, verify=False, timeout=TIMEOUT)
 
 

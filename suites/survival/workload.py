@@ -81,7 +81,7 @@ class History:
         return result
 
 
-def connect(host: str, port: int, user: str, password: str) -> pymysql.connections.Connection:  # type: ignore[type-arg]
+def connect(host: str, port: int, user: str, password: str) -> pymysql.connections.Connection:
     return pymysql.connect(
         host=host,
         port=port,

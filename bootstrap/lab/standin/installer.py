@@ -165,7 +165,10 @@ class LabInstaller:
         """MinIO's service and secret where --discover asks for them (the lab's storage stands
         in for MinIO: its address, port and keys; the secret file 0600)."""
         r = d.remote(node)
-        b64 = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
+
+        def b64(text: str) -> str:
+            return base64.b64encode(text.encode()).decode()
+
         env = (
             f"MINIO_ADDRESS={self.storage_vip}\nMINIO_PORT={self.s3_port}\n"
             f"MINIO_ACCESSKEY_B64={b64(self.s3_access_key)}\nMINIO_SECRETKEY_B64={b64(self.s3_secret)}\n"

@@ -22,7 +22,9 @@ import subprocess
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 CONFIG = "/etc/ha-standin/config.json"
 CACHE_SECONDS = 0.3
@@ -31,7 +33,7 @@ CACHE_SECONDS = 0.3
 class Probe:
     """A health probe whose result is reused for a short while."""
 
-    def __init__(self, fn):  # type: ignore[no-untyped-def]
+    def __init__(self, fn: Callable[[], tuple[bool, str]]) -> None:
         self.fn = fn
         self.lock = threading.Lock()
         self.at = 0.0
@@ -119,14 +121,14 @@ class TLSServer(ThreadingHTTPServer):
         self.tls = tls
         super().__init__(address, handler_class)
 
-    def finish_request(self, request, client_address):  # type: ignore[no-untyped-def]
+    def finish_request(self, request: Any, client_address: Any) -> None:
         request.settimeout(5)
         if self.tls is not None:
             try:
                 request = self.tls.wrap_socket(request, server_side=True)
             except (ssl.SSLError, OSError):
                 return
-        self.RequestHandlerClass(request, client_address, self)
+        self.RequestHandlerClass(request, client_address, self)  # type: ignore[arg-type]
 
 
 def serve(port: int, routes: dict, tls: ssl.SSLContext | None) -> ThreadingHTTPServer:  # type: ignore[type-arg]

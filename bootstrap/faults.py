@@ -15,12 +15,15 @@ pod, and moved back to undo it).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import posixpath
 import shlex
+import socket
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from bootstrap import inventory as inv
 from bootstrap.poll import WaitTimeout, wait_until
@@ -31,7 +34,7 @@ from bootstrap.vips import ADDR_COMMAND, holders
 KINDS = ("kill", "stop", "partition", "service")
 FROZEN = "frozen:"  # a service fault that freezes a unit's processes (a hung server) instead of stopping it
 STATIC_POD = "static-pod:"  # a service fault's target that is a static pod: "static-pod:<manifest path>"
-FIND_MANIFEST = 'for f in {paths}; do [ -e "$f" ] && echo "$f"; done; true'
+FIND_PATHS = 'for f in {paths}; do if [ -e "$f" ]; then echo "$f"; fi; done'
 
 
 def service_commands(service: str) -> tuple[str, str]:
@@ -94,15 +97,93 @@ class Journal:
         self._save([f for f in self.load() if f != fault])
 
 
-class Faults(Protocol):
+class Driver(ABC):
+    """Machines behind one interface, as Molecule's ``driver/base.py``: the lab's machines, which
+    the suite creates and destroys (``managed``), or a site's given hosts (delegated: faults over
+    SSH, refused without the site's confirmation). Checks and scenarios see only this interface;
+    another driver (VMs, say) is added by registering it in ``DRIVERS``, touching neither.
+
+    Every fault goes through ``inject`` (journalled before it happens) and ``undo`` (removed from
+    the journal once undone), so whatever a run broke can be restored, also after it was killed."""
+
+    name: str = ""
+    managed: bool = False
     journal: Journal
 
-    def inject(self, fault: Fault) -> None: ...
-    def undo(self, fault: Fault) -> None: ...
-    def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]: ...
-    def reachable(self, node: str) -> bool: ...
-    def existing(self, node: str, paths: tuple[str, ...]) -> list[str]: ...
-    def shell(self, node: str, command: str) -> str: ...
+    def create(self, topology: str, compute: int = 0) -> None:
+        """Bring up machines for ``topology`` (managed drivers only)."""
+        raise FaultError(f"the {self.name} driver's machines are given, not created")
+
+    def destroy(self) -> None:
+        """Remove every machine this driver created (managed drivers only)."""
+        raise FaultError(f"the {self.name} driver's machines are given, not destroyed")
+
+    @abstractmethod
+    def power_cut(self, node: str) -> None:
+        """Every process of the node ends at once (no clean shutdown)."""
+
+    @abstractmethod
+    def stop(self, node: str) -> None:
+        """A clean shutdown of the node."""
+
+    @abstractmethod
+    def start(self, node: str) -> None:
+        """The node back after power_cut or stop (on a site: wait for its return)."""
+
+    @abstractmethod
+    def partition(self, node: str) -> None:
+        """Cut the node off the network (it keeps running)."""
+
+    @abstractmethod
+    def heal(self, node: str) -> None:
+        """Undo ``partition``."""
+
+    @abstractmethod
+    def run(self, node: str, command: str, timeout: float = 30) -> str:
+        """A command's standard output on the node. Raises FaultError when the node does not
+        answer or the command fails (never an empty answer in place of a failure)."""
+
+    @abstractmethod
+    def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]:
+        """{VIP name: nodes holding it} for ``vips`` ({name: address})."""
+
+    @abstractmethod
+    def reachable(self, node: str) -> bool:
+        """Whether the node is up and answers a command."""
+
+    def service_restorable(self, node: str) -> bool:
+        """Whether a service fault on the node can be undone now (a lab machine that is down
+        takes its services down with it and back with it)."""
+        return True
+
+    def inject(self, fault: Fault) -> None:
+        self.journal.add(fault)
+        if fault.kind == "kill":
+            self.power_cut(fault.node)
+        elif fault.kind == "stop":
+            self.stop(fault.node)
+        elif fault.kind == "partition":
+            self.partition(fault.node)
+        elif fault.kind == "service":
+            self.run(fault.node, service_commands(fault.service or "")[0], timeout=60)
+        else:
+            raise FaultError(f"unknown fault kind {fault.kind!r}")
+
+    def undo(self, fault: Fault) -> None:
+        if fault.kind in ("kill", "stop"):
+            self.start(fault.node)
+        elif fault.kind == "partition":
+            self.heal(fault.node)
+        elif fault.kind == "service" and self.service_restorable(fault.node):
+            self.run(fault.node, service_commands(fault.service or "")[1], timeout=120)
+        self.journal.remove(fault)
+
+    def existing(self, node: str, paths: tuple[str, ...]) -> list[str]:
+        """Which of ``paths`` exist on the node (read-only)."""
+        return self.run(node, FIND_PATHS.format(paths=" ".join(map(shlex.quote, paths)))).split()
+
+
+Faults = Driver  # the name the scenarios knew it by
 
 
 def restore_journal(faults: Faults) -> list[str]:
@@ -114,69 +195,17 @@ def restore_journal(faults: Faults) -> list[str]:
     return restored
 
 
-class LabFaults:
-    """Faults on the local lab's machines."""
-
-    def __init__(self) -> None:
-        from bootstrap.lab.lab import Lab
-
-        self.lab = Lab()
-        self.journal = Journal(self.lab.paths.home / "faults.json")
-
-    def inject(self, fault: Fault) -> None:
-        self.journal.add(fault)
-        if fault.kind == "kill":
-            self.lab.kill(fault.node)
-        elif fault.kind == "stop":
-            self.lab.stop(fault.node)
-        elif fault.kind == "partition":
-            self.lab.partition(fault.node)
-        elif fault.kind == "service":
-            self._ssh(fault.node, service_commands(fault.service or "")[0])
-        else:
-            raise FaultError(f"unknown fault kind {fault.kind!r}")
-
-    def undo(self, fault: Fault) -> None:
-        from bootstrap.lab.machine import State
-
-        machine = self.lab.machine(fault.node)
-        if fault.kind in ("kill", "stop"):
-            if machine.state() is State.STOPPED:
-                self.lab.start(fault.node)
-        elif fault.kind == "partition":
-            self.lab.heal(fault.node)
-        elif fault.kind == "service" and machine.state() is State.RUNNING:
-            self._ssh(fault.node, service_commands(fault.service or "")[1])
-        self.journal.remove(fault)
-
-    def _ssh(self, node: str, command: str) -> None:
-        res = self.lab.ssh(node, command, timeout=60)
-        if res.returncode != 0:
-            raise FaultError(f"{node}: {command}: {res.stderr.strip()}")
-
-    def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]:
-        return self.lab.vip_holders(vips)
-
-    def existing(self, node: str, paths: tuple[str, ...]) -> list[str]:
-        """Which of ``paths`` exist on the node (read-only)."""
-        return self.shell(node, FIND_MANIFEST.format(paths=" ".join(map(shlex.quote, paths)))).split()
-
-    def shell(self, node: str, command: str) -> str:
-        """A command's output on the node ("" when the node does not answer within 30 s)."""
-        res = self.lab.ssh(node, command, timeout=30)
-        return res.stdout if res.returncode == 0 else ""
-
-    def reachable(self, node: str) -> bool:
-        from bootstrap.lab.machine import State
-
-        return self.lab.machine(node).state() is State.RUNNING and self.lab.ssh(node, "true", timeout=5).returncode == 0
-
-
 PARTITION_CHAIN = "HA_PARTITION"
 
 
-class SiteFaults:
-    """Faults on a real site over SSH; refused unless the caller confirmed the site."""
+class SiteDriver(Driver):
+    """A site's given hosts over SSH (delegated); refused unless the caller confirmed the site.
+    Its faults are the equivalents that come back by themselves: a power cut is an immediate
+    reboot without sync (sysrq ``b``), a clean shutdown ``systemctl reboot``, a partition
+    iptables rules with a self-removing timer."""
+
+    name = "site"
+    managed = False
 
     def __init__(self, inventory: inv.Inventory, journal_dir: Path, confirmed_site: str | None, runner_ip: str) -> None:
         if confirmed_site != inventory.site:
@@ -193,71 +222,60 @@ class SiteFaults:
             self._remotes[node] = Remote.for_node(self.inventory, node)
         return self._remotes[node]
 
-    def inject(self, fault: Fault) -> None:
-        self.journal.add(fault)
-        r = self.remote(fault.node)
-        if fault.kind == "kill":
-            # Power cut that comes back: immediate reboot, no sync, no clean shutdown.
-            with contextlib.suppress(RemoteError):
-                r.run("echo 1 > /proc/sys/kernel/sysrq; echo b > /proc/sysrq-trigger", timeout=5)
-            r.close()
-        elif fault.kind == "stop":
-            with contextlib.suppress(RemoteError):
-                r.run("systemctl reboot", timeout=10)
-            r.close()
-        elif fault.kind == "partition":
-            # Drop everything but SSH from the runner; the rules remove themselves after
-            # 10 minutes should the runner die before it heals the node.
-            rules = (
-                f"iptables -N {PARTITION_CHAIN} 2>/dev/null; iptables -F {PARTITION_CHAIN}; "
-                f"iptables -A {PARTITION_CHAIN} -s {self.runner_ip} -p tcp --dport 22 -j RETURN; "
-                f"iptables -A {PARTITION_CHAIN} -d {self.runner_ip} -p tcp --sport 22 -j RETURN; "
-                f"iptables -A {PARTITION_CHAIN} -i lo -j RETURN; iptables -A {PARTITION_CHAIN} -o lo -j RETURN; "
-                f"iptables -A {PARTITION_CHAIN} -j DROP; "
-                f"iptables -I INPUT -j {PARTITION_CHAIN}; iptables -I OUTPUT -j {PARTITION_CHAIN}; "
-                f"nohup sh -c 'sleep 600; {self._heal_rules()}' >/dev/null 2>&1 &"
-            )
-            r.run(rules, timeout=30)
-        elif fault.kind == "service":
-            r.run(service_commands(fault.service or "")[0], timeout=60)
-        else:
-            raise FaultError(f"unknown fault kind {fault.kind!r}")
+    def power_cut(self, node: str) -> None:
+        r = self.remote(node)
+        with contextlib.suppress(RemoteError):  # the connection dies with the node
+            r.run("echo 1 > /proc/sys/kernel/sysrq; echo b > /proc/sysrq-trigger", timeout=5)
+        r.close()
 
-    def _heal_rules(self) -> str:
-        return (
-            f"iptables -D INPUT -j {PARTITION_CHAIN}; iptables -D OUTPUT -j {PARTITION_CHAIN}; "
-            f"iptables -F {PARTITION_CHAIN}; iptables -X {PARTITION_CHAIN}"
+    def stop(self, node: str) -> None:
+        r = self.remote(node)
+        with contextlib.suppress(RemoteError):
+            r.run("systemctl reboot", timeout=10)
+        r.close()
+
+    def start(self, node: str) -> None:
+        try:
+            wait_until(f"{node} back after its reboot", lambda: None if self.reachable(node) else "no SSH login yet",
+                       timeout=600, interval=5)  # fmt: skip
+        except WaitTimeout as exc:
+            raise FaultError(str(exc)) from None
+
+    def partition(self, node: str) -> None:
+        # Drop everything but SSH from the runner; the rules remove themselves after 10 minutes
+        # should the runner die before it heals the node.
+        c = PARTITION_CHAIN
+        rules = (
+            f"iptables -N {c} 2>/dev/null; iptables -F {c}; "
+            f"iptables -A {c} -s {self.runner_ip} -p tcp --dport 22 -j RETURN; "
+            f"iptables -A {c} -d {self.runner_ip} -p tcp --sport 22 -j RETURN; "
+            f"iptables -A {c} -i lo -j RETURN; iptables -A {c} -o lo -j RETURN; iptables -A {c} -j DROP; "
+            f"iptables -I INPUT -j {c}; iptables -I OUTPUT -j {c}; "
+            f"nohup sh -c 'sleep 600; {self._heal_rules()}' >/dev/null 2>&1 &"
+        )
+        self.run(node, rules)
+
+    def heal(self, node: str) -> None:
+        # Each rule removed where present (a timer may have removed them already).
+        c = PARTITION_CHAIN
+        self.run(
+            node,
+            f"for t in INPUT OUTPUT; do if iptables -C $t -j {c} 2>/dev/null; then iptables -D $t -j {c}; fi; done; "
+            f"if iptables -L {c} >/dev/null 2>&1; then iptables -F {c}; iptables -X {c}; fi",
         )
 
-    def undo(self, fault: Fault) -> None:
-        r = self.remote(fault.node)
-        if fault.kind in ("kill", "stop"):
-            try:
-                wait_until(
-                    f"{fault.node} back after its reboot",
-                    lambda: None if self.reachable(fault.node) else "no SSH login yet",
-                    timeout=600,
-                    interval=5,
-                )
-            except WaitTimeout as exc:
-                raise FaultError(str(exc)) from None
-        elif fault.kind == "partition":
-            r.run(self._heal_rules() + " 2>/dev/null; true", timeout=30)
-        elif fault.kind == "service":
-            r.run(service_commands(fault.service or "")[1], timeout=120)
-        self.journal.remove(fault)
+    def _heal_rules(self) -> str:
+        c = PARTITION_CHAIN
+        return f"iptables -D INPUT -j {c}; iptables -D OUTPUT -j {c}; iptables -F {c}; iptables -X {c}"
 
-    def existing(self, node: str, paths: tuple[str, ...]) -> list[str]:
-        """Which of ``paths`` exist on the node (read-only)."""
-        return self.shell(node, FIND_MANIFEST.format(paths=" ".join(map(shlex.quote, paths)))).split()
-
-    def shell(self, node: str, command: str) -> str:
-        """A command's output on the node ("" when the node does not answer within 30 s)."""
+    def run(self, node: str, command: str, timeout: float = 30) -> str:
         try:
-            res = self.remote(node).run(command, timeout=30, check=False)
-        except RemoteError:
-            return ""
-        return res.stdout if res.ok else ""
+            res = self.remote(node).run(command, timeout=timeout, check=False)
+        except RemoteError as exc:
+            raise FaultError(f"{node}: {exc}") from None
+        if not res.ok:
+            raise FaultError(f"{node}: {command}: exited {res.rc}: {(res.stderr or res.stdout).strip()[-300:]}")
+        return res.stdout
 
     def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]:
         per_node = {}
@@ -274,17 +292,24 @@ class SiteFaults:
             return False
 
 
-def for_run(kind: SiteKind, inventory: inv.Inventory, **site: Any) -> Faults:
-    """The lab's faults for the lab, else a real site's (which need its confirmation)."""
-    if kind is SiteKind.LAB:
-        return LabFaults()
-    return SiteFaults(inventory, **site)
+SiteFaults = SiteDriver  # the name the self-tests knew it by
+# Drivers by the site's kind, imported on first use (testinfra's registry of backends): product
+# code never imports the lab; the lab registers its own driver here by name.
+DRIVERS: dict[SiteKind, str] = {SiteKind.LAB: "bootstrap.lab.driver:LabDriver"}
+
+
+def for_run(kind: SiteKind, inventory: inv.Inventory, **site: Any) -> Driver:
+    """The driver for this run's kind of site: the lab's machines, else a site's given hosts
+    (which need its confirmation)."""
+    if kind in DRIVERS:
+        module, _, cls = DRIVERS[kind].partition(":")
+        driver: Driver = getattr(importlib.import_module(module), cls)()
+        return driver
+    return SiteDriver(inventory, **site)
 
 
 def runner_address_towards(address: str) -> str:
     """The runner's own source address for traffic to a node."""
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.connect((address, 9))  # UDP connect sends nothing
         return str(s.getsockname()[0])

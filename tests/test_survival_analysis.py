@@ -305,16 +305,19 @@ def test_a_frozen_databases_outage_is_the_named_finding_only_while_its_vip_stays
 def test_after_recovery_each_vip_must_answer_from_every_node() -> None:
     """Each node asks each VIP's port itself (one command per node); a node that says "no" is
     named, one that does not answer over SSH is not judged."""
-    answers = {"cp1": "platform ok\ndb ok\n", "cp2": "platform ok\ndb no\n", "cp3": "", "dba": "platform no\ndb no\n"}
+    answers = {"cp1": "platform ok\ndb ok\n", "cp2": "platform ok\ndb no\n", "cp3": None, "dba": "platform no\ndb no\n"}
     runner = Runner.__new__(Runner)
     runner.inv = inv.parse(copy.deepcopy(VALID_INVENTORY))
     runner.vips = {"platform": "10.127.190.100", "db": "10.127.190.101"}
     asked: list[str] = []
 
     class Shell:
-        def shell(self, node: str, command: str) -> str:
+        def run(self, node: str, command: str, timeout: float = 30) -> str:
             asked.append(command)
-            return answers.get(node, "platform ok\ndb ok\n")
+            answer = answers.get(node, "platform ok\ndb ok\n")
+            if answer is None:
+                raise FaultError(f"{node}: unreachable")  # cp3 does not answer over SSH
+            return answer
 
     runner.faults = Shell()  # type: ignore[assignment]
     got = runner.unanswered_from_nodes()

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from bootstrap.deploy import deploy
-from bootstrap.faults import Fault, LabFaults
+from bootstrap.faults import Fault
 from bootstrap.inventory import load
+from bootstrap.lab.driver import LabFaults
 from bootstrap.lab.lab import Lab
 from suites.findings import HUNG_DATABASE
 from suites.survival.scenarios import FROZEN_DB, Runner, Scenario

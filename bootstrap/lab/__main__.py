@@ -150,9 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "heal":
             restored = []
             if args.node is None:  # also undo what an interrupted run left in the fault journal
-                from bootstrap.faults import LabFaults, restore_journal
+                from bootstrap.faults import restore_journal
+                from bootstrap.lab.driver import LabDriver
 
-                restored = restore_journal(LabFaults())
+                restored = restore_journal(LabDriver())
             healed = lab.heal(args.node)
             if restored:
                 print("restored: " + ", ".join(restored))

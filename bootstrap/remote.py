@@ -211,3 +211,40 @@ def remote_for(
 def _short(command: str, limit: int = 160) -> str:
     one = " ".join(command.split())
     return one if len(one) <= limit else one[: limit - 3] + "..."
+
+
+class Pool:
+    """One persistent connection per node for a run (checks, diagnosis, the recorder), thread
+    safe; a node whose SSH login failed is remembered as unreachable and not asked again."""
+
+    def __init__(self, inventory: inv.Inventory, secrets: Iterable[str] = ()) -> None:
+        self.inventory = inventory
+        self.secrets = set(secrets)
+        self._remotes: dict[str, Remote] = {}
+        self._dead: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def remote(self, node: str) -> Remote:
+        """The node's connection. Raises NodeUnreachable for a node found unreachable before."""
+        with self._lock:
+            if node in self._dead:
+                raise NodeUnreachable(self._dead[node], node)
+            if node not in self._remotes:
+                self._remotes[node] = Remote.for_node(self.inventory, node, self.secrets)
+            return self._remotes[node]
+
+    def run(self, node: str, command: str, timeout: float = 30) -> Result:
+        """A command on the node, its status kept (``check=False``). Raises NodeUnreachable
+        (remembered) or CommandTimeout."""
+        try:
+            return self.remote(node).run(command, timeout=timeout, check=False)
+        except NodeUnreachable as exc:
+            with self._lock:
+                self._dead[node] = str(exc)
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            for remote in self._remotes.values():
+                remote.close()
+            self._remotes.clear()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -18,10 +19,11 @@ from cryptography.x509.oid import NameOID
 from bootstrap import inventory as inv
 from suites.catalog import load
 from suites.checks import platform as platform_checks
-from suites.context import CheckError, CheckFailed, Context, NodeFacts, NotVerifiable, SiteRuntime
+from suites.context import CheckError, CheckFailed, Context, NotVerifiable, SiteRuntime
 from suites.engine import run_checks
-from suites.facts import PROBES, Unreadable, fact_of
+from suites.facts import PROBES, Unreadable
 from suites.facts import values as v
+from suites.factsource import RecordedFactSource
 from suites.registry import declared_facts, load_checks
 
 DATA = Path(__file__).parent / "data" / "facts"
@@ -141,16 +143,12 @@ def recorded_lab(swap: dict[str, dict[str, tuple[int | None, str]]] | None = Non
     """The deployed 5node lab as recorded (tests/data/facts/lab-5node-k3s), with ``swap``'s
     raw outputs ({node: {fact: (rc, output)}}) in place of the recorded ones; no SSH, no
     network: a command a check runs on a node is an error."""
-    inventory = inv.parse(__import__("yaml").safe_load((LAB / "inventory.yaml").read_text()))
-    rt = SiteRuntime.create(inventory, None, "postinstall")
-    rt._prefetched = True
-    for n in inventory.nodes:
-        outputs = {f.stem: raw(f) for f in (LAB / n.name).glob("*.txt")}
-        outputs.update((swap or {}).get(n.name, {}))
-        rt._facts[n.name] = NodeFacts(
-            n.name, {p: fact_of(PROBES[p], *outputs[p]) for p in PROBES}, 1796207623.0, 1796207623.2
-        )
-    rt._vip_reach = dict.fromkeys(("platform", "db"))
+    inventory = inv.parse(yaml.safe_load((LAB / "inventory.yaml").read_text()))
+    source = RecordedFactSource.from_dir(LAB, at=1796207623.0)
+    for node, outputs in (swap or {}).items():
+        source.outputs[node].update(outputs)  # type: ignore[index]
+    rt = SiteRuntime.create(inventory, None, "postinstall", source=source)
+    rt.vip_reach.update(dict.fromkeys(("platform", "db")))
 
     def no_network(*args: Any, **kwargs: Any) -> Any:
         raise CheckError("a recorded lab runs no command")

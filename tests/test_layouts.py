@@ -25,9 +25,10 @@ from bootstrap.profiles import platform_auth_pass, platform_router_id
 from fixtures.report import summary
 from suites.catalog import load
 from suites.checks import platform as platform_checks
-from suites.context import CheckError, CheckFailed, Context, DbFacts, NodeFacts, NotVerifiable, SiteRuntime
+from suites.context import CheckError, CheckFailed, Context, DbFacts, NotVerifiable, SiteRuntime
 from suites.engine import run_checks
-from suites.facts import ABSENT, AS_ROOT, KA_CONF_CHAIN, POD_LOG_COMMAND, PROBES, Unreadable, fact_of
+from suites.facts import ABSENT, AS_ROOT, KA_CONF_CHAIN, POD_LOG_COMMAND, PROBES, Unreadable
+from suites.factsource import RecordedFactSource
 from suites.registry import load_checks
 from tests.conftest import VALID_INVENTORY
 
@@ -102,18 +103,16 @@ NEUTRAL: dict[str, tuple[int, str]] = {
 JOURNAL = "unit loaded active\n"  # the keepalived_log probe's first line: the unit's state
 
 
-def recorded(facts: dict[str, str | tuple[int, str]], node: str) -> NodeFacts:
-    """A node's facts from raw outputs (rc 0 unless given as (rc, output)), NEUTRAL or absent
+def neutral(name: str) -> tuple[int | None, str]:
+    return NEUTRAL.get(name, (ABSENT, "") if ABSENT in PROBES[name].expect else (0, ""))
+
+
+def recorded(facts: dict[str, dict[str, Any]]) -> RecordedFactSource:
+    """The nodes' facts from raw outputs (rc 0 unless given as (rc, output)), NEUTRAL or absent
     for the rest."""
-    values = {}
-    for name, probe in PROBES.items():
-        given = facts.get(name)
-        if given is None:
-            rc, out = NEUTRAL.get(name, (ABSENT, "") if ABSENT in probe.expect else (0, ""))
-        else:
-            rc, out = given if isinstance(given, tuple) else (0, given)
-        values[name] = fact_of(probe, rc, out)
-    return NodeFacts(node, values, 0.0, 0.0)
+    outputs = {node: {name: given if isinstance(given, tuple) else (0, given) for name, given in f.items()}
+               for node, f in facts.items()}  # fmt: skip
+    return RecordedFactSource(outputs, default=neutral)
 
 
 def judge(data: dict[str, Any], facts: dict[str, dict[str, Any]], rid: str, node: str | None = None,
@@ -121,13 +120,10 @@ def judge(data: dict[str, Any], facts: dict[str, dict[str, Any]], rid: str, node
     """None when the check passes on these facts, else its failure message (and its evidence);
     "not verifiable: ..." or "error: ..." where the engine says so."""
     inventory = inv.parse(data)
-    rt = SiteRuntime.create(inventory, None, "postinstall")
-    rt._prefetched = True
+    rt = SiteRuntime.create(inventory, None, "postinstall", source=recorded(facts))
     for n in inventory.nodes:
-        rt._db[n.name] = DbFacts({}, grants or [], {})
-    for n in inventory.nodes:
-        rt._facts[n.name] = recorded(facts.get(n.name, {}), n.name)
-    rt._vip_reach = dict.fromkeys(("platform", "db"))  # answered: no traffic to the VIPs from a unit test
+        rt.db.known[n.name] = DbFacts({}, grants or [], {})
+    rt.vip_reach.update(dict.fromkeys(("platform", "db")))  # answered: no traffic to the VIPs from a unit test
     ctx = Context(rt, CATALOG[rid], inventory.node(node) if node else None, subject)
     assert CHECKS[rid], f"no check implements {rid}"
     try:
@@ -165,10 +161,7 @@ def test_the_k3s_line_as_installed_passes(rid: str, targets: tuple[str | None, .
 
 def test_the_layout_is_detected_as_the_installer_tells_the_lines_apart() -> None:
     data, facts = k3s_site()
-    rt = SiteRuntime.create(inv.parse(data), None, "postinstall")
-    rt._prefetched = True
-    for n in rt.inventory.nodes:
-        rt._facts[n.name] = recorded(facts[n.name], n.name)
+    rt = SiteRuntime.create(inv.parse(data), None, "postinstall", source=recorded(facts))
     lay = rt.layout()
     assert (lay.line, lay.db_ha) == ("k3s", "manual")
     assert "cp1" in dict(lay.sources)["line"] and layout.K3S_SERVER_UNIT in dict(lay.sources)["line"]

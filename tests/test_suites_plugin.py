@@ -157,7 +157,7 @@ def test_a_vip_the_runner_cannot_reach_is_one_root_cause(pytester: pytest.Pytest
     inv = loopback_inventory(pytester)
     pytester.makepyfile(
         novip="""
-from suites import context
+from suites import runtime as context
 real = context.tcp_reachable
 def pytest_configure(config):
     context.tcp_reachable = lambda a, p, t: f"{a}:{p}: timed out" if a == "127.0.0.100" else real(a, p, t)

@@ -22,13 +22,7 @@ Outcomes = dict[str, tuple[str, str]]  # item id -> (outcome, message)
 def read_only_outcomes(rt: SiteRuntime) -> Outcomes:
     """Every automatable, non-writing, non-destructive check of the run's phase, judged by the
     engine now on a fresh view of the site: {item id: (outcome, message)}."""
-    fresh = SiteRuntime(
-        inventory=rt.inventory,
-        profile=replace(rt.profile, vip_observation_s=min(rt.profile.vip_observation_s, 1.0)),
-        phase=rt.phase,
-        kind=rt.kind,
-    )
-    fresh._secrets = set(rt._secrets)
+    fresh = rt.fresh(profile=replace(rt.profile, vip_observation_s=min(rt.profile.vip_observation_s, 1.0)))
     catalog = cat.load(Path(rt.options.get("catalog") or cat.CATALOG).resolve())
     waivers: list[Any] = rt.options.get("waivers", [])
     registry = load_checks()

@@ -68,7 +68,7 @@ def record(rt: SiteRuntime, scenario: str, since: float, out_dir: Path, why: str
                 body = f"(not collected: {exc})"
             parts.append(f"\n## {title}\n$ {cmd}\n{body.rstrip()}")
         path = target / f"{node.name}.txt"
-        path.write_text(rt._redact("\n".join(parts)) + "\n")
+        path.write_text(rt.redact("\n".join(parts)) + "\n")
         return path
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(rt.inventory.nodes)) as pool:
@@ -91,7 +91,7 @@ def _runner_file(rt: SiteRuntime, target: Path, scenario: str, why: str) -> Path
     holders = rt.vip_holders_now()
     parts.append("\n## VIP holders\n" + "\n".join(f"{vip}: {', '.join(h) or 'nobody'}" for vip, h in holders.items()))
     path = target / "runner.txt"
-    path.write_text(rt._redact("\n".join(parts)) + "\n")
+    path.write_text(rt.redact("\n".join(parts)) + "\n")
     return path
 
 
@@ -118,7 +118,7 @@ def _db_file(rt: SiteRuntime, target: Path) -> Path | None:
         except (pymysql.MySQLError, CheckError) as exc:
             parts.append(f"(not collected: {exc})")
     path = target / "db.txt"
-    path.write_text(rt._redact("\n".join(parts)) + "\n")
+    path.write_text(rt.redact("\n".join(parts)) + "\n")
     return path
 
 

@@ -593,6 +593,16 @@ DB_PEER = View.db_peer
 IDLE_CONTROL = View.idle_control
 
 
+def _not_written(rid: str) -> Callable[[View, str], None]:
+    """A scaffolded mutation's apply and undo (python -m suites.scaffold): refuses, so the harness
+    counts the requirement as not yet shown to fail."""
+
+    def refuse(v: View, node: str) -> None:
+        raise MutationError(f"{rid}: mutation not written yet (python -m suites.scaffold)")
+
+    return refuse
+
+
 def _m(id: str, requirement: str, what: str, where: str | Where, pair: tuple[Any, Any], **kw: Any) -> Mutation:
     return Mutation(id, requirement, what, where, pair[0], pair[1], **kw)
 

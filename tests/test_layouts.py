@@ -50,6 +50,8 @@ def manifest(state: str, priority: int, *, router: int | None = None, iface: str
         "KEEPALIVED_PASSWORD": platform_auth_pass(VIP, line),
         "KEEPALIVED_INTERFACE": iface,
     }
+    if line == "k3s":  # the k3s line's installer gives the image its check_kube command (real-sites.md)
+        env["CHECK_KUBE_CMD"] = "curl -k https://10.127.190.251:6443/healthz"
     text = layout.EXAMPLE_MANIFEST.split("    env:\n")[0] + "    env:\n"
     return text + "".join(f'    - {{name: {k}, value: "{v}"}}\n' for k, v in env.items())
 
@@ -574,6 +576,13 @@ def test_the_static_pods_track_scripts_are_read_from_its_container_log() -> None
     facts["cp2"]["keepalived_pod_log"] = "runtime k3s crictl\ncontainer \n"
     got = judge(data, facts, "HA-KA-006", "cp2")  # no container, no log: HA-KA-005 fails it, this one cannot judge
     assert got is not None and got.startswith("not verifiable: cp2: track scripts not judged"), got
+    # The kubeadm line's manifest gives no CHECK_KUBE_CMD: its instance tracks no script, and a
+    # readable log without verdicts is nothing to judge.
+    facts["cp2"]["keepalived_manifest"] = f"@@manifest {layout.LINES['kubeadm'].keepalived_manifest}\n" + manifest(
+        "BACKUP", 90, line="kubeadm"
+    )
+    facts["cp2"]["keepalived_pod_log"] = "runtime docker\ncontainer 9a8b\nStarting Keepalived v2.0.25\n"
+    assert judge(data, facts, "HA-KA-006", "cp2") is None
 
 
 def test_a_platform_vip_nobody_holds_names_the_static_pods_failing_script() -> None:

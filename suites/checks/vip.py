@@ -153,7 +153,9 @@ def static_pod(ctx: Context, node: NodeEntry) -> Source | None:
         f"static pod {path}",
         settings=settings,
         vips=[(v, None) for v in layout.static_pod_vips(env.get("KEEPALIVED_VIRTUAL_IPS", ""))],
-        track_scripts=[STATIC_POD_TRACK],
+        # The image tracks check_kube where the manifest gives its command (the k3s line's
+        # CHECK_KUBE_CMD, real-sites.md); without it the instance tracks no script.
+        track_scripts=[STATIC_POD_TRACK] if env.get("CHECK_KUBE_CMD", "").strip() else [],
         auth_pass=env.get("KEEPALIVED_PASSWORD"),
     )
     return Source(path, body, inst, static_pod=True)
@@ -415,8 +417,9 @@ def _static_pod_scripts(ctx: Context, src: Source, ev: list[tuple[str, str]]) ->
         else:
             said = f"failing ({why})" if why else "failing"
             problems.append(f"{name}: keepalived reports the image's {script} {said}: this node is unfit for the VIP")
-    if STATIC_POD_TRACK not in keepalived_log.script_verdicts(log):
-        return problems, f"{name}: keepalived gives no verdict for {STATIC_POD_TRACK} ({_no_verdict(log)})"
+    silent = [t for t in src.instance.track_scripts if t not in keepalived_log.script_verdicts(log)]
+    if silent:
+        return problems, f"{name}: keepalived gives no verdict for {', '.join(silent)} ({_no_verdict(log)})"
     return problems, None
 
 

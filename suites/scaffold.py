@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCOPES = ("node", "vip", "site")
 # The check module of each area (suites/checks/).
 AREA_MODULES = {
-    "OS": "host_os", "SSH": "ssh", "VIP": "vip", "KA": "vip", "DB": "database", "DBHA": "database",
+    "OS": "host_os", "SSH": "ssh", "VIP": "vip", "KA": "keepalived", "DB": "database", "DBHA": "database",
     "CP": "platform", "ST": "platform", "WEB": "platform", "UPG": "platform", "SURV": "survival",
 }  # fmt: skip
 

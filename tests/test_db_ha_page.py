@@ -24,7 +24,7 @@ from bootstrap.deploy.steps import (
 )
 from bootstrap.lab.lab import Lab
 from bootstrap.lab.standin.installer import LabInstaller
-from suites.checks.vip import switcher_words
+from suites.checks.track_scripts import switcher_words
 
 NODE_IP = "10.213.47.21"
 DB_INSTANCE = "vrrp_instance VI_DB {\n    state BACKUP\n    interface host0\n    virtual_router_id 99\n}\n"

@@ -52,7 +52,7 @@ def subjects(req: Requirement, inventory: inv.Inventory) -> list[Subject]:
     if req.scope == "site":
         return [Subject("site")]
     if req.scope == "scenario":
-        from suites.survival.scenarios import generate  # noqa: PLC0415  (only for survivability items)
+        from suites.survival.plan import generate  # noqa: PLC0415  (only for survivability items)
 
         return [Subject(sc.name, None, sc.name) for sc in generate(inventory) if sc.requirement == req.id]
     if req.scope == "vip":

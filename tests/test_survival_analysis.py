@@ -23,7 +23,8 @@ from suites import catalog
 from suites.findings import HUNG_DATABASE, STALE_ANNOUNCEMENT
 from suites.survival import workload as workload_module
 from suites.survival.analysis import audit_writes, outages, timeline, vip_moves
-from suites.survival.scenarios import Outcome, Runner, generate
+from suites.survival.plan import Outcome, generate
+from suites.survival.scenarios import Runner
 from suites.survival.workload import History, Op, abort, abortive, first_wid
 from suites.waivers import Waiver, load, match
 from tests.conftest import VALID_INVENTORY

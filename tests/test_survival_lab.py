@@ -21,7 +21,8 @@ from bootstrap.inventory import load
 from bootstrap.lab.driver import LabFaults
 from bootstrap.lab.lab import Lab
 from suites.findings import HUNG_DATABASE
-from suites.survival.scenarios import FROZEN_DB, Runner, Scenario
+from suites.survival.plan import FROZEN_DB, Scenario
+from suites.survival.scenarios import Runner
 from suites.survival.workload import TABLE, connect
 
 pytestmark = [pytest.mark.lab, pytest.mark.destructive]

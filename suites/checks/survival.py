@@ -8,9 +8,10 @@ from pathlib import Path
 from bootstrap.faults import FaultError
 from suites.context import Context
 from suites.registry import check
+from suites.survival.plan import generate
 from suites.survival.recheck import broken_by_scenario, read_only_outcomes
 from suites.survival.recorder import record
-from suites.survival.scenarios import Runner, generate
+from suites.survival.scenarios import Runner
 
 
 def run_scenario(ctx: Context) -> None:

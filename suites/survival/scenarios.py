@@ -1,103 +1,36 @@
-"""Scenarios generated from the topology data, and the runner that measures them.
-
-For every failure set the document promises to survive: a power cut, a clean
-shutdown and a network partition of its nodes; a service failure on each VIP
-holder; and for failures the document calls fatal, the outage and the recovery.
-"""
+"""The runner that measures a scenario (suites/survival/plan.py generates them): a workload, the
+fault, the recovery and the verdict from the history. Names of plan.py are re-exported here."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
-import subprocess
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import pymysql
 import requests
-import urllib3
 
 from bootstrap import inventory as inv
 from bootstrap import layout
-from bootstrap.faults import FROZEN, STATIC_POD, Fault, FaultError, Faults
+from bootstrap.faults import FROZEN, STATIC_POD, Fault, Faults
 from bootstrap.poll import wait_until
-from bootstrap.topology import TOPOLOGIES, Role, failure_sets
+from bootstrap.topology import TOPOLOGIES, Role
 from suites.findings import HUNG_DATABASE, STALE_ANNOUNCEMENT
 from suites.survival import analysis
-from suites.survival.workload import SCHEMA, TABLE, History, Workload, connect, mac_owners, prepare_table, runner_arp
-
-KIND_REQUIREMENT = {
-    "kill": "HA-SURV-001",
-    "stop": "HA-SURV-002",
-    "partition": "HA-SURV-003",
-    "service": "HA-SURV-004",
-    "fatal": "HA-SURV-005",
-}
-DB_SERVICES = ("db-write", "db-read", "keystone")
-FROZEN_DB = "mariadb-frozen"  # the service scenario that hangs MariaDB on the DB VIP's holder
-STABLE_WINDOW = 5.0  # after a fault is undone, the site must stay converged this long
-# A returning First Node (the platform VIP's MASTER, priority 100) leaves FAULT as BACKUP and
-# takes its VIP back only when its master-down timer expires (3 x advert_int + skew, 3.6 s)
-# after its health track's rise: the stable window starts after that, not before it.
-PREEMPT_GRACE = 6.0
-urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # lab and site certificates are self-signed
+from suites.survival.clients import ClientViews
+from suites.survival.plan import (
+    DB_SERVICES,
+    FROZEN_DB,
+    PREEMPT_GRACE,
+    STABLE_WINDOW,
+    Outcome,
+    Scenario,
+)
+from suites.survival.workload import SCHEMA, TABLE, History, Workload, connect, prepare_table
 
 
-@dataclass(frozen=True)
-class Scenario:
-    kind: str  # kill | stop | partition | service | fatal
-    nodes: tuple[str, ...] = ()  # the failure set (service: resolved to the VIP holder at run time)
-    service: str | None = None  # service scenarios: mariadb (DB VIP) or keepalived (platform VIP)
-    vip: str | None = None
-
-    @property
-    def requirement(self) -> str:
-        return KIND_REQUIREMENT[self.kind]
-
-    @property
-    def name(self) -> str:
-        if self.kind == "service":
-            return f"{self.service}-on-{self.vip}-vip-holder"
-        return f"{self.kind}-{'+'.join(self.nodes)}"
-
-
-def generate(inventory: inv.Inventory) -> list[Scenario]:
-    topo = TOPOLOGIES[inventory.topology]
-    by_role = inventory.nodes_by_role()
-    result = []
-    for nodes in failure_sets(topo.survives, by_role):
-        ordered = tuple(n.name for n in inventory.nodes if n.name in nodes)
-        result += [Scenario(kind, ordered) for kind in ("kill", "stop", "partition")]
-    if by_role.get(Role.DB_HA):
-        result.append(Scenario("service", service="mariadb", vip="db"))
-        # A hung database (field failure): frozen, not stopped; the kernel still accepts TCP.
-        result.append(Scenario("service", service=FROZEN_DB, vip="db"))
-    result.append(Scenario("service", service="keepalived", vip="platform"))
-    for nodes in failure_sets(topo.fatal, by_role):
-        result.append(Scenario("fatal", tuple(n.name for n in inventory.nodes if n.name in nodes)))
-    return result
-
-
-@dataclass
-class Outcome:
-    problems: list[str] = field(default_factory=list)
-    figures: dict[str, Any] = field(default_factory=dict)
-    timeline: dict[str, str] = field(default_factory=dict)
-    findings: dict[str, str] = field(default_factory=dict)  # problem text -> named finding it is
-
-    def explain(self, problems: list[str], finding: str) -> None:
-        """Add ``problems`` as instances of the named, root-caused ``finding``."""
-        self.problems += problems
-        self.findings.update(dict.fromkeys(problems, finding))
-
-    @property
-    def unexplained(self) -> list[str]:
-        """Problems that no named finding accounts for."""
-        return [p for p in self.problems if p not in self.findings]
-
-
-class Runner:
+class Runner(ClientViews):
     def __init__(self, inventory: inv.Inventory, faults: Faults, bounds: dict[str, float]) -> None:
         self.inv = inventory
         self.faults = faults
@@ -144,27 +77,15 @@ class Runner:
 
     # The scenario --------------------------------------------------------------------
     def run(self, sc: Scenario) -> Outcome:
+        """The scenario, Jepsen's way: a workload recording every operation, the fault injected once
+        every promised service answers, held until they are back (or their bound passes), undone
+        (also on failure or Ctrl-C), the site left to converge, and the verdict from the history."""
         out = Outcome()
         self.wait("a healthy site before the fault", self.converged, 60)
         prepare_table(self.db_host, self.inv.db.port, self.inv.db.user, self.password)
         self.forget_vip_neighbours()
         history = History()
-        vip = self.inv.vips.platform
-        http = {
-            "platform-api": f"https://{vip}:6443/healthz",
-            "web": f"https://{vip}/",
-            "keystone": f"https://{vip}:30500/ping",
-        }
-        storage = self.inv.storage.endpoint + "/" if self.inv.storage else None
-        workload = Workload(
-            history,
-            (self.db_host, self.inv.db.port, self.inv.db.user, self.password),
-            http,
-            lambda: self.faults.vip_holders(self.vips),
-            storage,
-            arp_watch=self.vips,
-            node_addresses={n.name: str(n.address) for n in self.inv.nodes},
-        )
+        workload = self._workload(history)
         faults: list[Fault] = []
         workload.start()
         try:
@@ -175,12 +96,7 @@ class Runner:
                 return f"waiting for {', '.join(waiting)}" if waiting else None
 
             self.wait("every service answering before the fault", ready, 120)
-            if sc.kind == "service":
-                holder = self.faults.vip_holders(self.vips)[sc.vip or ""]
-                faults = [Fault("service", holder[0], self._service_target(sc, holder[0]))]
-            else:
-                kind = "kill" if sc.kind == "fatal" else sc.kind
-                faults = [Fault(kind, n) for n in sc.nodes]
+            faults = self._faults_for(sc)
             fault_at = history.mark("fault: " + ", ".join(f.describe() for f in faults))
             for f in faults:
                 self.faults.inject(f)
@@ -189,35 +105,9 @@ class Runner:
             for f in reversed(faults):
                 self.faults.undo(f)
             returned = [f.node for f in faults]
-            first = self.inv.first_node().name
             faults = []
-            members_ok_at: list[float] = []
-
-            def settled() -> str | None:
-                """Converged, and it has stayed so: no service failed and no VIP moved for a while.
-                The window starts once the returned control-plane members are healthy again, since
-                a returning MASTER takes its VIP back only then."""
-                waiting = self._recovered(history, self._promised(sc), restore_at + 0.5)
-                if waiting:
-                    return f"services not back: {', '.join(waiting)}"
-                if not members_ok_at:
-                    unhealthy = self._unhealthy_members(returned)
-                    if unhealthy:
-                        return f"returned control-plane members not healthy yet: {', '.join(unhealthy)}"
-                    members_ok_at.append(history.now())
-                grace = PREEMPT_GRACE if first in returned else 0.0
-                if history.now() - members_ok_at[0] < STABLE_WINDOW + grace:
-                    return f"returned members healthy for less than {STABLE_WINDOW + grace:g} s"
-                since = history.now() - STABLE_WINDOW
-                recent = [tuple(sorted(held.items())) for at, held in history.vip_samples if at > since]
-                if history.now() - restore_at < STABLE_WINDOW or len(set(recent)) > 1:
-                    return f"VIP holders not yet stable for {STABLE_WINDOW:g} s"
-                failing = sorted({o.service for o in history.ops if o.start > since and o.ok is not True})
-                if failing:
-                    return f"{', '.join(failing)} failed in the last {STABLE_WINDOW:g} s"
-                return self.converged()
-
             try:
+                settled = self._settled(history, sc, restore_at, returned)
                 out.figures["convergence_s"] = round(self.wait("convergence", settled, 120), 2)
             except TimeoutError as exc:
                 out.problems.append(f"the site did not converge after the nodes returned: {exc}")
@@ -234,6 +124,65 @@ class Runner:
         if sc.service == FROZEN_DB:
             self._explain_hung_database(history, fault_at, restore_at, out)
         return out
+
+    def _workload(self, history: History) -> Workload:
+        """The workload through the VIPs: DB writes and reads, the platform's endpoints, storage."""
+        vip = self.inv.vips.platform
+        http = {
+            "platform-api": f"https://{vip}:6443/healthz",
+            "web": f"https://{vip}/",
+            "keystone": f"https://{vip}:30500/ping",
+        }
+        storage = self.inv.storage.endpoint + "/" if self.inv.storage else None
+        return Workload(
+            history,
+            (self.db_host, self.inv.db.port, self.inv.db.user, self.password),
+            http,
+            lambda: self.faults.vip_holders(self.vips),
+            storage,
+            arp_watch=self.vips,
+            node_addresses={n.name: str(n.address) for n in self.inv.nodes},
+        )
+
+    def _faults_for(self, sc: Scenario) -> list[Fault]:
+        """A service fault on the VIP's current holder, else the scenario's nodes' faults."""
+        if sc.kind == "service":
+            holder = self.faults.vip_holders(self.vips)[sc.vip or ""]
+            return [Fault("service", holder[0], self._service_target(sc, holder[0]))]
+        kind = "kill" if sc.kind == "fatal" else sc.kind
+        return [Fault(kind, n) for n in sc.nodes]
+
+    def _settled(
+        self, history: History, sc: Scenario, restore_at: float, returned: list[str]
+    ) -> Callable[[], str | None]:
+        """Converged, and it has stayed so: no service failed and no VIP moved for a while. The
+        window starts once the returned control-plane members are healthy again, since a returning
+        MASTER takes its VIP back only then. The check says what it still waits for (None: done)."""
+        first = self.inv.first_node().name
+        members_ok_at: list[float] = []
+
+        def settled() -> str | None:
+            waiting = self._recovered(history, self._promised(sc), restore_at + 0.5)
+            if waiting:
+                return f"services not back: {', '.join(waiting)}"
+            if not members_ok_at:
+                unhealthy = self._unhealthy_members(returned)
+                if unhealthy:
+                    return f"returned control-plane members not healthy yet: {', '.join(unhealthy)}"
+                members_ok_at.append(history.now())
+            grace = PREEMPT_GRACE if first in returned else 0.0
+            if history.now() - members_ok_at[0] < STABLE_WINDOW + grace:
+                return f"returned members healthy for less than {STABLE_WINDOW + grace:g} s"
+            since = history.now() - STABLE_WINDOW
+            recent = [tuple(sorted(held.items())) for at, held in history.vip_samples if at > since]
+            if history.now() - restore_at < STABLE_WINDOW or len(set(recent)) > 1:
+                return f"VIP holders not yet stable for {STABLE_WINDOW:g} s"
+            failing = sorted({o.service for o in history.ops if o.start > since and o.ok is not True})
+            if failing:
+                return f"{', '.join(failing)} failed in the last {STABLE_WINDOW:g} s"
+            return self.converged()
+
+        return settled
 
     def _explain_hung_database(self, history: History, fault_at: float, restore_at: float, out: Outcome) -> None:
         """The frozen database's outages are the named finding when its VIP never left the
@@ -266,116 +215,6 @@ class Runner:
         if sc.service == FROZEN_DB:
             return FROZEN + "mariadb"
         return sc.service
-
-    def forget_vip_neighbours(self) -> None:
-        """Start each scenario as a fresh client would: drop the runner's own neighbour entries
-        for the VIPs (the runner's state, not the site's), so that what an earlier scenario left
-        in them is blamed on that scenario, not on this one. Needs root; skipped without it."""
-        for vip in self.vips.values():
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.run(["ip", "neigh", "flush", "to", vip], capture_output=True, timeout=5, check=False)
-
-    def node_neighbours(self) -> dict[str, dict[str, str]]:
-        """{node: {VIP address: MAC}} from each node's own neighbour table (read-only, all
-        nodes at once; a node that does not answer has none)."""
-        addresses = set(self.vips.values())
-
-        def one(node: str) -> dict[str, str]:
-            found: dict[str, str] = {}
-            try:
-                table = self.faults.run(node, "ip -4 neigh show")
-            except FaultError:
-                return found  # a node that does not answer is no client to judge
-            for line in table.splitlines():
-                words = line.split()
-                if words and words[0] in addresses and "lladdr" in words and "FAILED" not in words:
-                    found[words[0]] = words[words.index("lladdr") + 1]
-            return found
-
-        names = [n.name for n in self.inv.nodes]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
-            return dict(zip(names, pool.map(one, names), strict=True))
-
-    def stale_announcements(self) -> list[str]:
-        """After recovery: every client's neighbour entry for each VIP (the runner's and each
-        node's) carries its holder's MAC; entries found stale are then forgotten, so that no
-        later scenario inherits them (the scenario restores what its fault left behind).
-
-        A node that was MASTER during the fault announced the VIP (gratuitous ARP); when the
-        fault healed, a holder that had stayed MASTER (it was the one cut off) never announced it
-        again. Clients then send the VIP's traffic to the former backup, which forwards it
-        (ip_forward=1, as the DB-HA page sets): all works, until that node fails and the VIP is
-        unreachable for those clients until their neighbour entries expire (35-50 s measured,
-        also for the platform's own services on the control nodes).
-        """
-        table = runner_arp()
-        owners = mac_owners(table, {n.name: str(n.address) for n in self.inv.nodes})
-        clients = {"the runner": {addr: mac for addr, mac in table.items() if addr in self.vips.values()}}
-        clients.update(self.node_neighbours())
-        problems = []
-        for vip, holders in self.faults.vip_holders(self.vips).items():
-            addr = self.vips[vip]
-            if len(holders) != 1:
-                continue
-            # Only a MAC known to be another node's is a stale announcement: an unknown one
-            # (the client never talked to that node, or is routed to the VIP) proves nothing.
-            stale: dict[str, list[str]] = {}
-            for client, entries in clients.items():
-                via = owners.get(entries.get(addr, ""))
-                if via is not None and via != holders[0] and client != holders[0]:
-                    stale.setdefault(via, []).append(client)
-            for via, who in stale.items():
-                problems.append(
-                    f"after recovery {', '.join(who)} still send {vip} VIP traffic to {via} while {holders[0]} "
-                    f"holds the VIP: the VIP depends on {via} forwarding it, and losing {via} would cut the VIP off "
-                    f"for them until their neighbour entries expire. {via} announced the VIP (gratuitous ARP) while "
-                    f"it was MASTER during the fault; {holders[0]} stayed MASTER and never announced it again. "
-                    "Remediation: keepalived global_defs vrrp_garp_lower_prio_repeat (re-announce when a "
-                    "lower-priority advert arrives) or vrrp_garp_master_refresh"
-                )
-                for client in who:
-                    if client != "the runner":
-                        with contextlib.suppress(FaultError):  # gone since: it forgets them on its own
-                            self.faults.run(client, f"ip neigh flush to {addr}")
-        return problems
-
-    def _mark_takebacks(self, history: History, returned: list[str], restore_at: float) -> None:
-        """A VIP taken back by a node that returned (an extra move, e.g. the DB-HA page's first DB
-        node, whose nopreempt keepalived clears: HA-KA-007) is marked in the scenario's events."""
-        for vip, seq in analysis.vip_moves(history).items():
-            for at, held in seq:
-                if at > restore_at and len(held) == 1 and held[0] in returned:
-                    history.mark(f"{held[0]} took the {vip} VIP back at {at:.1f} s on its return (an extra move)")
-                    break
-
-    def unanswered_from_nodes(self) -> list[str]:
-        """After recovery, each VIP's service answers from every node, not only from the runner:
-        a TCP connection to the DB VIP's port and the platform VIP's 6443, from each node at once
-        (bash's /dev/tcp under a 3 s limit). A node that does not answer over SSH is not judged."""
-        ports = {"platform": 6443, "db": self.inv.db.port}
-        targets = [(vip, addr, ports[vip]) for vip, addr in self.vips.items() if vip in ports]
-        command = "; ".join(
-            f"if timeout 3 bash -c '</dev/tcp/{addr}/{port}' 2>/dev/null; "
-            f"then echo '{vip} ok'; else echo '{vip} no'; fi"
-            for vip, addr, port in targets
-        )
-
-        def one(node: str) -> list[str]:
-            try:
-                answer = self.faults.run(node, command)
-            except FaultError:
-                return []  # a node that does not answer over SSH is not judged
-            return [line.split()[0] for line in answer.splitlines() if line.endswith(" no")]
-
-        names = [n.name for n in self.inv.nodes]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
-            silent = dict(zip(names, pool.map(one, names), strict=True))
-        problems = []
-        for vip, addr, port in targets:
-            who = [node for node, vips in silent.items() if vip in vips]
-            if who:
-                problems.append(f"after recovery {', '.join(who)} get no answer from the {vip} VIP {addr}:{port}")
-        return problems
 
     def _unhealthy_members(self, nodes: list[str]) -> list[str]:
         """Control nodes among ``nodes`` whose own /healthz does not answer ok."""

@@ -1,0 +1,83 @@
+"""The scenarios of a topology, generated from its data: for every failure set the document
+promises to survive, a power cut, a clean shutdown and a network partition of its nodes; a
+service failure on each VIP holder; and for failures the document calls fatal, the outage and
+the recovery. ``Outcome`` is what a scenario's run found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import urllib3
+
+from bootstrap import inventory as inv
+from bootstrap.topology import TOPOLOGIES, Role, failure_sets
+
+KIND_REQUIREMENT = {
+    "kill": "HA-SURV-001",
+    "stop": "HA-SURV-002",
+    "partition": "HA-SURV-003",
+    "service": "HA-SURV-004",
+    "fatal": "HA-SURV-005",
+}
+DB_SERVICES = ("db-write", "db-read", "keystone")
+FROZEN_DB = "mariadb-frozen"  # the service scenario that hangs MariaDB on the DB VIP's holder
+STABLE_WINDOW = 5.0  # after a fault is undone, the site must stay converged this long
+# A returning First Node (the platform VIP's MASTER, priority 100) leaves FAULT as BACKUP and
+# takes its VIP back only when its master-down timer expires (3 x advert_int + skew, 3.6 s)
+# after its health track's rise: the stable window starts after that, not before it.
+PREEMPT_GRACE = 6.0
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # lab and site certificates are self-signed
+
+
+@dataclass(frozen=True)
+class Scenario:
+    kind: str  # kill | stop | partition | service | fatal
+    nodes: tuple[str, ...] = ()  # the failure set (service: resolved to the VIP holder at run time)
+    service: str | None = None  # service scenarios: mariadb (DB VIP) or keepalived (platform VIP)
+    vip: str | None = None
+
+    @property
+    def requirement(self) -> str:
+        return KIND_REQUIREMENT[self.kind]
+
+    @property
+    def name(self) -> str:
+        if self.kind == "service":
+            return f"{self.service}-on-{self.vip}-vip-holder"
+        return f"{self.kind}-{'+'.join(self.nodes)}"
+
+
+def generate(inventory: inv.Inventory) -> list[Scenario]:
+    topo = TOPOLOGIES[inventory.topology]
+    by_role = inventory.nodes_by_role()
+    result = []
+    for nodes in failure_sets(topo.survives, by_role):
+        ordered = tuple(n.name for n in inventory.nodes if n.name in nodes)
+        result += [Scenario(kind, ordered) for kind in ("kill", "stop", "partition")]
+    if by_role.get(Role.DB_HA):
+        result.append(Scenario("service", service="mariadb", vip="db"))
+        # A hung database (field failure): frozen, not stopped; the kernel still accepts TCP.
+        result.append(Scenario("service", service=FROZEN_DB, vip="db"))
+    result.append(Scenario("service", service="keepalived", vip="platform"))
+    for nodes in failure_sets(topo.fatal, by_role):
+        result.append(Scenario("fatal", tuple(n.name for n in inventory.nodes if n.name in nodes)))
+    return result
+
+
+@dataclass
+class Outcome:
+    problems: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+    timeline: dict[str, str] = field(default_factory=dict)
+    findings: dict[str, str] = field(default_factory=dict)  # problem text -> named finding it is
+
+    def explain(self, problems: list[str], finding: str) -> None:
+        """Add ``problems`` as instances of the named, root-caused ``finding``."""
+        self.problems += problems
+        self.findings.update(dict.fromkeys(problems, finding))
+
+    @property
+    def unexplained(self) -> list[str]:
+        """Problems that no named finding accounts for."""
+        return [p for p in self.problems if p not in self.findings]

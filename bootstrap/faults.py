@@ -110,13 +110,36 @@ class Driver(ABC):
     managed: bool = False
     journal: Journal
 
-    def create(self, topology: str, compute: int = 0) -> None:
-        """Bring up machines for ``topology`` (managed drivers only)."""
+    def create(self, topology: str, compute: int = 0, **layout: Any) -> None:
+        """Bring up machines for ``topology`` with ``compute`` compute nodes, laid out as the
+        install would (``layout``: the driver's options, e.g. line, db_ha); managed drivers only."""
         raise FaultError(f"the {self.name} driver's machines are given, not created")
 
     def destroy(self) -> None:
         """Remove every machine this driver created (managed drivers only)."""
         raise FaultError(f"the {self.name} driver's machines are given, not destroyed")
+
+    def is_up(self) -> bool:
+        """Whether the driver's machines are up (a delegated driver's are the site's: assumed)."""
+        return True
+
+    def converge(self, log: Any, stage: str = "install") -> None:
+        """Install the topology on the machines (managed drivers: the document's steps and the
+        installer's stand-in, as Molecule's converge). Raises FaultError where it cannot."""
+        raise FaultError(f"the {self.name} driver's machines are installed already; nothing is deployed there")
+
+    def owns(self, path: Path) -> bool:
+        """Whether ``path`` (an inventory or ocboot's config) describes this driver's own machines:
+        the one place a run's kind of site is decided."""
+        return False
+
+    def inventory_path(self) -> Path:
+        """The inventory of the machines a managed driver created."""
+        raise FaultError(f"the {self.name} driver has no inventory of its own")
+
+    def login(self) -> tuple[Path | None, Path | None]:
+        """(private key, known_hosts) for this driver's machines, where it owns them."""
+        return None, None
 
     @abstractmethod
     def power_cut(self, node: str) -> None:
@@ -298,13 +321,18 @@ SiteFaults = SiteDriver  # the name the self-tests knew it by
 DRIVERS: dict[SiteKind, str] = {SiteKind.LAB: "bootstrap.lab.driver:LabDriver"}
 
 
+def managed(kind: SiteKind) -> Driver:
+    """The driver of the machines this host owns for ``kind`` (the lab's), imported on first use."""
+    module, _, cls = DRIVERS[kind].partition(":")
+    driver: Driver = getattr(importlib.import_module(module), cls)()
+    return driver
+
+
 def for_run(kind: SiteKind, inventory: inv.Inventory, **site: Any) -> Driver:
     """The driver for this run's kind of site: the lab's machines, else a site's given hosts
     (which need its confirmation)."""
     if kind in DRIVERS:
-        module, _, cls = DRIVERS[kind].partition(":")
-        driver: Driver = getattr(importlib.import_module(module), cls)()
-        return driver
+        return managed(kind)
     return SiteDriver(inventory, **site)
 
 

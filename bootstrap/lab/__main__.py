@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from bootstrap.lab.hostenv import LabError
@@ -103,80 +104,102 @@ def _print_status(status: dict[str, Any]) -> None:
         print(f"VIP {name:9} {vip['address']:15} held by {holders}")
 
 
+def _up(lab: Lab, args: argparse.Namespace) -> int:
+    lab.up(args.topology, args.compute, args.subnet, log=sys.stderr, line=args.line, db_ha=args.db_ha,
+           host_bridge=args.host_bridge)  # fmt: skip
+    _print_status(lab.status())
+    return 0
+
+
+def _deploy(lab: Lab, args: argparse.Namespace) -> int:
+    from bootstrap.deploy import DeployError
+
+    try:
+        changes = lab.deploy(log=sys.stderr, stage=args.stage)
+    except DeployError as exc:
+        raise LabError(f"deploy failed: {exc}") from None
+    print(f"{len(changes)} change(s)")
+    return 0
+
+
+def _status(lab: Lab, args: argparse.Namespace) -> int:
+    status = lab.status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        _print_status(status)
+    return 0
+
+
+def _exec(lab: Lab, args: argparse.Namespace) -> int:
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        raise LabError("exec needs a command: python -m bootstrap.lab exec NODE -- CMD...")
+    ssh = lab.exec_argv(args.node, command)
+    sys.stdout.flush()
+    return subprocess.run(ssh, check=False).returncode
+
+
+def _heal(lab: Lab, args: argparse.Namespace) -> int:
+    restored = []
+    if args.node is None:  # also undo what an interrupted run left in the fault journal
+        from bootstrap.faults import restore_journal
+        from bootstrap.lab.driver import LabDriver
+
+        restored = restore_journal(LabDriver())
+    healed = lab.heal(args.node)
+    if restored:
+        print("restored: " + ", ".join(restored))
+    print("healed: " + (", ".join(healed) or "nothing was partitioned"))
+    return 0
+
+
+def _inventory(lab: Lab, args: argparse.Namespace) -> int:
+    path = lab.paths.ocboot_config if args.ocboot else lab.paths.inventory
+    if not path.exists():
+        raise LabError("no lab is up; start one with: python -m bootstrap.lab up --topology 5node")
+    print(path)
+    return 0
+
+
+def _build(lab: Lab, args: argparse.Namespace) -> int:
+    from bootstrap.lab import rootfs
+
+    print(rootfs.build(log=sys.stderr))
+    return 0
+
+
+def _down(lab: Lab, args: argparse.Namespace) -> int:
+    removed = lab.down()
+    print("removed: " + (", ".join(removed) or "nothing (no lab was up)"))
+    return 0
+
+
+def _node_op(name: str) -> Callable[[Lab, argparse.Namespace], int]:
+    def op(lab: Lab, args: argparse.Namespace) -> int:
+        getattr(lab, name)(args.node)
+        return 0
+
+    return op
+
+
+COMMANDS: dict[str, Callable[[Lab, argparse.Namespace], int]] = {
+    "up": _up, "deploy": _deploy, "status": _status, "exec": _exec, "kill": _node_op("kill"),
+    "stop": _node_op("stop"), "start": _node_op("start"), "partition": _node_op("partition"), "heal": _heal,
+    "inventory": _inventory, "build": _build, "down": _down,
+}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    lab = Lab()
     try:
-        if args.cmd == "up":
-            lab.up(
-                args.topology,
-                args.compute,
-                args.subnet,
-                log=sys.stderr,
-                line=args.line,
-                db_ha=args.db_ha,
-                host_bridge=args.host_bridge,
-            )
-            _print_status(lab.status())
-        elif args.cmd == "deploy":
-            from bootstrap.deploy import DeployError
-
-            try:
-                changes = lab.deploy(log=sys.stderr, stage=args.stage)
-            except DeployError as exc:
-                raise LabError(f"deploy failed: {exc}") from None
-            print(f"{len(changes)} change(s)")
-        elif args.cmd == "status":
-            status = lab.status()
-            if args.json:
-                print(json.dumps(status, indent=2))
-            else:
-                _print_status(status)
-        elif args.cmd == "exec":
-            command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
-            if not command:
-                raise LabError("exec needs a command: python -m bootstrap.lab exec NODE -- CMD...")
-            ssh = lab.exec_argv(args.node, command)
-            sys.stdout.flush()
-            return subprocess.run(ssh, check=False).returncode
-        elif args.cmd == "kill":
-            lab.kill(args.node)
-        elif args.cmd == "stop":
-            lab.stop(args.node)
-        elif args.cmd == "start":
-            lab.start(args.node)
-        elif args.cmd == "partition":
-            lab.partition(args.node)
-        elif args.cmd == "heal":
-            restored = []
-            if args.node is None:  # also undo what an interrupted run left in the fault journal
-                from bootstrap.faults import restore_journal
-                from bootstrap.lab.driver import LabDriver
-
-                restored = restore_journal(LabDriver())
-            healed = lab.heal(args.node)
-            if restored:
-                print("restored: " + ", ".join(restored))
-            print("healed: " + (", ".join(healed) or "nothing was partitioned"))
-        elif args.cmd == "inventory":
-            path = lab.paths.ocboot_config if args.ocboot else lab.paths.inventory
-            if not path.exists():
-                raise LabError("no lab is up; start one with: python -m bootstrap.lab up --topology 5node")
-            print(path)
-        elif args.cmd == "build":
-            from bootstrap.lab import rootfs
-
-            print(rootfs.build(log=sys.stderr))
-        elif args.cmd == "down":
-            removed = lab.down()
-            print("removed: " + (", ".join(removed) or "nothing (no lab was up)"))
+        return COMMANDS[args.cmd](Lab(), args)
     except (LabError, UnknownTopology) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
 
 
 if __name__ == "__main__":

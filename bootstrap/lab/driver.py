@@ -3,7 +3,13 @@ managed machines this host creates and destroys, faults by cgroup and veth (lab 
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+from bootstrap.deploy import DeployError
 from bootstrap.faults import Driver, FaultError, Journal
+from bootstrap.inventory import InventoryError
+from bootstrap.lab.hostenv import LabError
 from bootstrap.lab.lab import Lab
 from bootstrap.lab.machine import State
 
@@ -19,11 +25,34 @@ class LabDriver(Driver):
         self.lab = Lab()
         self.journal = Journal(self.lab.paths.home / "faults.json")
 
-    def create(self, topology: str, compute: int = 0) -> None:
-        self.lab.up(topology, compute)
+    def create(self, topology: str, compute: int = 0, **layout: Any) -> None:
+        """The lab's machines for ``topology`` (``layout``: line, db_ha, host_bridge). Raises
+        FaultError naming what the host lacks."""
+        try:
+            self.lab.up(topology, compute, **layout)
+        except LabError as exc:
+            raise FaultError(f"local lab: {exc}") from None
 
     def destroy(self) -> None:
         self.lab.down()
+
+    def is_up(self) -> bool:
+        return self.lab.is_up()
+
+    def converge(self, log: Any, stage: str = "install") -> None:
+        try:
+            self.lab.deploy(log=log, stage=stage)
+        except (DeployError, InventoryError) as exc:
+            raise FaultError(str(exc)) from None
+
+    def owns(self, path: Path) -> bool:
+        return self.lab.owns_inventory(path) or self.lab.owns_ocboot_config(path)
+
+    def inventory_path(self) -> Path:
+        return self.lab.paths.inventory
+
+    def login(self) -> tuple[Path | None, Path | None]:
+        return self.lab.paths.ssh_key, self.lab.paths.known_hosts
 
     def power_cut(self, node: str) -> None:
         self.lab.kill(node)

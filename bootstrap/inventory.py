@@ -65,8 +65,6 @@ class NodeEntry(_Strict):
 class Vips(_Strict):
     platform: ipaddress.IPv4Address
     db: ipaddress.IPv4Address | None = None
-    # Lab only: where the shared object storage answers (MinIO's role).
-    storage: ipaddress.IPv4Address | None = None
 
 
 class DbSettings(_Strict):
@@ -233,7 +231,7 @@ class Inventory(_Strict):
                     + ("two DB-HA nodes (manual or ocboot)" if has_db_ha else "a single DB node (single)")
                 )
         node_addrs = {n.address for n in self.nodes}
-        for vip_name in ("platform", "db", "storage"):
+        for vip_name in ("platform", "db"):
             addr = getattr(self.vips, vip_name)
             if addr is not None and addr in node_addrs:
                 problems.append(f"vips.{vip_name}: {addr} is also a node's address")

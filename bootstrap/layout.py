@@ -85,7 +85,8 @@ MANIFESTS = tuple(line.keepalived_manifest for line in LINES.values())
 # DB-HA variants. "manual": the DB-HA page the HA document links; "ocboot": ocboot's
 # mariadb_ha_nodes role; "single": one DB node without keepalived (4node).
 DB_HA = ("manual", "ocboot", "single")
-LAB_DB_HA = ("manual", "ocboot")  # the variants the lab installs (single comes with the 4node topology)
+# The variants with DB-HA nodes (a topology without them has "single").
+HA_DB_VARIANTS = tuple(v for v in DB_HA if v != "single")
 OCBOOT_DB_ROUTER_ID = "oneclouddb"  # ocboot's global_defs router_id for the DB keepalived
 
 # The files whose presence tells the install line (and whether keepalived.conf is there):

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from bootstrap.lab.lab import Lab
-from bootstrap.lab.standin.installer import standin_unit
+from bootstrap.lab.standin.units import standin_unit
 from bootstrap.layout import DEFAULT_LINE, LINES
 from bootstrap.poll import WaitTimeout, wait_until
 

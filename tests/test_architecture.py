@@ -53,7 +53,6 @@ def test_nothing_outside_the_lab_imports_the_lab(repo_root: Path) -> None:
 KNOWN_LARGE = {
     "bootstrap/lab/lab.py": 668,  # the lab's machines, bridge and state: a typed lab state splits it
     "bootstrap/deploy/steps.py": 509,  # the document's deployment steps
-    "bootstrap/lab/standin/installer.py": 450,  # the installer's stand-in
     "fixtures/plugin.py": 404,  # site selection and the run's results
 }
 

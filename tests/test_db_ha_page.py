@@ -96,7 +96,7 @@ def lab_deployment(tmp_path: Path, topology: str) -> Deployment:
         "version": inv.SCHEMA_VERSION, "site": f"lab-{topology}", "topology": topology, "profile": "document",
         "ssh": {"user": "root", "key": str(tmp_path / "id")},
         "nodes": [{"name": n, "address": d["address"], "roles": d["roles"]} for n, d in st["nodes"].items()],
-        "vips": st["vips"],
+        "vips": {k: v for k, v in st["vips"].items() if k != "storage"},
         "db": {"user": "root", "password_file": str(tmp_path / "pw")},
         "storage": {"endpoint": f"http://{st['vips']['storage']}:8333", "access_key": "ha-lab",
                     "secret_key_file": str(tmp_path / "s3")},

@@ -29,6 +29,12 @@ class Installer(Protocol):
     #: The admin kubeconfig the installer leaves on control nodes (what kubectl is given).
     admin_kubeconfig: str
 
+    @property
+    def owns_db_keepalived(self) -> bool:
+        """Whether the installer, not the deployer, writes the DB VIP's keepalived (ocboot's
+        ``mariadb_ha_nodes``)."""
+        ...
+
     def before_keepalived(self, d: Deployment) -> None:
         """The control plane and platform services (after the databases, before keepalived)."""
 

@@ -442,7 +442,7 @@ def vips_settled(d: Deployment) -> str | None:
     the checks report, so the deployment does not wait for it."""
     groups = []
     db_nodes = d.nodes(Role.DB_HA)
-    installer_owned = bool(db_nodes) and installer_db_keepalived(d, db_nodes[0], "eth0") is not None
+    installer_owned = d.installer is not None and d.stage == "install" and d.installer.owns_db_keepalived
     if d.inventory.vips.db is not None and db_nodes and not installer_owned:
         groups.append((str(d.inventory.vips.db), db_nodes))
     if d.installer is not None and d.stage == "install":

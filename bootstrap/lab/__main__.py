@@ -13,7 +13,7 @@ from typing import Any
 
 from bootstrap.lab.hostenv import LabError
 from bootstrap.lab.lab import Lab
-from bootstrap.layout import DEFAULT_LINE, LAB_DB_HA, LINES
+from bootstrap.layout import DEFAULT_LINE, HA_DB_VARIANTS, LINES
 from bootstrap.topology import TOPOLOGIES, UnknownTopology
 
 
@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--db-ha",
-        choices=LAB_DB_HA,
+        choices=HA_DB_VARIANTS,
         default="manual",
         help="DB-HA variant: manual (the DB-HA page's, default) or ocboot (mariadb_ha_nodes, written by the installer)",
     )

@@ -31,7 +31,7 @@ from bootstrap import inventory as inv
 from bootstrap.lab import config, rootfs
 from bootstrap.lab.hostenv import LabError, check_subnet, require_root, require_tools, run
 from bootstrap.lab.machine import Machine, State, lab_cgroup, mounted_paths, rmtree_cgroup
-from bootstrap.layout import DEFAULT_LINE, LAB_DB_HA, LINES
+from bootstrap.layout import DEFAULT_LINE, HA_DB_VARIANTS, LINES
 from bootstrap.remote import CommandTimeout, NodeUnreachable, Remote, Result, remote_for
 from bootstrap.topology import NodeSlot, Role, compute_slots, get_topology
 from bootstrap.vips import holders
@@ -165,7 +165,7 @@ class Lab:
         topo = get_topology(topology)
         if line not in LINES:
             raise LabError(f"--line must be one of {', '.join(sorted(LINES))}, not {line!r}")
-        if db_ha not in LAB_DB_HA:
+        if db_ha not in HA_DB_VARIANTS:
             raise LabError(f"--db-ha must be manual or ocboot, not {db_ha!r}")
         if db_ha == "ocboot" and not any(Role.DB_HA in s.roles for s in topo.slots):
             raise LabError(f"--db-ha=ocboot needs DB-HA nodes; {topology} has a single DB node")
@@ -375,7 +375,7 @@ class Lab:
                 "known_hosts": str(self.paths.known_hosts),
             },
             "nodes": nodes,
-            "vips": st["vips"],
+            "vips": {name: addr for name, addr in st["vips"].items() if name != "storage"},  # storage: the lab's
             "db": {"user": "root", "password_file": str(self.paths.db_password_file)},
             "storage": {
                 "endpoint": f"http://{st['vips']['storage']}:{config.S3_PORT}",

@@ -22,9 +22,21 @@ from typing import TYPE_CHECKING
 import yaml
 
 from bootstrap import layout
-from bootstrap.deploy.steps import MARK, nic_of
+from bootstrap.deploy.steps import nic_of
 from bootstrap.lab import config
 from bootstrap.lab.standin import deploy as standin
+from bootstrap.lab.standin.units import (
+    AGENT_LB,
+    CHECK_INTERFACE,
+    LAB_NC,
+    NC_AS_ON_CENTOS7,
+    STATIC_POD_RUNNER,
+    agent_unit,
+    check_interface_script,
+    ocboot_db_keepalived,
+    standin_unit,
+    static_pod_unit,
+)
 from bootstrap.profiles import platform_auth_pass, platform_router_id
 from bootstrap.topology import Role
 
@@ -127,6 +139,10 @@ class LabInstaller:
         d.wait_for("etcd quorum", lambda: standin.etcd_healthy(d))
         unit = standin_unit(self.line)
         d.parallel("standin", d.nodes(Role.CONTROL), lambda n: standin.standin(d, n, unit))
+
+    @property
+    def owns_db_keepalived(self) -> bool:
+        return self.db_ha == "ocboot"
 
     def db_keepalived(self, d: Deployment, node: NodeEntry, nic: str) -> tuple[str, dict[str, str]] | None:
         """ocboot's mariadb_ha_nodes variant (``onecloud/roles/mariadb-ha``): its keepalived.conf
@@ -247,146 +263,6 @@ class LabInstaller:
 
     def ready(self, d: Deployment) -> str | None:
         return standin.storage_ready(d)
-
-
-CHECK_INTERFACE = "/etc/keepalived/check_interface.sh"
-
-
-def standin_unit(line: str) -> str:
-    """The systemd unit of the lab's control-plane stand-in on a line: ``k3s`` on the k3s line
-    (it plays the k3s server, whose unit the layout detection looks for), else ``ha-standin``."""
-    return "k3s" if line == "k3s" else "ha-standin"
-
-
-# The DB-HA page was written for CentOS 7, whose nc (nmap-ncat 6.40) closes the connection at
-# stdin's end (nmap/nmap#1229), so its chk_mysql is a TCP probe there; Debian's ncat 7.93
-# half-closes and waits for the server. The lab's DB nodes get CentOS 7's semantics.
-LAB_NC = "/usr/local/bin/nc"
-NC_AS_ON_CENTOS7 = (
-    "#!/bin/sh\n"
-    + MARK
-    + """\
-# Lab only: nc as CentOS 7's nmap-ncat 6.40 behaves (the DB-HA page's platform): it closes at stdin's end.
-exec ncat --send-only "$@"
-"""
-)
-
-
-def ocboot_db_keepalived(vip: str, nic: str, port: int) -> str:
-    """The DB VIP's keepalived.conf as ocboot's mariadb-ha template writes it (values from
-    shared/docs/real-sites.md: router_id oneclouddb, both nodes BACKUP 99, router id 92,
-    auth_pass dbpass, check_mariadb "</dev/tcp/127.0.0.1/<port>", check_interface every 15 s)."""
-    return f"""! Configuration File for keepalived
-
-global_defs {{
-    router_id oneclouddb
-    enable_script_security 1
-    script_user root
-}}
-
-vrrp_script check_interface {{
-    script "{CHECK_INTERFACE}"
-    interval 15
-}}
-
-vrrp_script check_mariadb {{
-    script "</dev/tcp/127.0.0.1/{port}"
-    interval 1
-}}
-
-vrrp_instance VI_1 {{
-    state BACKUP
-    interface {nic}
-    virtual_router_id 92
-    priority 99
-    advert_int 1
-    nopreempt
-    authentication {{
-        auth_type PASS
-        auth_pass dbpass
-    }}
-    virtual_ipaddress {{
-        {vip}
-    }}
-    track_script {{
-        check_interface
-        check_mariadb
-    }}
-}}
-"""
-
-
-def check_interface_script(db_nic: str) -> str:
-    """ocboot's interface switcher's behaviour (written here): keepalived's ``interface``
-    becomes the configured DB NIC if it carries an address, else br0, else the default
-    route's NIC; keepalived restarts when that changed. Always healthy as a track script."""
-    return (
-        "#!/bin/bash\n"
-        + MARK
-        + f"""\
-conf=/etc/keepalived/keepalived.conf
-want={db_nic}
-if ! ip -o -4 addr show dev "$want" 2>/dev/null | grep -q inet; then
-    if ip -o -4 addr show dev br0 2>/dev/null | grep -q inet; then want=br0
-    else want=$(ip -o -4 route show default 2>/dev/null | awk '{{print $5; exit}}'); fi
-fi
-have=$(awk '/^[[:space:]]*interface[[:space:]]/ {{print $2; exit}}' "$conf")
-if [ -n "$want" ] && [ "$have" != "$want" ]; then
-    sed -i "0,/^\\([[:space:]]*interface[[:space:]]\\).*/s//\\1$want/" "$conf"
-    systemctl restart keepalived &
-fi
-exit 0
-"""
-    )
-
-
-STATIC_POD_RUNNER = "/usr/local/lib/ha-standin/static_pod.py"
-AGENT_LB = "/usr/local/lib/ha-standin/agent_lb.py"
-
-
-def static_pod_unit(manifest: str) -> str:
-    """The lab's kubelet stand-in for the platform keepalived's static pod; in kubepods.slice,
-    as a kubelet with the systemd cgroup driver places a pod's containers."""
-    return (
-        MARK
-        + f"""\
-[Unit]
-Description=Static pods (lab stand-in of the kubelet): the platform keepalived from {manifest}
-After=network.target
-
-[Service]
-Slice=kubepods.slice
-ExecStart=/usr/bin/python3 {STATIC_POD_RUNNER} {manifest} /run/ha-static-pods/keepalived
-Restart=always
-RestartSec=1
-
-[Install]
-WantedBy=multi-user.target
-"""
-    )
-
-
-def agent_unit(server: str) -> str:
-    """k3s-agent.service as k3s writes it, running the lab's agent load balancer."""
-    return (
-        MARK
-        + f"""\
-[Unit]
-Description=Lightweight Kubernetes (lab stand-in of the k3s agent's load balancer)
-After=network-online.target
-
-[Service]
-ExecStart=/usr/bin/python3 {AGENT_LB} \\
-    agent \\
-    '--server' \\
-    '{server}'
-Restart=always
-RestartSec=1
-
-[Install]
-WantedBy=multi-user.target
-"""
-    )
 
 
 def install_nic(d: Deployment, node: NodeEntry) -> str:

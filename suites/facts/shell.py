@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from bootstrap import layout
 
-AS_ROOT = 'asroot() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi; }; '
+# Asked once per probe (each asroot call would otherwise spawn a subshell and id).
+AS_ROOT = 'if [ "$(id -u)" = 0 ]; then asroot() { "$@"; }; else asroot() { sudo -n "$@"; }; fi; '
 # Before a probe that tests whether root-only paths exist: a refused sudo would read as "absent".
 NEED_ROOT = AS_ROOT + (
     'm=$(asroot true 2>&1) || { echo "root-only files cannot be read as $(id -un): $m"; exit 4; }; '

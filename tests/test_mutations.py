@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,6 +197,20 @@ def suite(inventory: Path, report: Path, *args: str) -> dict[str, str]:
     return {c["id"]: c["outcome"] for c in json.loads(results.read_text())["checks"]}
 
 
+def settled_suite(view: mx.View, inventory: Path, report: Path, want: Callable[[dict[str, str]], bool],
+                  *args: str) -> tuple[dict[str, str], bool]:  # fmt: skip
+    """The suite's outcomes, asked once more after the lab settles when ``want`` does not hold:
+    the suite's own start-up makes the lab's chk_mysql time out on both DB nodes now and then
+    (keepalived: "VRRP_Script(chk_mysql) timed_out"; the DB VIP is held by nobody for about 4 s;
+    the same with the code before issue 22, docs/findings/suite-start-up-moves-the-db-vip.md).
+    What a mutation or an undo really did stays; that blip does not. (outcomes, asked again)"""
+    got = suite(inventory, report, *args)
+    if want(got):
+        return got, False
+    view.settle()
+    return suite(inventory, report.with_name(report.name + "-again"), *args), True
+
+
 def override_args(overrides: dict[str, Any]) -> list[str]:
     """Profile values for one run, given on the command line: the run keeps the lab's own
     inventory, so it stays the lab (a copy of the inventory would be a site)."""
@@ -211,7 +225,8 @@ def run_batches(
 ) -> list[Verdict]:
     inv = labs.get("5node", compute=1)
     view = mx.View(labs.lab)
-    baseline = suite(inv, tmp_path / "baseline", *args)
+    baseline, _ = settled_suite(view, inv, tmp_path / "baseline", lambda got: set(got.values()) <= set(GREEN),
+                                *args)  # fmt: skip
     assert set(baseline.values()) <= set(GREEN), f"the lab is not green before mutating: {baseline}"
     assert {c for c, o in baseline.items() if o == "waived"} <= {"HA-KA-007[db1]"}, baseline
     verdicts: list[Verdict] = []
@@ -223,7 +238,10 @@ def run_batches(
                 applied.append((m, node))  # before apply: a half-applied mutation is undone too
                 m.apply(view, node)
                 overrides.update(m.overrides)
-            got = suite(inv, tmp_path / f"batch{i}", *args, *override_args(overrides))
+            def clean(got: dict[str, str], batch: list[tuple[mx.Mutation, str]] = batch) -> bool:
+                return not judge(baseline, got, batch)[1]
+
+            got, _ = settled_suite(view, inv, tmp_path / f"batch{i}", clean, *args, *override_args(overrides))
         except mx.MutationError as exc:
             # Not applied is not caught: the batch counts as survivors, with the reason.
             got = dict(baseline)
@@ -240,19 +258,16 @@ def run_batches(
                 v.detail = failed_apply
         verdicts += found
         score.verdicts += found
-        after = suite(inv, tmp_path / f"batch{i}-undone", *args)
-        changed = sorted(c for c in set(after) | set(baseline) if after.get(c) != baseline.get(c))
-        if changed:
-            # What an undo left behind stays; a blip (a VIP that did not answer the runner for 3 s
-            # while the suite's own load ran) does not: settled and asked again, only what stays counts.
-            view.settle()
-            again = suite(inv, tmp_path / f"batch{i}-undone-again", *args)
-            stayed = sorted(c for c in set(again) | set(baseline) if again.get(c) != baseline.get(c))
-            names = ", ".join(m.id for m, _ in batch)
-            if stayed:
-                score.greens.append(f"after {names}: {', '.join(stayed)}")
-            else:
-                score.transients.append(f"after {names}: {', '.join(changed)} (green when asked again)")
+        def same(got: dict[str, str]) -> bool:
+            return all(got.get(c) == baseline.get(c) for c in set(got) | set(baseline))
+
+        after, again = settled_suite(view, inv, tmp_path / f"batch{i}-undone", same, *args)
+        stayed = sorted(c for c in set(after) | set(baseline) if after.get(c) != baseline.get(c))
+        names = ", ".join(m.id for m, _ in batch)
+        if stayed:
+            score.greens.append(f"after {names}: {', '.join(stayed)}")
+        elif again:
+            score.transients.append(f"after {names}: green when asked again")
     return verdicts
 
 
@@ -341,7 +356,10 @@ def test_scenario_mutation_is_caught(labs: Labs, score: Score, sm: mx.ScenarioMu
             assert password not in text and text.strip()
         journal = (proc_report / artifacts[0]).read_text()
         assert "## journal since the scenario began" in journal
-    after = suite(inv, tmp_path / "undone", *READ_ONLY)
+    all_green = lambda got: set(got.values()) <= set(GREEN)  # noqa: E731
+    after, again = settled_suite(view, inv, tmp_path / "undone", all_green, *READ_ONLY)
+    if again:
+        score.transients.append(f"after {sm.id}: green when asked again")
     not_green = sorted(c for c, o in after.items() if o not in GREEN)
     if not_green:
         score.greens.append(f"after {sm.id}: {', '.join(not_green)}")

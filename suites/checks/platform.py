@@ -71,10 +71,6 @@ def healthz_through_vip(ctx: Context) -> None:
     )
 
 
-def _servers(text: str) -> list[str]:
-    return re.findall(r"server:\s*(\S+)", text)
-
-
 @check("HA-CP-003", facts=("kube_config",))
 def kubectl_configured(ctx: Context) -> None:
     state = ctx.facts["kube_config"]

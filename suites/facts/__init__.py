@@ -24,6 +24,7 @@ from suites.facts.core import (
     new_nonce,
     nonempty,
     parse_batch,
+    text,
 )
 from suites.facts.shell import AS_ROOT, KA_CONF_CHAIN, POD_LOG_COMMAND
 
@@ -51,7 +52,12 @@ PROBES: dict[str, Probe] = {
     for p in (
         Probe("hostname", "hostname", nonempty),
         Probe("kernel", "uname -r", nonempty),
-        Probe("selinux_config", "[ -e /etc/selinux/config ] || exit 3; cat /etc/selinux/config", v.text_or_none, A),
+        Probe(
+            "selinux_config",
+            "[ -e /etc/selinux/config ] || exit 3; cat /etc/selinux/config",
+            v.absent_or(text, None),
+            A,
+        ),
         # SELinux at runtime: getenforce, else the kernel's own flag; neither: SELinux absent (3).
         Probe(
             "getenforce",
@@ -66,7 +72,7 @@ PROBES: dict[str, Probe] = {
         Probe("date", "date +%s.%N", v.clock, timeout=5),
         Probe("addr", ADDR_COMMAND, v.addresses, timeout=5),
         # keepalived.conf with the files it includes ("" where there is none).
-        Probe("keepalived_conf", shell.KA_CONF_CHAIN, v.absent_or(lambda rc, out: out, ""), A),
+        Probe("keepalived_conf", shell.KA_CONF_CHAIN, v.absent_or(text, ""), A),
         Probe(
             "keepalived_service",
             "systemctl show -p LoadState -p UnitFileState -p ActiveState keepalived",
@@ -134,7 +140,7 @@ PROBES: dict[str, Probe] = {
         Probe(
             "netcat",
             'p=$(command -v nc) || exit 3; readlink -f "$p"; nc -h 2>&1 | head -n 1',
-            v.text_or_none,
+            v.absent_or(text, None),
             A,
             timeout=5,
         ),

@@ -33,11 +33,6 @@ def absent_or(parse: Any, absent: Any) -> Any:
     return read
 
 
-def text_or_none(rc: int, output: str) -> str | None:
-    """The output; None where the thing is absent (status 3)."""
-    return None if rc == ABSENT else output
-
-
 def clock(rc: int, output: str) -> float:
     """``date +%s.%N`` -> seconds since the epoch (ValueError: unreadable)."""
     return float(output.strip())

@@ -70,9 +70,9 @@ def main() -> int:
         lab.down()
         ups.append(timed(lambda: lab.up("5node")))
         st = lab.state()
-        node, addr = "node2", st["nodes"]["node2"]["address"]
+        node, addr = "node2", st.nodes["node2"].address
 
-        mem = [lab.machine(n).memory_bytes() / 2**20 for n in st["nodes"]]
+        mem = [lab.machine(n).memory_bytes() / 2**20 for n in st.nodes]
 
         t0 = time.monotonic()
         lab.kill(node)

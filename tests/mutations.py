@@ -25,7 +25,8 @@ import yaml
 
 from bootstrap.lab.lab import Lab
 from bootstrap.lab.standin.units import standin_unit
-from bootstrap.layout import DEFAULT_LINE, LINES
+from bootstrap.lab.state import LabStatus
+from bootstrap.layout import LINES
 from bootstrap.poll import WaitTimeout, wait_until
 
 NIC = "host0"  # the lab nodes' interface (systemd-nspawn's name for it)
@@ -42,7 +43,7 @@ class View:
     lab: Lab
     state: dict[str, Any] = field(default_factory=dict)  # what apply() saved for undo()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> LabStatus:
         return self.lab.status()
 
     def sh(self, node: str, command: str, timeout: float = 60) -> str:
@@ -56,27 +57,27 @@ class View:
         return self.sh(node, f"mysql -N -B -e {shlex.quote(statement)}")
 
     def address(self, node: str) -> str:
-        return str(next(n["address"] for n in self.status()["nodes"] if n["name"] == node))
+        return self.status().node(node).address
 
     def vip(self, name: str) -> str:
-        return str(self.status()["vips"][name]["address"])
+        return self.status().vips[name].address
 
     def holder(self, name: str) -> str:
-        held = self.status()["vips"][name]["holders"]
+        held = self.status().vips[name].holders
         if len(held) != 1:
             raise MutationError(f"{name} VIP held by {held or 'nobody'}; mutations need a settled lab")
         return str(held[0])
 
     def line(self) -> str:
         """The install line whose layout the lab runs (k3s or kubeadm)."""
-        return str(self.status().get("line") or DEFAULT_LINE)
+        return self.status().line
 
     def manifest(self) -> str:
         """The platform keepalived's static-pod manifest on this lab's line."""
         return LINES[self.line()].keepalived_manifest
 
     def with_role(self, role: str) -> list[str]:
-        return [n["name"] for n in self.status()["nodes"] if role in n["roles"]]
+        return self.status().with_role(role)
 
     def db_peer(self) -> str:
         """The DB-HA node that does not hold the DB VIP."""
@@ -85,15 +86,15 @@ class View:
 
     def idle_control(self) -> str:
         """A control node that holds no VIP."""
-        busy = {h for v in self.status()["vips"].values() for h in v["holders"]}
+        busy = {h for v in self.status().vips.values() for h in v.holders}
         return next(n for n in sorted(self.with_role("control"), reverse=True) if n not in busy)
 
     def settle(self, timeout: float = 90) -> None:
         """Each VIP on one node and the S3 endpoint answering: the lab as deployed."""
 
         def settled() -> bool:
-            vips = self.status()["vips"]
-            return all(len(v["holders"]) == 1 for v in vips.values()) and _s3_answers(self)
+            vips = self.status().vips
+            return all(len(v.holders) == 1 for v in vips.values()) and _s3_answers(self)
 
         self.wait("every VIP on one node and S3 answering", settled, timeout)
 
@@ -237,7 +238,7 @@ def _write_manifest(v: View, node: str, text: str, before: str) -> None:
 
 
 def _holds_platform(v: View, node: str) -> bool:
-    return node in v.status()["vips"]["platform"]["holders"]
+    return node in v.status().vips["platform"].holders
 
 
 def _restarted(v: View, node: str, before: str, held: bool, why: str) -> None:
@@ -245,7 +246,7 @@ def _restarted(v: View, node: str, before: str, held: bool, why: str) -> None:
     and takes it back moments later: wait for that too, so the suite sees the VIP where it was."""
     v.wait(f"{node}: the static pod restarted {why}", lambda: _pod_pid(v, node) not in ("", before), 30)
     if held:
-        v.wait(f"{node}: holds the platform VIP again", lambda: v.status()["vips"]["platform"]["holders"] == [node], 30)
+        v.wait(f"{node}: holds the platform VIP again", lambda: v.status().vips["platform"].holders == (node,), 30)
 
 
 def manifest_env(
@@ -380,7 +381,7 @@ def _vip_add(name: str) -> tuple[Callable[[View, str], None], Callable[[View, st
 
 def _netmask_apply(v: View, node: str) -> None:
     addr = v.address(node)
-    net = v.status()["subnet"]
+    net = v.status().subnet
     # One command: between the delete and the route, the node cannot answer the runner.
     v.sh(
         node,
@@ -391,7 +392,7 @@ def _netmask_apply(v: View, node: str) -> None:
 
 def _netmask_undo(v: View, node: str) -> None:
     addr = v.address(node)
-    net = v.status()["subnet"]
+    net = v.status().subnet
     v.sh(
         node,
         f"ip route del {net} dev {NIC}; ip addr add {addr}/{net.split('/')[1]} dev {NIC};"
@@ -541,7 +542,7 @@ def _flap_undo(v: View, node: str) -> None:
     _FLAP[1](v, node)
     v.sh(node, "rm -f /usr/local/bin/ha-mutation-check-kube")
     # Back to one steady holder: the First Node (MASTER 100) takes the VIP back.
-    v.wait("platform VIP settled", lambda: v.status()["vips"]["platform"]["holders"] == [node], timeout=30)
+    v.wait("platform VIP settled", lambda: v.status().vips["platform"].holders == (node,), timeout=30)
 
 
 def _admin_apply(v: View, node: str) -> None:

@@ -95,13 +95,13 @@ def lab_deployment(tmp_path: Path, topology: str) -> Deployment:
     data = {
         "version": inv.SCHEMA_VERSION, "site": f"lab-{topology}", "topology": topology, "profile": "document",
         "ssh": {"user": "root", "key": str(tmp_path / "id")},
-        "nodes": [{"name": n, "address": d["address"], "roles": d["roles"]} for n, d in st["nodes"].items()],
-        "vips": {k: v for k, v in st["vips"].items() if k != "storage"},
+        "nodes": [{"name": n, "address": d.address, "roles": list(d.roles)} for n, d in st.nodes.items()],
+        "vips": {k: v for k, v in st.vips.items() if k != "storage"},
         "db": {"user": "root", "password_file": str(tmp_path / "pw")},
-        "storage": {"endpoint": f"http://{st['vips']['storage']}:8333", "access_key": "ha-lab",
+        "storage": {"endpoint": f"http://{st.vips['storage']}:8333", "access_key": "ha-lab",
                     "secret_key_file": str(tmp_path / "s3")},
     }  # fmt: skip
-    installer = LabInstaller(storage_vip=st["vips"]["storage"], s3_secret="s3-secret", line="k3s")
+    installer = LabInstaller(storage_vip=st.vips["storage"], s3_secret="s3-secret", line="k3s")
     return Deployment(inv.parse(data), installer=installer, log=io.StringIO())
 
 

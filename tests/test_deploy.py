@@ -187,13 +187,13 @@ def test_storage_object_survives_the_death_of_its_node(lab: Lab) -> None:
         client.put_object(bucket, "survivor", io.BytesIO(b"still here"), 10)
 
     until("storage answers", put, timeout=60)
-    holder = lab.status()["vips"]["storage"]["holders"]
+    holder = lab.status().vips["storage"].holders
     assert len(holder) == 1
     lab.kill(holder[0])
     try:
         body = until("object after failover", lambda: client.get_object(bucket, "survivor").read(), timeout=90)
         assert body == b"still here"
-        now = lab.status()["vips"]["storage"]["holders"]
+        now = lab.status().vips["storage"].holders
         assert len(now) == 1 and now != holder
     finally:
         lab.start(holder[0])

@@ -62,7 +62,7 @@ def site(lab: Lab) -> Site:
 
 
 def address(lab: Lab, node: str) -> str:
-    return str(lab.state()["nodes"][node]["address"])
+    return lab.state().nodes[node].address
 
 
 def test_every_node_has_its_own_hostname_and_machine_id(lab: Lab, site: Site) -> None:
@@ -101,11 +101,11 @@ def test_exec_passes_the_exit_code_through(lab: Lab) -> None:
 
 
 def test_status_reports_who_holds_a_vip(lab: Lab) -> None:
-    vip = lab.state()["vips"]["platform"]
-    assert lab.status()["vips"]["platform"]["holders"] == []
+    vip = lab.state().vips["platform"]
+    assert lab.status().vips["platform"].holders == ()
     assert cli("exec", "node2", "--", "ip", "addr", "add", f"{vip}/32", "dev", "host0").returncode == 0
     try:
-        assert lab.status()["vips"]["platform"]["holders"] == ["node2"]
+        assert lab.status().vips["platform"].holders == ("node2",)
         assert "held by node2" in cli("status").stdout
     finally:
         cli("exec", "node2", "--", "ip", "addr", "del", f"{vip}/32", "dev", "host0")
@@ -121,7 +121,7 @@ def test_kill_makes_the_node_unreachable(lab: Lab) -> None:
     while ssh_port_open(addr):
         assert time.monotonic() < deadline, "node still answers SSH 10 s after kill"
     assert lab.machine(node).pids() == []
-    assert lab.status()["nodes"][1]["state"] == "stopped"
+    assert lab.status().node("node2").state == "stopped"
 
     assert cli("start", node).returncode == 0
     back = cli("exec", node, "--", "cat", "/root/marker", "/etc/machine-id")

@@ -170,8 +170,7 @@ def labs() -> Iterator[Labs]:
         if not keep:
             pytest.fail("a lab is already up on this host; the self-tests need it: python -m bootstrap.lab down")
         st = labs.lab.status()
-        compute = sum("compute" in n["roles"] for n in st["nodes"])
-        labs.current = (st["topology"], compute)
+        labs.current = (st.topology, len(st.with_role("compute")))
     yield labs
     if not keep:
         labs.lab.down()
@@ -241,6 +240,7 @@ def run_batches(
                 applied.append((m, node))  # before apply: a half-applied mutation is undone too
                 m.apply(view, node)
                 overrides.update(m.overrides)
+
             def clean(got: dict[str, str], batch: list[tuple[mx.Mutation, str]] = batch) -> bool:
                 return not judge(baseline, got, batch)[1]
 
@@ -261,6 +261,7 @@ def run_batches(
                 v.detail = failed_apply
         verdicts += found
         score.verdicts += found
+
         def same(got: dict[str, str]) -> bool:
             return all(got.get(c) == baseline.get(c) for c in set(got) | set(baseline))
 

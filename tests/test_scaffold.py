@@ -38,7 +38,7 @@ def test_a_new_requirement_is_three_edits_that_cannot_pass(tree: Path) -> None:
     ast.parse((tree / "tests" / "mutations.py").read_text())
     assert '"HA-OS-099",' in (tree / "tests" / "mutations.py").read_text()
     # The stub is an error, never a pass.
-    stub = source[source.index('@check("HA-OS-099"'):]
+    stub = source[source.index('@check("HA-OS-099"') :]
     namespace: dict[str, Any] = {"check": lambda *a, **k: lambda fn: fn, "Context": object, "CheckError": CheckError}
     exec(stub, namespace)
     with pytest.raises(CheckError, match="not written yet"):
@@ -54,7 +54,11 @@ def test_a_new_requirement_is_three_edits_that_cannot_pass(tree: Path) -> None:
     ],
 )
 def test_bad_input_is_one_message(  # noqa: PLR0917  (pytest's fixtures and parameters)
-    tree: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    tree: Path,
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
     repo_root: Path,
 ) -> None:
     monkeypatch.setattr(scaffold, "ROOT", tree)

@@ -165,8 +165,8 @@ def test_scenarios_follow_the_documented_promises(topology: str, count: int) -> 
         "site": "x",
         "topology": topology,
         "ssh": {"key": "/k"},
-        "nodes": [{"name": n, **d} for n, d in plan["nodes"].items()],
-        "vips": {k: v for k, v in plan["vips"].items() if k != "storage"},
+        "nodes": [{"name": n, **d.model_dump()} for n, d in plan.nodes.items()],
+        "vips": {k: v for k, v in plan.vips.items() if k != "storage"},
         "db": {"password_env": "X"},
     }
     scenarios = generate(inv.parse(data))

@@ -44,12 +44,12 @@ def lab3() -> Iterator[Lab]:
 def healthy(lab: Lab) -> None:
     """Everything running, nothing cut off, no fault left in the journal, VIPs settled."""
     status = lab.status()
-    assert [n["state"] for n in status["nodes"]] == ["running"] * len(status["nodes"])
+    assert [n.state for n in status.nodes] == ["running"] * len(status.nodes)
     assert LabFaults().journal.load() == []
     deadline = time.monotonic() + 60
     while True:
-        holders = lab.status()["vips"]
-        if all(len(v["holders"]) == 1 for v in holders.values()):
+        holders = lab.status().vips
+        if all(len(v.holders) == 1 for v in holders.values()):
             break
         assert time.monotonic() < deadline, holders
         time.sleep(0.5)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from bootstrap.lab.hostenv import LabError
 from bootstrap.lab.lab import Lab
+from bootstrap.lab.state import LabStatus
 from bootstrap.layout import DEFAULT_LINE, HA_DB_VARIANTS, LINES
 from bootstrap.topology import TOPOLOGIES, UnknownTopology
 
@@ -92,16 +91,16 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _print_status(status: dict[str, Any]) -> None:
-    layout = f"line {status.get('line') or '-'}  DB HA {status.get('db_ha', 'manual')}"
-    layout += "  addresses on br0" if status.get("host_bridge") else ""
-    print(f"topology {status['topology']}  {layout}  subnet {status['subnet']}  bridge {status['bridge']}")
+def _print_status(status: LabStatus) -> None:
+    layout = f"line {status.line}  DB HA {status.db_ha}"
+    layout += "  addresses on br0" if status.host_bridge else ""
+    print(f"topology {status.topology}  {layout}  subnet {status.subnet}  bridge {status.bridge}")
     print(f"{'NODE':10} {'ADDRESS':15} {'STATE':12} {'MEM MiB':>8}  ROLES")
-    for n in status["nodes"]:
-        print(f"{n['name']:10} {n['address']:15} {n['state']:12} {n['memory_mib']:8.1f}  {','.join(n['roles'])}")
-    for name, vip in status["vips"].items():
-        holders = ", ".join(vip["holders"]) or "nobody"
-        print(f"VIP {name:9} {vip['address']:15} held by {holders}")
+    for n in status.nodes:
+        print(f"{n.name:10} {n.address:15} {n.state:12} {n.memory_mib:8.1f}  {','.join(n.roles)}")
+    for name, vip in status.vips.items():
+        holders = ", ".join(vip.holders) or "nobody"
+        print(f"VIP {name:9} {vip.address:15} held by {holders}")
 
 
 def _up(lab: Lab, args: argparse.Namespace) -> int:
@@ -125,7 +124,7 @@ def _deploy(lab: Lab, args: argparse.Namespace) -> int:
 def _status(lab: Lab, args: argparse.Namespace) -> int:
     status = lab.status()
     if args.json:
-        print(json.dumps(status, indent=2))
+        print(status.model_dump_json(indent=2))
     else:
         _print_status(status)
     return 0

@@ -13,7 +13,6 @@ nodes' ``k3s-agent.service`` (the agent's local load balancer, agent_lb.py).
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import yaml
 from bootstrap import layout
 from bootstrap.deploy.steps import nic_of
 from bootstrap.lab import config
+from bootstrap.lab import state as labstate
 from bootstrap.lab.standin import deploy as standin
 from bootstrap.lab.standin.units import (
     AGENT_LB,
@@ -123,12 +123,12 @@ class LabInstaller:
     @classmethod
     def from_state(cls, paths: config.LabPaths) -> LabInstaller:
         """The lab's installer as the lab that is up describes it (its state file)."""
-        state = json.loads(paths.state_file.read_text())
+        state = labstate.require(paths)
         return cls(
-            storage_vip=state["vips"]["storage"],
+            storage_vip=state.vips["storage"],
             s3_secret=paths.s3_secret_file.read_text().strip(),
-            line=state.get("line") or layout.DEFAULT_LINE,
-            db_ha=state.get("db_ha") or "manual",
+            line=state.line,
+            db_ha=state.db_ha,
         )
 
     # Installer hooks -----------------------------------------------------------------

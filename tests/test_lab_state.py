@@ -1,0 +1,91 @@
+"""The lab's typed state: one reader and one writer of the state file (no lab needed)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bootstrap.lab import config
+from bootstrap.lab import state as labstate
+from bootstrap.lab.hostenv import LabError
+from bootstrap.lab.standin.installer import LabInstaller
+from bootstrap.topology import Role
+
+SUBNET = ipaddress.IPv4Network("10.213.47.0/24")
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> config.LabPaths:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "s3-secret").write_text("s3-secret\n")
+    return config.LabPaths(home=tmp_path, cache=tmp_path / "cache")
+
+
+def test_plan_lays_out_the_topology_on_the_subnet() -> None:
+    st = labstate.plan("5node", 1, SUBNET, line="kubeadm", db_ha="ocboot")
+    assert list(st.nodes) == ["node1", "node2", "node3", "db1", "db2", "compute1"]
+    assert st.nodes["db1"].address == "10.213.47.21" and st.nodes["db1"].roles == ("db-ha",)
+    assert st.vips == {"platform": "10.213.47.100", "db": "10.213.47.101", "storage": "10.213.47.102"}
+    assert st.with_role(Role.COMPUTE) == ["10.213.47.31"]
+    assert st.bridge_address == "10.213.47.1" and st.rootfs == ""
+    assert st.describe() == "5node lab (kubeadm line, DB HA ocboot, 10.213.47.0/24)"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"line": "rke"}, "--line must be one of k3s, kubeadm, not 'rke'"),
+        ({"db_ha": "galera"}, "--db-ha must be manual or ocboot, not 'galera'"),
+        ({"compute": 21}, "--compute must be between 0 and 20, not 21"),
+    ],
+)
+def test_plan_names_the_option_a_bad_value_came_from(kwargs: dict[str, object], named: str) -> None:
+    args: dict[str, object] = {"compute": 0, **kwargs}
+    compute = int(args.pop("compute"))  # type: ignore[call-overload]
+    with pytest.raises(LabError, match=re.escape(named)):
+        labstate.plan("5node", compute, SUBNET, **args)  # type: ignore[arg-type]
+    with pytest.raises(LabError, match="4node has a single DB node"):
+        labstate.plan("4node", 0, SUBNET, db_ha="ocboot")
+
+
+def test_saved_state_reads_back_the_same(paths: config.LabPaths) -> None:
+    st = labstate.plan("3node", 0, SUBNET).model_copy(update={"rootfs": "/var/cache/ha-lab/rootfs-x"})
+    labstate.save(paths, st)
+    assert labstate.load(paths) == st
+    assert labstate.require(paths) == st
+    assert not paths.state_file.with_suffix(".tmp").exists()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",  # a crash mid-write of an older version
+        "{not json",
+        "{}",
+        json.dumps({"topology": "5node", "subnet": "10.213.47.0/24", "nodes": {}}),  # an older shape
+    ],
+)
+def test_a_stale_state_file_is_no_state(paths: config.LabPaths, text: str) -> None:
+    paths.state_file.write_text(text)
+    assert labstate.load(paths) is None
+    with pytest.raises(LabError, match=re.escape(labstate.NOT_UP)):
+        labstate.require(paths)
+
+
+def test_the_same_lab_with_more_compute_nodes_keeps_its_layout() -> None:
+    st = labstate.plan("5node", 0, SUBNET)
+    assert st.same_layout(labstate.plan("5node", 2, SUBNET))
+    assert not st.same_layout(labstate.plan("5node", 0, SUBNET, line="kubeadm"))
+    assert not st.same_layout(labstate.plan("3node", 0, SUBNET))
+    assert not st.same_layout(labstate.plan("5node", 0, SUBNET, host_bridge=True))
+
+
+def test_the_installers_stand_in_reads_the_same_state(paths: config.LabPaths) -> None:
+    labstate.save(paths, labstate.plan("5node", 0, SUBNET, line="kubeadm", db_ha="ocboot"))
+    installer = LabInstaller.from_state(paths)
+    assert (installer.storage_vip, installer.line, installer.db_ha) == ("10.213.47.102", "kubeadm", "ocboot")
+    assert installer.s3_secret == "s3-secret"

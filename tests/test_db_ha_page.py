@@ -11,12 +11,11 @@ import subprocess
 from pathlib import Path
 
 from bootstrap import inventory as inv
-from bootstrap.deploy.core import Deployment
-from bootstrap.deploy.steps import (
+from bootstrap.deploy.core import MARK, Deployment
+from bootstrap.deploy.keepalived import (
     CHECK_INTERFACE2,
     INSTALLER_INCLUDE,
     INTERFACE_CRON_LINE,
-    MARK,
     check_interface_page,
     chk_mysql,
     installer_keepalived,

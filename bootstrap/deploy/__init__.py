@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 
 from bootstrap import inventory as inv
-from bootstrap.deploy import steps
+from bootstrap.deploy import keepalived, mariadb, steps
 from bootstrap.deploy.core import Change, DeployError, Deployment, Log
 from bootstrap.deploy.installer import Installer
 from bootstrap.topology import Role
@@ -76,15 +76,15 @@ def deploy(
         if installer is None:
             _refuse_installed_site(d)
         d.parallel("os", d.nodes(), lambda n: steps.os_prep(d, n))
-        d.parallel("mariadb", d.nodes(Role.DB, Role.DB_HA), lambda n: steps.mariadb(d, n))
+        d.parallel("mariadb", d.nodes(Role.DB, Role.DB_HA), lambda n: mariadb.mariadb(d, n))
         if d.nodes(Role.DB_HA):
-            d.parallel("replication", d.nodes(Role.DB_HA), lambda n: steps.replication(d, n))
+            d.parallel("replication", d.nodes(Role.DB_HA), lambda n: mariadb.replication(d, n))
         install = installer is not None and stage == "install"
         if install:
             assert installer is not None
             installer.before_keepalived(d)
         ka_roles = [Role.DB_HA, *(installer.keepalived_roles if install and installer else ())]
-        d.parallel("keepalived", d.nodes(*ka_roles), lambda n: steps.keepalived(d, n))
+        d.parallel("keepalived", d.nodes(*ka_roles), lambda n: keepalived.keepalived(d, n))
         steps.ssh_trust(d)
         if install:
             assert installer is not None
@@ -92,8 +92,8 @@ def deploy(
             steps.kubectl_config(d)
             d.parallel("upgrade user", d.nodes(Role.CONTROL), lambda n: steps.yunion_user(d, n))
         if d.nodes(Role.DB_HA):
-            d.wait_for("replication", lambda: steps.replication_running(d))
-        d.wait_for("VIPs", lambda: steps.vips_settled(d))
+            d.wait_for("replication", lambda: mariadb.replication_running(d))
+        d.wait_for("VIPs", lambda: keepalived.vips_settled(d))
         if install:
             assert installer is not None
             d.wait_for("installer's services", lambda: installer.ready(d), timeout=90)

@@ -18,6 +18,8 @@ from bootstrap.profiles import Profile, get_profile
 from bootstrap.remote import Remote, RemoteError
 from bootstrap.topology import Role
 
+MARK = "# Managed by cloudpods-ha-conformance (bootstrap/deploy); edits are overwritten.\n"
+
 
 class Log(Protocol):
     """Where progress goes (a text stream: sys.stderr, io.StringIO, pytest's -v writer)."""

@@ -18,7 +18,7 @@ PACKAGES: tuple[str, ...] = (
     "dbus",
     "openssh-server",
     "keepalived",
-    "ncat",  # the DB-HA page's nc (bootstrap/deploy/steps.py netcat)
+    "ncat",  # the DB-HA page's nc (bootstrap/deploy/keepalived.py netcat)
     "mariadb-server",
     "etcd-server",
     "python3",

@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from bootstrap.deploy.steps import MARK, Vrrp, vrrp_script
+from bootstrap.deploy.core import MARK
+from bootstrap.deploy.keepalived import Vrrp, vrrp_script
 from bootstrap.profiles import platform_auth_pass, platform_router_id
 from bootstrap.topology import Role
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from bootstrap import layout
-from bootstrap.deploy.steps import nic_of
+from bootstrap.deploy.keepalived import nic_of
 from bootstrap.lab import config
 from bootstrap.lab import state as labstate
 from bootstrap.lab.standin import deploy as standin

@@ -3,7 +3,7 @@ template and interface switcher as ocboot renders them (``onecloud/roles/mariadb
 
 from __future__ import annotations
 
-from bootstrap.deploy.steps import MARK
+from bootstrap.deploy.core import MARK
 
 CHECK_INTERFACE = "/etc/keepalived/check_interface.sh"
 

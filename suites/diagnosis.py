@@ -56,6 +56,7 @@ def track_script_failures(rt: SiteRuntime, name: str) -> tuple[str | None, list[
     said = "; ".join(f"{script} on {', '.join(nodes)}" for script, nodes in failing.items())
     return f"keepalived reports its track script failing: {said}" + bash_only(rt, failing), evidence
 
+
 def bash_only(rt: SiteRuntime, failing: dict[str, list[str]]) -> str:
     """Why a failing track script cannot work, where that is plain: a bash-only
     ``/dev/tcp`` redirection that keepalived hands to a /bin/sh that is not bash, or an

@@ -15,9 +15,7 @@ from bootstrap import layout
 # Asked once per probe (each asroot call would otherwise spawn a subshell and id).
 AS_ROOT = 'if [ "$(id -u)" = 0 ]; then asroot() { "$@"; }; else asroot() { sudo -n "$@"; }; fi; '
 # Before a probe that tests whether root-only paths exist: a refused sudo would read as "absent".
-NEED_ROOT = AS_ROOT + (
-    'm=$(asroot true 2>&1) || { echo "root-only files cannot be read as $(id -un): $m"; exit 4; }; '
-)
+NEED_ROOT = AS_ROOT + ('m=$(asroot true 2>&1) || { echo "root-only files cannot be read as $(id -un): $m"; exit 4; }; ')
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
 
 # keepalived.conf and the files its `include` lines name, and theirs (keepalived reads them as
@@ -90,21 +88,16 @@ KEEPALIVED_SCRIPTS_COMMAND = (
 # k3s PKI files, and the kubeconfigs' client-certificate-data): "@@cert <path>" / "@@b64 <path>".
 CERT_DIRS = ("/etc/kubernetes/pki", "/etc/kubernetes/pki/etcd", "/var/lib/rancher/k3s/server/tls",
              "/var/lib/rancher/k3s/server/tls/etcd")  # fmt: skip
-CERTS_COMMAND = (
-    NEED_ROOT
-    + (
-        "for d in " + " ".join(CERT_DIRS) + '; do asroot test -d "$d" || continue; '
-        "fs=$(asroot find \"$d\" -maxdepth 1 -type f -name '*.crt') || exit 4; for f in $fs; do "
-        'echo "@@cert $f"; c=$(asroot sed -n "/BEGIN CERTIFICATE/,/END CERTIFICATE/p" "$f") || exit 4; '
-        "printf '%s\\n' \"$c\" | head -c 20000; done; done; "
-        "for f in "
-        + " ".join(
-            (layout.LINES["kubeadm"].admin_kubeconfig, layout.KUBEADM_MARK, layout.LINES["k3s"].admin_kubeconfig)
-        )
-        + '; do asroot test -f "$f" || continue; '
-        'b=$(asroot sed -n "s/^[[:space:]]*client-certificate-data:[[:space:]]*//p" "$f") || exit 4; '
-        'for x in $(printf \'%s\\n\' "$b" | head -n 3); do echo "@@b64 $f"; echo "$x"; done; done'
-    )
+CERTS_COMMAND = NEED_ROOT + (
+    "for d in " + " ".join(CERT_DIRS) + '; do asroot test -d "$d" || continue; '
+    "fs=$(asroot find \"$d\" -maxdepth 1 -type f -name '*.crt') || exit 4; for f in $fs; do "
+    'echo "@@cert $f"; c=$(asroot sed -n "/BEGIN CERTIFICATE/,/END CERTIFICATE/p" "$f") || exit 4; '
+    "printf '%s\\n' \"$c\" | head -c 20000; done; done; "
+    "for f in "
+    + " ".join((layout.LINES["kubeadm"].admin_kubeconfig, layout.KUBEADM_MARK, layout.LINES["k3s"].admin_kubeconfig))
+    + '; do asroot test -f "$f" || continue; '
+    'b=$(asroot sed -n "s/^[[:space:]]*client-certificate-data:[[:space:]]*//p" "$f") || exit 4; '
+    'for x in $(printf \'%s\\n\' "$b" | head -n 3); do echo "@@b64 $f"; echo "$x"; done; done'
 )
 
 # etcd as this node's member answers on 127.0.0.1:2379, through the node's own client certificate

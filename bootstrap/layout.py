@@ -46,11 +46,23 @@ class Line:
     compute_join: str  # where the compute node names the server it joined through
     containers: str  # the container runtime's command line on the nodes
     keepalived_image: str
+    markers: tuple[str, ...] = ()  # files whose presence puts a node on this line (any of them)
+    agent_lb: str | None = None  # a compute node's kubelet may talk to this local load balancer
+    pki_dirs: tuple[str, ...] = ()  # the control plane's certificate directories
+    etcd_client: tuple[str, str, str] = ("", "", "")  # (CA, certificate, key) etcd's clients use
+    client_cert_kubeconfigs: tuple[str, ...] = ()  # kubeconfigs carrying client-certificate-data
+
+    @property
+    def local_admin_server(self) -> bool:
+        """Whether the admin kubeconfig may name the node's own apiserver rather than the VIP."""
+        return self.admin_server == "local"
 
     def auth_pass(self, vip: str) -> str:
         """KEEPALIVED_PASSWORD as the line's installer computes it from the VIP."""
         return platform_auth_pass(vip, self.name)
 
+
+K3S_AGENT_LB = "https://127.0.0.1:6444"  # the k3s agent's local load balancer in front of the servers
 
 LINES: dict[str, Line] = {
     "k3s": Line(
@@ -62,6 +74,15 @@ LINES: dict[str, Line] = {
         compute_join="/etc/systemd/system/k3s-agent.service",
         containers="k3s crictl",
         keepalived_image="keepalived:v2.0.29",
+        markers=("/etc/systemd/system/k3s.service", "/etc/systemd/system/k3s-agent.service"),
+        agent_lb=K3S_AGENT_LB,
+        pki_dirs=("/var/lib/rancher/k3s/server/tls", "/var/lib/rancher/k3s/server/tls/etcd"),
+        etcd_client=(
+            "/var/lib/rancher/k3s/server/tls/etcd/server-ca.crt",
+            "/var/lib/rancher/k3s/server/tls/etcd/client.crt",
+            "/var/lib/rancher/k3s/server/tls/etcd/client.key",
+        ),
+        client_cert_kubeconfigs=("/etc/rancher/k3s/k3s.yaml",),
     ),
     "kubeadm": Line(
         name="kubeadm",
@@ -72,15 +93,24 @@ LINES: dict[str, Line] = {
         compute_join="/etc/kubernetes/kubelet.conf",
         containers="docker",
         keepalived_image="keepalived:v2.0.25",
+        markers=("/etc/kubernetes/kubelet.conf",),
+        pki_dirs=("/etc/kubernetes/pki", "/etc/kubernetes/pki/etcd"),
+        etcd_client=(
+            "/etc/kubernetes/pki/etcd/ca.crt",
+            "/etc/kubernetes/pki/etcd/healthcheck-client.crt",
+            "/etc/kubernetes/pki/etcd/healthcheck-client.key",
+        ),
+        client_cert_kubeconfigs=("/etc/kubernetes/admin.conf", "/etc/kubernetes/kubelet.conf"),
     ),
 }
 # The product's default line since v3.11.8 (ocboot master), and the lab's.
 DEFAULT_LINE = "k3s"
-K3S_SERVER_UNIT = "/etc/systemd/system/k3s.service"
-K3S_AGENT_UNIT = "/etc/systemd/system/k3s-agent.service"
-K3S_AGENT_LB = "https://127.0.0.1:6444"  # the k3s agent's local load balancer in front of the servers
-KUBEADM_MARK = "/etc/kubernetes/kubelet.conf"
+K3S_SERVER_UNIT, K3S_AGENT_UNIT = LINES["k3s"].markers
+(KUBEADM_MARK,) = LINES["kubeadm"].markers
 MANIFESTS = tuple(line.keepalived_manifest for line in LINES.values())
+# Every line's paths of a kind, for the probes that read a node before its line is known.
+PKI_DIRS = tuple(d for line in LINES.values() for d in line.pki_dirs)
+CLIENT_CERT_KUBECONFIGS = tuple(dict.fromkeys(f for line in LINES.values() for f in line.client_cert_kubeconfigs))
 
 # DB-HA variants. "manual": the DB-HA page the HA document links; "ocboot": ocboot's
 # mariadb_ha_nodes role; "single": one DB node without keepalived (4node).
@@ -117,11 +147,27 @@ def detect_line(present: Iterable[str]) -> str | None:
     """The install line a node is on, from the marker files (``MARKERS``) present on it; None
     when neither line's marker is there (nothing installed yet, or a layout neither line makes)."""
     present = set(present)
-    if KUBEADM_MARK in present:
-        return "kubeadm"
-    if K3S_SERVER_UNIT in present or K3S_AGENT_UNIT in present:
-        return "k3s"
+    for name in ("kubeadm", "k3s"):  # kubeadm first: its marker outranks a leftover k3s unit
+        if present & set(LINES[name].markers):
+            return name
     return None
+
+
+def node_line(present: Iterable[str] | None, given: str | None, site: str | None) -> tuple[Line | None, str]:
+    """The line whose rules apply on one node, and why: the inventory's ``layout.line`` when it
+    names one (``given``); else the node's own marker files (``present``, the ``layout`` fact; None
+    when it could not be read); else, on a node that carries neither line's markers (a DB node),
+    the site's line (``site``). (None, why) when none of these tells."""
+    if given is not None:
+        return LINES[given], "inventory layout.line"
+    if present is None:
+        return None, "this node's marker files could not be read"
+    own = detect_line(present)
+    if own is not None:
+        return LINES[own], "this node's marker files"
+    if site is not None:
+        return LINES[site], "the site's line (this node has neither line's marker files)"
+    return None, "neither this node nor the site shows either line's marker files"
 
 
 def detect_db_ha(db_ha_node_count: int, keepalived_confs: list[str]) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from bootstrap import inventory as inv
-from bootstrap.layout import Layout
+from bootstrap.layout import Layout, Line, node_line
 from bootstrap.profiles import Profile
 from suites.catalog import Requirement, resolve_expected
 from suites.dbsession import DbFacts
@@ -125,6 +125,17 @@ class Context:
     def layout(self) -> Layout:
         """The site's install line and DB-HA variant (SiteRuntime.layout)."""
         return self.rt.layout()
+
+    @property
+    def line(self) -> tuple[Line | None, str]:
+        """The install line whose rules apply on the node under test, and why: the inventory's
+        ``layout.line``, else the node's own marker files (the ``layout`` fact, which the check
+        must declare), else the site's line (bootstrap/layout.py ``node_line``)."""
+        assert self.node is not None
+        given = self.inventory.layout.line
+        if given is not None:
+            return node_line(None, given, None)
+        return node_line(self.facts["layout"], None, self.layout.line)
 
     def through_vip(self, name: str) -> None:
         """Before a check that goes through the named VIP from the runner: raise Blocked

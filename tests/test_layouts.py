@@ -256,11 +256,38 @@ def test_a_non_first_k3s_kubeconfig_on_the_first_nodes_address_fails() -> None:
 
 def test_the_kubeadm_line_needs_admin_conf_at_the_vip() -> None:
     data, facts = k3s_site()
+    facts["cp1"]["layout"] = layout.KUBEADM_MARK
     facts["cp1"]["admin_conf"] = f"file=/etc/kubernetes/admin.conf\n    server: https://{VIP}:6443"
     assert judge(data, facts, "HA-CP-004", "cp1") is None
     facts["cp1"]["admin_conf"] = "file=/etc/kubernetes/admin.conf\n    server: https://127.0.0.1:6443"
     got = judge(data, facts, "HA-CP-004", "cp1")
     assert got is not None and f"not https://{VIP}:6443" in got
+
+
+def test_each_node_is_judged_by_its_own_lines_files() -> None:
+    """A k3s node whose only admin kubeconfig is at kubeadm's path has none k3s's kubectl reads;
+    the same file passes where the inventory says the site is on the kubeadm line."""
+    data, facts = k3s_site()
+    facts["cp1"]["admin_conf"] = f"file=/etc/kubernetes/admin.conf\n    server: https://{VIP}:6443"
+    got = judge(data, facts, "HA-CP-004", "cp1")
+    assert got is not None and got.startswith(
+        "cp1 has no admin kubeconfig at /etc/rancher/k3s/k3s.yaml (found /etc/kubernetes/admin.conf, another line's)"
+    )
+    assert "rules of the k3s line on cp1 (this node's marker files)" in got
+    data["layout"] = {"line": "kubeadm"}
+    assert judge(data, facts, "HA-CP-004", "cp1") is None
+    facts["cp1"]["admin_conf"] = "file=/etc/rancher/k3s/k3s.yaml\n    server: https://127.0.0.1:6443"
+    got = judge(data, facts, "HA-CP-004", "cp1")  # the inventory's line selects kubeadm's rule
+    assert got is not None and "no admin kubeconfig at /etc/kubernetes/admin.conf" in got
+
+
+def test_a_node_without_markers_takes_the_sites_line_and_unread_markers_never_pass() -> None:
+    data, facts = k3s_site()
+    facts["cn1"]["layout"] = ""  # neither line's markers: the site's line (k3s, on the First Node)
+    assert judge(data, facts, "HA-CP-005", "cn1") is None
+    facts["cn1"]["layout"] = (4, "sudo: a password is required")
+    got = judge(data, facts, "HA-CP-005", "cn1")
+    assert got is not None and got.startswith("not verifiable") and "sudo: a password is required" in got
 
 
 @pytest.mark.parametrize(
@@ -279,6 +306,8 @@ def test_the_kubeadm_line_needs_admin_conf_at_the_vip() -> None:
 def test_a_compute_node_joined_elsewhere_fails(kubelet_conf: str, message: str) -> None:
     data, facts = k3s_site()
     facts["cn1"]["kubelet_conf"] = kubelet_conf
+    if "/etc/kubernetes/" in kubelet_conf:
+        facts["cn1"]["layout"] = layout.KUBEADM_MARK  # a node of the kubeadm line
     got = judge(data, facts, "HA-CP-005", "cn1")
     assert got is not None and message in got
 

@@ -82,55 +82,71 @@ def kubectl_configured(ctx: Context) -> None:
 
 def _layout_evidence(ctx: Context) -> tuple[str, str]:
     lay = ctx.layout
-    return ("install layout", lay.describe() + " (" + "; ".join(f"{k}: {v}" for k, v in lay.sources) + ")")
+    line, why = ctx.line
+    here = f"rules of the {line.name} line on {ctx.node.name if ctx.node else '-'} ({why})" if line else why
+    return ("install layout", lay.describe() + " (" + "; ".join(f"{k}: {v}" for k, v in lay.sources) + "); " + here)
 
 
-@check("HA-CP-004", facts=("admin_conf",))
+def _lines(ctx: Context) -> list[layout.Line]:
+    """The lines whose rules apply on the node: its own, or every line when it is not known."""
+    line, _ = ctx.line
+    return [line] if line is not None else list(layout.LINES.values())
+
+
+@check("HA-CP-004", facts=("admin_conf", "layout"))
 def admin_conf_points_at_vip(ctx: Context) -> None:
     """kubeadm line: admin.conf names https://VIP:6443. k3s line: k3s.yaml names the node's own
     apiserver (https://127.0.0.1:6443; every k3s server is a control-plane member), or the VIP.
-    Source: shared/docs/real-sites.md (ocboot roles/k3s, ocadm)."""
+    The node's line picks the file and the rule (a file at the other line's path is not this
+    node's admin kubeconfig). Source: shared/docs/real-sites.md (ocboot roles/k3s, ocadm)."""
     assert ctx.node is not None
     vip_url = f"https://{ctx.inventory.vips.platform}:6443"
     local = {f"https://{h}:6443" for h in ("127.0.0.1", "localhost", "[::1]", str(ctx.node.address))}
     ev = [*ctx.facts.evidence("admin_conf"), _layout_evidence(ctx)]
     files = ctx.facts["admin_conf"]
-    k3s_admin = layout.LINES["k3s"].admin_kubeconfig
+    lines = _lines(ctx)
+    mine = {ln.admin_kubeconfig: ln for ln in lines if files.get(ln.admin_kubeconfig)}
+    others = [p for p, s in files.items() if s and p not in mine]
     ctx.require(
-        any(files.values()),
-        f"{ctx.node.name} has no admin kubeconfig ({layout.LINES['kubeadm'].admin_kubeconfig} or {k3s_admin})",
+        bool(mine),
+        f"{ctx.node.name} has no admin kubeconfig at {' or '.join(ln.admin_kubeconfig for ln in lines)}"
+        + (f" (found {', '.join(others)}, another line's)" if others else ""),
         ev,
     )
-    for path, servers in files.items():
-        allowed = ({vip_url} | local) if path == k3s_admin else {vip_url}
-        bad = [srv for srv in servers if srv not in allowed]
-        want = f"this node's own apiserver or {vip_url}" if path == k3s_admin else vip_url
+    for path, line in mine.items():
+        allowed = ({vip_url} | local) if line.local_admin_server else {vip_url}
+        bad = [srv for srv in files[path] if srv not in allowed]
+        want = f"this node's own apiserver or {vip_url}" if line.local_admin_server else vip_url
         ctx.require(not bad, f"{path} points at {', '.join(bad)}, not {want}", ev)
 
 
-@check("HA-CP-005", facts=("kubelet_conf",))
+@check("HA-CP-005", facts=("kubelet_conf", "layout"))
 def compute_joined_through_vip(ctx: Context) -> None:
     """kubeadm line: kubelet.conf names https://VIP:6443. k3s line: k3s-agent.service joins
     ``--server https://VIP:6443`` (or K3S_URL); its kubelet talks to the agent's local load
-    balancer (https://127.0.0.1:6444), which is accepted. Never the First Node's address."""
+    balancer (https://127.0.0.1:6444), which is accepted. Never the First Node's address. The
+    node's line picks the files read."""
     assert ctx.node is not None
     want = f"https://{ctx.inventory.vips.platform}:6443"
     first = str(ctx.inventory.first_node().address)
     ev = [*ctx.facts.evidence("kubelet_conf"), _layout_evidence(ctx)]
     files = ctx.facts["kubelet_conf"]
-    joined = {p: s for p, s in files.items() if p != layout.LINES["k3s"].compute_kubeconfig}
+    lines = _lines(ctx)
+    joined = {ln.compute_join: files[ln.compute_join] for ln in lines if files.get(ln.compute_join)}
     ctx.require(
-        any(joined.values()),
+        bool(joined),
         f"{ctx.node.name} names no server it joined through (not joined: no server in "
-        f"{layout.LINES['kubeadm'].compute_join} or {layout.K3S_AGENT_UNIT})",
+        f"{' or '.join(ln.compute_join for ln in lines)})",
         ev,
     )
     servers = [srv for s in joined.values() for srv in s]
     ctx.require(not any(first in s for s in servers), f"joined through the First Node's address {first}", ev)
     ctx.require(all(s == want for s in servers), f"joined through {', '.join(servers)}, not {want}", ev)
-    agent_lb = files.get(layout.LINES["k3s"].compute_kubeconfig, [])
-    bad = [s for s in agent_lb if s not in (layout.K3S_AGENT_LB, want)]
-    ctx.require(not bad, f"the kubelet talks to {', '.join(bad)}, not the agent's {layout.K3S_AGENT_LB} or {want}", ev)
+    for line in lines:
+        if line.agent_lb is None or line.compute_kubeconfig == line.compute_join:
+            continue
+        bad = [s for s in files.get(line.compute_kubeconfig, []) if s not in (line.agent_lb, want)]
+        ctx.require(not bad, f"the kubelet talks to {', '.join(bad)}, not the agent's {line.agent_lb} or {want}", ev)
 
 
 @check("HA-WEB-001")

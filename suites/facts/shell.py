@@ -86,15 +86,14 @@ KEEPALIVED_SCRIPTS_COMMAND = (
 
 # The control plane's certificates (public parts only: the CERTIFICATE blocks of the kubeadm and
 # k3s PKI files, and the kubeconfigs' client-certificate-data): "@@cert <path>" / "@@b64 <path>".
-CERT_DIRS = ("/etc/kubernetes/pki", "/etc/kubernetes/pki/etcd", "/var/lib/rancher/k3s/server/tls",
-             "/var/lib/rancher/k3s/server/tls/etcd")  # fmt: skip
+CERT_DIRS = layout.PKI_DIRS
 CERTS_COMMAND = NEED_ROOT + (
     "for d in " + " ".join(CERT_DIRS) + '; do asroot test -d "$d" || continue; '
     "fs=$(asroot find \"$d\" -maxdepth 1 -type f -name '*.crt') || exit 4; for f in $fs; do "
     'echo "@@cert $f"; c=$(asroot sed -n "/BEGIN CERTIFICATE/,/END CERTIFICATE/p" "$f") || exit 4; '
     "printf '%s\\n' \"$c\" | head -c 20000; done; done; "
     "for f in "
-    + " ".join((layout.LINES["kubeadm"].admin_kubeconfig, layout.KUBEADM_MARK, layout.LINES["k3s"].admin_kubeconfig))
+    + " ".join(layout.CLIENT_CERT_KUBECONFIGS)
     + '; do asroot test -f "$f" || continue; '
     'b=$(asroot sed -n "s/^[[:space:]]*client-certificate-data:[[:space:]]*//p" "$f") || exit 4; '
     'for x in $(printf \'%s\\n\' "$b" | head -n 3); do echo "@@b64 $f"; echo "$x"; done; done'
@@ -103,11 +102,12 @@ CERTS_COMMAND = NEED_ROOT + (
 # etcd as this node's member answers on 127.0.0.1:2379, through the node's own client certificate
 # where etcd speaks TLS (kubeadm's healthcheck-client, k3s's etcd client; real-sites.md), so the
 # key never leaves the node: "endpoint <url>" then the body; curl's own status where none came.
+_KUBEADM_ETCD, _K3S_ETCD = layout.LINES["kubeadm"].etcd_client, layout.LINES["k3s"].etcd_client
 _ETCD = NEED_ROOT + (
-    "e=https://127.0.0.1:2379; k=/etc/kubernetes/pki/etcd; r=/var/lib/rancher/k3s/server/tls/etcd; "
-    'if asroot test -f $k/healthcheck-client.crt; then a="--cacert $k/ca.crt --cert $k/healthcheck-client.crt '
-    '--key $k/healthcheck-client.key"; elif asroot test -f $r/client.crt; then a="--cacert $r/server-ca.crt '
-    '--cert $r/client.crt --key $r/client.key"; else e=http://127.0.0.1:2379; a=""; fi; echo "endpoint $e"; '
+    f"e=https://127.0.0.1:2379; if asroot test -f {_KUBEADM_ETCD[1]}; then "
+    f'a="--cacert {_KUBEADM_ETCD[0]} --cert {_KUBEADM_ETCD[1]} --key {_KUBEADM_ETCD[2]}"; '
+    f'elif asroot test -f {_K3S_ETCD[1]}; then a="--cacert {_K3S_ETCD[0]} --cert {_K3S_ETCD[1]} --key {_K3S_ETCD[2]}"; '
+    'else e=http://127.0.0.1:2379; a=""; fi; echo "endpoint $e"; '
 )
 ETCD_MEMBERS_COMMAND = _ETCD + 'asroot curl -sS --max-time 4 $a -X POST -d "{}" $e/v3/cluster/member/list'
 ETCD_HEALTH_COMMAND = _ETCD + "asroot curl -sS --max-time 4 $a $e/health"

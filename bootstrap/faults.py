@@ -27,7 +27,7 @@ from typing import Any
 
 from bootstrap import inventory as inv
 from bootstrap.poll import WaitTimeout, wait_until
-from bootstrap.remote import Remote, RemoteError
+from bootstrap.remote import Pool, RemoteError
 from bootstrap.sitekind import SiteKind
 from bootstrap.vips import ADDR_COMMAND, holders
 
@@ -230,7 +230,15 @@ class SiteDriver(Driver):
     name = "site"
     managed = False
 
-    def __init__(self, inventory: inv.Inventory, journal_dir: Path, confirmed_site: str | None, runner_ip: str) -> None:
+    def __init__(
+        self,
+        inventory: inv.Inventory,
+        journal_dir: Path,
+        confirmed_site: str | None,
+        runner_ip: str,
+        pool: Pool | None = None,
+    ) -> None:
+        """``pool``: the run's connections (shared with the checks); a pool of its own if None."""
         if confirmed_site != inventory.site:
             raise FaultError(
                 f"destructive steps on site {inventory.site!r} need --destructive and --confirm-site={inventory.site}"
@@ -238,24 +246,19 @@ class SiteDriver(Driver):
         self.inventory = inventory
         self.runner_ip = runner_ip
         self.journal = Journal(journal_dir / f"faults-{inventory.site}.json")
-        self._remotes: dict[str, Remote] = {}
+        self.pool = pool if pool is not None else Pool(inventory)
 
-    def remote(self, node: str) -> Remote:
-        if node not in self._remotes:
-            self._remotes[node] = Remote.for_node(self.inventory, node)
-        return self._remotes[node]
+    def _last_words(self, node: str, command: str, timeout: float) -> None:
+        """A command that takes the node (and its connection) down; the connection is dropped."""
+        with contextlib.suppress(RemoteError):  # the connection dies with the node
+            self.pool.run(node, command, timeout=timeout)
+        self.pool.forget(node)
 
     def power_cut(self, node: str) -> None:
-        r = self.remote(node)
-        with contextlib.suppress(RemoteError):  # the connection dies with the node
-            r.run("echo 1 > /proc/sys/kernel/sysrq; echo b > /proc/sysrq-trigger", timeout=5)
-        r.close()
+        self._last_words(node, "echo 1 > /proc/sys/kernel/sysrq; echo b > /proc/sysrq-trigger", 5)
 
     def stop(self, node: str) -> None:
-        r = self.remote(node)
-        with contextlib.suppress(RemoteError):
-            r.run("systemctl reboot", timeout=10)
-        r.close()
+        self._last_words(node, "systemctl reboot", 10)
 
     def start(self, node: str) -> None:
         try:
@@ -293,7 +296,7 @@ class SiteDriver(Driver):
 
     def run(self, node: str, command: str, timeout: float = 30) -> str:
         try:
-            res = self.remote(node).run(command, timeout=timeout, check=False)
+            res = self.pool.run(node, command, timeout=timeout)
         except RemoteError as exc:
             raise FaultError(f"{node}: {exc}") from None
         if not res.ok:
@@ -304,13 +307,13 @@ class SiteDriver(Driver):
         per_node = {}
         for node in self.inventory.nodes:
             with contextlib.suppress(RemoteError):
-                per_node[node.name] = self.remote(node.name).run(ADDR_COMMAND, timeout=5, check=False).stdout
+                per_node[node.name] = self.pool.run(node.name, ADDR_COMMAND, timeout=5).stdout
         return holders(per_node, vips)
 
     def reachable(self, node: str) -> bool:
+        self.pool.forget(node)  # a fresh login: the node may have rebooted since
         try:
-            self.remote(node).close()
-            return self.remote(node).run("true", timeout=5, check=False).ok
+            return self.pool.run(node, "true", timeout=5).ok
         except RemoteError:
             return False
 

@@ -243,6 +243,15 @@ class Pool:
                 self._dead[node] = str(exc)
             raise
 
+    def forget(self, node: str) -> None:
+        """Drop the node's connection and what is remembered of it: it was powered off, rebooted
+        or cut off on purpose, and the next command logs in afresh."""
+        with self._lock:
+            self._dead.pop(node, None)
+            remote = self._remotes.pop(node, None)
+        if remote is not None:
+            remote.close()
+
     def close(self) -> None:
         with self._lock:
             for remote in self._remotes.values():

@@ -243,6 +243,7 @@ class SiteRuntime:
             journal_dir=self.options.get("journal_dir"),
             confirmed_site=self.options.get("confirm_site"),
             runner_ip=fl.runner_address_towards(first),
+            pool=self.pool,
         )
 
     def redact(self, text: str) -> str:

@@ -19,6 +19,7 @@ import suites.survival.analysis
 from bootstrap import inventory as inv
 from bootstrap.faults import FROZEN, STATIC_POD, Fault, FaultError, Journal, SiteFaults, service_commands
 from bootstrap.lab.lab import Lab
+from bootstrap.remote import NodeUnreachable, Pool, Result
 from suites import catalog
 from suites.findings import HUNG_DATABASE, STALE_ANNOUNCEMENT
 from suites.survival import workload as workload_module
@@ -201,6 +202,39 @@ def test_real_site_faults_need_the_site_name_confirmed(tmp_path: Path) -> None:
         with pytest.raises(FaultError, match="need --destructive and --confirm-site=acme-prod"):
             SiteFaults(site, tmp_path, confirmed, "127.0.0.1")
     assert SiteFaults(site, tmp_path, "acme-prod", "127.0.0.1").journal.load() == []
+
+
+class ScriptedPool(Pool):
+    """The run's connections, answering from a script: node -> (rc, stdout); no SSH."""
+
+    def __init__(self, site: inv.Inventory, answers: dict[str, tuple[int, str]]) -> None:
+        super().__init__(site)
+        self.answers, self.calls, self.forgotten = answers, list[tuple[str, str]](), list[str]()
+
+    def run(self, node: str, command: str, timeout: float = 30) -> Result:
+        self.calls.append((node, command))
+        if node not in self.answers:
+            raise NodeUnreachable("no route to host", node)
+        rc, out = self.answers[node]
+        return Result(rc, out, "refused" if rc else "")
+
+    def forget(self, node: str) -> None:
+        self.forgotten.append(node)
+
+
+def test_a_sites_faults_run_on_the_runs_connections(tmp_path: Path) -> None:
+    site = inv.parse(VALID_INVENTORY)
+    pool = ScriptedPool(site, {"cp1": (0, "")})
+    driver = SiteFaults(site, tmp_path, "acme-prod", "127.0.0.1", pool=pool)
+    driver.power_cut("cp1")
+    assert pool.calls == [("cp1", "echo 1 > /proc/sys/kernel/sysrq; echo b > /proc/sysrq-trigger")]
+    assert pool.forgotten == ["cp1"]  # its connection died with it: the next command logs in afresh
+    assert driver.reachable("cp1") and not driver.reachable("cp2")
+    with pytest.raises(FaultError, match=r"cp2: .*no route to host"):
+        driver.run("cp2", "true")
+    pool.answers["cp2"] = (1, "")
+    with pytest.raises(FaultError, match="cp2: iptables -L: exited 1: refused"):
+        driver.run("cp2", "iptables -L")
 
 
 def test_a_named_finding_explains_only_its_own_problems() -> None:

@@ -29,6 +29,7 @@ from suites.context import CheckError, CheckFailed, Context, DbFacts, NotVerifia
 from suites.engine import run_checks
 from suites.facts import ABSENT, AS_ROOT, KA_CONF_CHAIN, POD_LOG_COMMAND, PROBES, Unreadable
 from suites.factsource import RecordedFactSource
+from suites.messages import defects
 from suites.registry import load_checks
 from tests.conftest import VALID_INVENTORY
 
@@ -131,6 +132,7 @@ def judge(data: dict[str, Any], facts: dict[str, dict[str, Any]], rid: str, node
     try:
         run_checks(ctx, CHECKS[rid])
     except CheckFailed as exc:
+        assert not defects(exc.message), f"{rid}: the message reads badly ({defects(exc.message)}): {exc.message!r}"
         return exc.message + "\n" + "\n".join(out for _, out in exc.evidence)
     except NotVerifiable as exc:
         return f"not verifiable: {exc}"

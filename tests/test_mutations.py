@@ -25,10 +25,14 @@ from bootstrap.deploy import deploy
 from bootstrap.inventory import load
 from bootstrap.lab.lab import Lab
 from suites import catalog as cat
+from suites.messages import defects
 from tests import mutations as mx
 
 ROOT = Path(__file__).resolve().parent.parent
 FAILING = ("failed", "error")
+# Every failure message a mutation run produced, read as a person would (suites/messages.py):
+# no empty list, no object repr, no integer shown as a float.
+MESSAGE_DEFECTS: list[str] = []
 
 
 # The gate: no requirement without a mutation --------------------------------------------
@@ -110,6 +114,7 @@ class Score:
         lines.append(f"collateral failures: {'; '.join(collateral) or 'none'}")
         lines.append(f"not green after undo: {'; '.join(self.greens) or 'none'}")
         lines.append(f"transient after undo: {'; '.join(self.transients) or 'none'}")
+        lines.append(f"failure messages that read badly: {'; '.join(MESSAGE_DEFECTS) or 'none'}")
         return "\n".join(lines)
 
     def write(self, root: Path) -> Path:
@@ -193,7 +198,11 @@ def suite(inventory: Path, report: Path, *args: str) -> dict[str, str]:
         raise AssertionError(
             f"the suite wrote no results (exit {proc.returncode}):\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}"
         )
-    return {c["id"]: c["outcome"] for c in json.loads(results.read_text())["checks"]}
+    checks = json.loads(results.read_text())["checks"]
+    for c in checks:
+        if c["outcome"] in FAILING:
+            MESSAGE_DEFECTS.extend(f"{c['id']}: {what}: {c['message'][:300]!r}" for what in defects(c["message"]))
+    return {c["id"]: c["outcome"] for c in checks}
 
 
 def settled_suite(view: mx.View, inventory: Path, report: Path, want: Callable[[dict[str, str]], bool],
@@ -301,6 +310,7 @@ def test_every_read_only_mutation_is_caught(labs: Labs, score: Score, tmp_path: 
     verdicts = run_batches(labs, mx.MUTATIONS, score, tmp_path, *READ_ONLY)
     assert len(verdicts) == len(mx.MUTATIONS)
     assert all(v.killed and not v.collateral for v in verdicts) and not score.greens, report_failures(verdicts, score)
+    assert not MESSAGE_DEFECTS, "\n".join(MESSAGE_DEFECTS)
 
 
 @pytest.mark.lab

@@ -11,6 +11,7 @@ import pymysql
 from bootstrap.poll import WaitTimeout, wait_until
 from bootstrap.topology import Role
 from suites.context import Context
+from suites.messages import number
 from suites.registry import check
 
 
@@ -48,7 +49,9 @@ def db_settings(ctx: Context) -> None:
     if int(v["skip_name_resolve"] or 0) != 1:
         problems.append("skip_name_resolve is OFF")
     if int(v["expire_logs_days"] or 0) != int(ctx.expected("expire_logs_days")):
-        problems.append(f"expire_logs_days is {v['expire_logs_days']} (expected {ctx.expected('expire_logs_days')})")
+        problems.append(
+            f"expire_logs_days is {number(v['expire_logs_days'])} (expected {number(ctx.expected('expire_logs_days'))})"
+        )
     if int(v["innodb_file_per_table"] or 0) != 1:
         problems.append("innodb_file_per_table is OFF")
     ctx.require(not problems, f"{ctx.node.name}: " + "; ".join(problems), ev)

@@ -17,6 +17,7 @@ from cryptography import x509
 from bootstrap import layout
 from bootstrap.topology import Role
 from suites.context import CheckError, Context, Skip
+from suites.messages import error_text
 from suites.registry import check
 
 TIMEOUT = (3, 5)  # connect, read
@@ -53,9 +54,11 @@ def control_plane_members(ctx: Context) -> None:
             ev.append((f"GET {url}", f"{resp.status_code} {resp.text[:80]}"))
         except requests.RequestException as exc:
             ev.append((f"GET {url}", str(exc)[:200]))
+    down = [n.name for n in control if n.name not in healthy]
     ctx.require(
-        len(healthy) == len(control),
-        f"only {len(healthy)} of {len(control)} control-plane members are healthy on 6443: {', '.join(healthy)}",
+        not down,
+        f"only {len(healthy)} of {len(control)} control-plane members are healthy on 6443 "
+        f"(not healthy: {', '.join(down)})",
         ev,
     )
 
@@ -193,7 +196,7 @@ def storage_round_trip(ctx: Context) -> None:
         if created:
             client.remove_bucket(st.bucket)
     except (S3Error, urllib3.exceptions.HTTPError) as exc:
-        ctx.fail(f"S3 at {st.endpoint}: {exc}")
+        ctx.fail(f"S3 at {st.endpoint}: {error_text(exc)}")
 
 
 @check("HA-UPG-001", facts=("yunion",))

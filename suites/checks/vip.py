@@ -37,7 +37,8 @@ def vip_held_by_exactly_one_node(ctx: Context) -> None:
         cause, log_ev = ctx.rt.track_script_failures(name)
         ctx.fail(f"{name} VIP {vip} is held by no node" + (f": {cause}" if cause else ""), log_ev or None)
     ctx.require(len(found) == 1, f"{name} VIP {vip} is held by {len(found)} nodes at once: {', '.join(found)}", ev)
-    ctx.require(found[0] in group, f"{name} VIP {vip} is held by {found[0]}, outside its group {sorted(group)}", ev)
+    members = ", ".join(sorted(group))
+    ctx.require(found[0] in group, f"{name} VIP {vip} is held by {found[0]}, outside its group ({members})", ev)
 
 
 @check("HA-VIP-002", facts=("addr",))

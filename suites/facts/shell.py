@@ -92,9 +92,7 @@ CERTS_COMMAND = NEED_ROOT + (
     "fs=$(asroot find \"$d\" -maxdepth 1 -type f -name '*.crt') || exit 4; for f in $fs; do "
     'echo "@@cert $f"; c=$(asroot sed -n "/BEGIN CERTIFICATE/,/END CERTIFICATE/p" "$f") || exit 4; '
     "printf '%s\\n' \"$c\" | head -c 20000; done; done; "
-    "for f in "
-    + " ".join(layout.CLIENT_CERT_KUBECONFIGS)
-    + '; do asroot test -f "$f" || continue; '
+    "for f in " + " ".join(layout.CLIENT_CERT_KUBECONFIGS) + '; do asroot test -f "$f" || continue; '
     'b=$(asroot sed -n "s/^[[:space:]]*client-certificate-data:[[:space:]]*//p" "$f") || exit 4; '
     'for x in $(printf \'%s\\n\' "$b" | head -n 3); do echo "@@b64 $f"; echo "$x"; done; done'
 )

@@ -1,3 +1,3 @@
 """Top-level conftest: loads the suite's pytest plugin for every run."""
 
-pytest_plugins = ["fixtures.plugin"]
+pytest_plugins = ["fixtures.plugin", "fixtures.footprint"]

@@ -1,0 +1,65 @@
+"""The suite's own footprint: workers for ``-n auto`` and a read-only run's priority
+(fixtures/footprint.py); the effect on the lab is measured by benchmarks/footprint_bench.py."""
+
+from __future__ import annotations
+
+import doctest
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import fixtures.footprint
+from fixtures.footprint import local_address, pytest_xdist_auto_num_workers, runner_is_a_node
+from tests.conftest import VALID_INVENTORY
+
+
+def test_the_modules_examples_hold() -> None:
+    assert doctest.testmod(fixtures.footprint).failed == 0
+
+
+def test_the_runners_own_addresses_are_known_without_sending_anything() -> None:
+    assert local_address("127.0.0.1")
+    assert not local_address("192.0.2.7")  # TEST-NET-1: no host has it
+    assert not local_address("not-an-address")
+
+
+class _Config:
+    def __init__(self, inventory: str | None) -> None:
+        self.inventory = inventory
+
+    def getoption(self, name: str, default: Any = None) -> Any:
+        return self.inventory if name == "--inventory" else default
+
+
+def test_auto_starts_one_worker_on_a_node_of_the_site(tmp_path: Path) -> None:
+    data = {**VALID_INVENTORY, "nodes": [dict(n) for n in VALID_INVENTORY["nodes"]]}
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert not runner_is_a_node(str(path))
+    data["nodes"][0]["address"] = "127.0.0.1"  # the runner is the First Node
+    path.write_text(yaml.safe_dump(data))
+    assert runner_is_a_node(str(path))
+    assert pytest_xdist_auto_num_workers(_Config(str(path))) == 1  # type: ignore[arg-type]
+    assert not runner_is_a_node(str(tmp_path / "missing.yaml"))  # the plugin names that error later
+    workers = pytest_xdist_auto_num_workers(_Config(None))  # type: ignore[arg-type]
+    assert workers == max(1, min((os.cpu_count() or 1) // 2, 4))
+
+
+def test_a_read_only_run_lowers_only_its_own_priority() -> None:
+    """In a child process: its nice value rises to 10 and its I/O class becomes best effort 7;
+    the parent's stays as it was."""
+    code = (
+        "import os, subprocess; from fixtures.footprint import lower_priority; "
+        "print(lower_priority(), os.getpriority(os.PRIO_PROCESS, 0)); "
+        "print(subprocess.run(['ionice', '-p', str(os.getpid())], capture_output=True, text=True).stdout.strip())"
+    )
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
+    first, second = out.stdout.strip().splitlines()
+    assert first == f"[] {max(before, 10)}", out.stdout
+    assert second == "best-effort: prio 7", out.stdout
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before

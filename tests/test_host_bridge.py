@@ -33,8 +33,8 @@ def machine(tmp_path: Path, host_bridge: bool) -> Machine:
 
 
 def test_the_plan_and_the_command_line_carry_the_host_bridge() -> None:
-    assert Lab.plan("5node", 0, SUBNET, host_bridge=True)["host_bridge"] is True
-    assert Lab.plan("5node", 0, SUBNET)["host_bridge"] is False
+    assert Lab.plan("5node", 0, SUBNET, host_bridge=True).host_bridge is True
+    assert Lab.plan("5node", 0, SUBNET).host_bridge is False
     args = lab_cli.parser().parse_args(["up", "--topology", "5node", "--line", "k3s", "--host-bridge"])
     assert args.host_bridge is True
     assert lab_cli.parser().parse_args(["up", "--topology", "5node"]).host_bridge is False

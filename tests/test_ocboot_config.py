@@ -16,6 +16,7 @@ import yaml
 from bootstrap import discovery
 from bootstrap import inventory as inv
 from bootstrap.lab import config as lab_config
+from bootstrap.lab import files as lab_files
 from bootstrap.lab.lab import Lab
 from bootstrap.ocboot_config import OcbootConfigError, inventory_data
 
@@ -209,7 +210,7 @@ def test_the_labs_ocboot_config_describes_the_same_site_as_its_inventory(
     lab.paths.secrets_dir.mkdir(mode=0o700)
     for secret in (lab.paths.db_password_file, lab.paths.s3_secret_file):
         secret.write_text("lab-secret-xyz\n")
-    lab._write_inventory(state)
+    lab_files.write_inventory(lab.paths, state)
     assert lab.paths.ocboot_config.stat().st_mode & 0o077 == 0  # it holds the DB password, as ocboot's does
     own = inv.load(lab.paths.inventory)
     db_ha_nodes = [str(n.address) for n in own.nodes_with(inv.Role.DB_HA)]

@@ -42,6 +42,7 @@ def root_vip(name: str) -> str:
 VIP_PROBE_PORTS = {"platform": 6443, "db": 3306}  # a service every install runs behind the VIP
 ROOT_DB = "ROOT-DB[site]"  # the root item every database check depends on: the inventory's DB login
 DB_LOGIN_REFUSED = (1044, 1045)  # access denied to a database / for a user
+DB_NO_ANSWER = 2013  # pymysql: the server took the TCP connection but gave no answer in time (hung)
 
 
 class Blocked(CheckError):

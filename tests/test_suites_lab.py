@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from bootstrap.deploy import deploy
+from bootstrap.faults import FROZEN, service_commands
 from bootstrap.inventory import load
 from bootstrap.lab.lab import Lab
 from bootstrap.poll import wait_until
@@ -290,6 +291,28 @@ def test_a_wrong_db_password_is_one_root_cause(deployed: Path, tmp_path: Path) -
     html = (tmp_path / "r" / "report.html").read_text()
     assert html.index('id="root-ROOT-DB[site]"') < html.index('id="summary"')
     assert "not-the-password" not in proc.stdout + html
+
+
+def test_a_hung_database_is_one_root_cause(deployed: Path, tmp_path: Path) -> None:
+    """A MariaDB frozen on db2 (SIGSTOP: the kernel still takes its TCP connections, as a hung
+    server's) is ROOT-DB[site] once, with the evidence; db2's database checks are blocked by
+    it instead of failing one by one (issue 24)."""
+    stop, cont = service_commands(FROZEN + "mariadb")
+    lab = Lab()
+    assert lab.ssh("db2", stop).returncode == 0
+    try:
+        proc, doc = suite(f"--inventory={deployed}", "-m", "db or dbha", report=tmp_path)
+    finally:
+        lab.ssh("db2", cont)
+    assert "Traceback" not in proc.stdout
+    root = next(c for c in doc["checks"] if c["id"] == "ROOT-DB[site]")
+    assert root["outcome"] == "failed", root
+    assert "MariaDB at db2 takes the TCP connection but gives no answer within" in root["message"], root
+    on_db2 = [c for c in doc["checks"] if c["node"] == "db2"]
+    blocked = [c for c in on_db2 if c.get("blocked_by") == "ROOT-DB[site]"]
+    assert len(blocked) >= 3 and not [c for c in on_db2 if c["outcome"] == "failed"], on_db2
+    assert all(c["outcome"] == "error" and "took the TCP connection but gave no greeting" in c["message"]
+               for c in blocked), blocked  # fmt: skip
 
 
 def test_ocboots_config_is_the_inventory_and_its_password_goes_nowhere(deployed: Path, tmp_path: Path) -> None:

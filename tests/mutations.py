@@ -330,6 +330,76 @@ def _stale_etcd_member() -> tuple[Callable[[View, str], None], Callable[[View, s
     return apply, undo
 
 
+ETCD_API = "http://127.0.0.1:2379/v3"
+ETCD_DEFAULTS = "/etc/default/etcd"  # the lab's etcd settings (bootstrap/lab/standin/deploy.py)
+
+
+def _etcd_call(v: View, node: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    out = v.sh(node, f"curl -sS --max-time 10 -X POST -d {shlex.quote(json.dumps(body))} {ETCD_API}/{path}")
+    try:
+        doc = json.loads(out)
+    except ValueError as exc:
+        raise MutationError(f"{node}: etcd {path} answered {out[:300]!r}") from exc
+    if not isinstance(doc, dict) or "error" in doc:  # the gateway's errors: {"error": ..., "code": N}
+        raise MutationError(f"{node}: etcd {path} answered {out[:300]!r}")
+    return doc
+
+
+def _member_count(v: View, node: str) -> int | None:
+    """How many members the node's etcd lists; None while it does not answer."""
+    try:
+        return len(_etcd_call(v, node, "cluster/member/list", {})["members"])
+    except MutationError:
+        return None
+
+
+def _etcd_alarm() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """etcd's NOSPACE alarm raised on the node's member (the alarm API's ACTIVATE, as a full
+    backend raises it): the cluster refuses writes; undo deactivates it."""
+
+    def act(v: View, node: str, action: str) -> None:
+        member = _etcd_call(v, node, "maintenance/status", {})["header"]["member_id"]
+        _etcd_call(v, node, "maintenance/alarm", {"action": action, "memberID": member, "alarm": "NOSPACE"})
+
+    return (lambda v, node: act(v, node, "ACTIVATE")), (lambda v, node: act(v, node, "DEACTIVATE"))
+
+
+def _etcd_own_cluster() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """The node's etcd started afresh as a new one-member cluster (its data wiped, itself the
+    initial cluster: a rejoin gone wrong, k3s's and kubeadm's reported split). It answers
+    healthy to its own /health while the others, another cluster id, still list it. Undo: its
+    data wiped again, re-added as a member by a peer, started to join the existing cluster."""
+
+    def apply(v: View, node: str) -> None:
+        alone = f"{node}=http://{v.address(node)}:2380"
+        v.sh(node, f"cp -p {ETCD_DEFAULTS} {ETCD_DEFAULTS}.mutation-orig && systemctl stop etcd && "
+                   "rm -rf /var/lib/etcd/default && "
+                   f"sed -i -e 's|^ETCD_INITIAL_CLUSTER=.*|ETCD_INITIAL_CLUSTER={alone}|' "
+                   f"-e 's|^ETCD_INITIAL_CLUSTER_TOKEN=.*|ETCD_INITIAL_CLUSTER_TOKEN=split|' {ETCD_DEFAULTS} && "
+                   "systemctl start etcd")  # fmt: skip
+        v.wait(f"{node}: etcd alone", lambda: _member_count(v, node) == 1, 30)
+
+    def undo(v: View, node: str) -> None:
+        v.sh(node, f"systemctl stop etcd; rm -rf /var/lib/etcd/default; if [ -f {ETCD_DEFAULTS}.mutation-orig ]; "
+                   f"then mv {ETCD_DEFAULTS}.mutation-orig {ETCD_DEFAULTS}; fi")  # fmt: skip
+        peer = next(n for n in v.with_role("control") if n != node)
+        for m in _etcd_call(v, peer, "cluster/member/list", {})["members"]:
+            if m.get("name") == node or f"//{v.address(node)}:" in " ".join(m.get("peerURLs", [])):
+                _etcd_call(v, peer, "cluster/member/remove", {"ID": m["ID"]})
+        _etcd_call(v, peer, "cluster/member/add", {"peerURLs": [f"http://{v.address(node)}:2380"]})
+        v.sh(node, f"sed -i 's/^ETCD_INITIAL_CLUSTER_STATE=new$/ETCD_INITIAL_CLUSTER_STATE=existing/' {ETCD_DEFAULTS}"
+                   " && systemctl start etcd")  # fmt: skip
+        try:
+            v.wait(f"{node}: etcd rejoined", lambda: _member_count(v, node) == 3, 60)
+        finally:
+            v.sh(
+                node,
+                f"sed -i 's/^ETCD_INITIAL_CLUSTER_STATE=existing$/ETCD_INITIAL_CLUSTER_STATE=new/' {ETCD_DEFAULTS}",
+            )
+
+    return apply, undo
+
+
 # The mutations ---------------------------------------------------------------------------
 def _selinux() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
     return edit("/etc/selinux/config", "s/^SELINUX=.*/SELINUX=enforcing/")
@@ -756,6 +826,23 @@ MUTATIONS: list[Mutation] = [
         "node1",
         _stale_etcd_member(),
         subject="site",
+    ),
+    _m(
+        "etcd-alarm-nospace",
+        "HA-CP-008",
+        "etcd's NOSPACE alarm raised (the cluster refuses writes: no failure tolerated)",
+        "node2",
+        _etcd_alarm(),
+        subject="site",
+    ),
+    _m(
+        "etcd-own-cluster",
+        "HA-CP-008",
+        "an etcd member restarted as a one-member cluster of its own, healthy to its own /health",
+        IDLE_CONTROL,
+        _etcd_own_cluster(),
+        subject="site",
+        alone=True,  # it restarts etcd on the node; a VIP moved by another mutation would hide it
     ),
     _m(
         "ka-backup-master-nopreempt",

@@ -100,6 +100,8 @@ NEUTRAL: dict[str, tuple[int, str]] = {
     "sysctl": (0, "net.ipv4.ip_forward = 1\nnet.ipv4.ip_nonlocal_bind = 1"),
     "etcd_members": (7, "endpoint http://127.0.0.1:2379\ncurl: (7) Failed to connect to 127.0.0.1 port 2379"),
     "etcd_health": (7, "endpoint http://127.0.0.1:2379\ncurl: (7) Failed to connect to 127.0.0.1 port 2379"),
+    "etcd_status": (7, "endpoint http://127.0.0.1:2379\ncurl: (7) Failed to connect to 127.0.0.1 port 2379"),
+    "etcd_alarms": (7, "endpoint http://127.0.0.1:2379\ncurl: (7) Failed to connect to 127.0.0.1 port 2379"),
     "bin_sh": (0, "/usr/bin/bash"),
     "links": (0, "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 state UNKNOWN"),
 }
@@ -506,44 +508,89 @@ def test_certificates_close_to_expiry_are_named_with_their_not_after(monkeypatch
     assert "expired" in got
 
 
-def etcd_fact(members: list[dict[str, Any]] | None, healthy: bool | None = True) -> dict[str, Any]:
-    """The etcd_members and etcd_health facts' raw outputs (None: that request got no answer)."""
+def etcd_fact(
+    members: list[dict[str, Any]] | None,
+    healthy: bool | None = True,
+    *,
+    cluster: str = "7001",
+    me: str = "10",
+    leader: str = "10",
+    alarms: tuple[tuple[str, str], ...] = (),
+) -> dict[str, Any]:
+    """A control node's etcd facts' raw outputs, in the shapes etcd's v3 JSON gateway answers
+    (None: that request got no answer)."""
     refused: tuple[int, str] = (7, "endpoint http://127.0.0.1:2379\ncurl: (7) Failed to connect to 127.0.0.1")
+    head = "endpoint http://127.0.0.1:2379\n"
+    header = {"cluster_id": cluster, "member_id": me, "raft_term": "2"}
+    alarm_doc: dict[str, Any] = {"header": header}
+    if alarms:
+        alarm_doc["alarms"] = [{"memberID": m, "alarm": a} for m, a in alarms]
+    answered = members is not None
     return {
-        "etcd_members": refused if members is None
-        else "endpoint http://127.0.0.1:2379\n" + json.dumps({"header": {}, "members": members}),
-        "etcd_health": refused if healthy is None
-        else "endpoint http://127.0.0.1:2379\n" + json.dumps({"health": "true" if healthy else "false"}),
+        "etcd_members": head + json.dumps({"header": header, "members": members}) if answered else refused,
+        "etcd_health": refused if healthy is None else head + json.dumps({"health": "true" if healthy else "false"}),
+        "etcd_status": head + json.dumps({"header": header, "version": "3.5.9", "leader": leader}) if answered
+        else refused,
+        "etcd_alarms": head + json.dumps(alarm_doc) if answered else refused,
     }  # fmt: skip
 
 
-def test_etcd_quorum_membership_catches_stale_unstarted_and_missing_members() -> None:
-    """HA-CP-008 from each control node's view of etcd (member list and its own health)."""
+def etcd_site() -> tuple[dict[str, Any], dict[str, dict[str, str]], list[dict[str, Any]], list[str]]:
+    """A k3s site whose three control nodes' etcd agree: (data, facts, members, control names)."""
     data, facts = k3s_site()
     control = [(n["name"], n["address"]) for n in data["nodes"] if "control" in n["roles"]]
     good = [
         {"ID": str(10 + i), "name": name, "peerURLs": [f"https://{addr}:2380"], "clientURLs": [f"https://{addr}:2379"]}
         for i, (name, addr) in enumerate(control)
     ]
-    for name, _ in control:
-        facts[name].update(etcd_fact(good))
+    for i, (name, _) in enumerate(control):
+        facts[name].update(etcd_fact(good, me=str(10 + i)))
+    return data, facts, good, [name for name, _ in control]
+
+
+def test_etcd_quorum_membership_catches_stale_unstarted_and_missing_members() -> None:
+    """HA-CP-008 from each control node's view of etcd (member list and its own health)."""
+    data, facts, good, control = etcd_site()
     assert judge(data, facts, "HA-CP-008") is None
     stale = [*good, {"ID": "99", "peerURLs": ["https://10.127.190.99:2380"]}]  # added, never started
-    for name, _ in control:
-        facts[name].update(etcd_fact(stale))
+    for i, name in enumerate(control):
+        facts[name].update(etcd_fact(stale, me=str(10 + i)))
     got = judge(data, facts, "HA-CP-008")
-    assert got is not None and "(4 members, quorum 3, tolerating 1 failure(s))" in got
+    # 4 voters: quorum 3, and only 3 started and healthy: one more failure loses the quorum.
+    assert got is not None and "(4 voting members, quorum 3, 3 started and healthy: tolerating 0 failure(s))" in got
     assert "member ID 99 (https://10.127.190.99:2380) is no control node" in got and "has never started" in got
-    for name, _ in control:
+    for name in control:
         facts[name].update(etcd_fact(good[:2]))
-    facts[control[2][0]].update(etcd_fact(None, None))
+    facts[control[2]].update(etcd_fact(None, None))
     got = judge(data, facts, "HA-CP-008")
-    assert got is not None and f"control node(s) {control[2][0]} are no etcd member" in got
-    assert f"etcd on {control[2][0]} does not answer healthy" in got
-    for name, _ in control:
+    assert got is not None and f"control node(s) {control[2]} are no etcd member" in got
+    assert f"etcd on {control[2]} does not answer healthy" in got
+    for name in control:
         facts[name].update(etcd_fact(None, None))
     got = judge(data, facts, "HA-CP-008")
     assert got is not None and got.startswith("no control node's etcd answered with its member list")
+
+
+def test_a_member_with_a_cluster_of_its_own_fails_though_it_answers_healthy() -> None:
+    """One node's etcd restarted as a new one-member cluster (--force-new-cluster after a
+    rejoin): healthy to its own /health, while the others still list it."""
+    data, facts, good, control = etcd_site()
+    facts[control[2]].update(etcd_fact([good[2]], cluster="9002", me="12", leader="12"))
+    got = judge(data, facts, "HA-CP-008")
+    assert got is not None and "the members do not agree on the cluster" in got
+    assert f"{control[2]}: 9002" in got and "the members do not agree on the leader" in got
+    assert "the members do not agree on the members" in got
+    # Healthy to its own /health, it serves the others' cluster not at all: 2 of 3, none to spare.
+    assert "(3 voting members, quorum 2, 2 started and healthy: tolerating 0 failure(s))" in got
+
+
+def test_an_alarmed_cluster_tolerates_no_failure() -> None:
+    data, facts, good, control = etcd_site()
+    for i, name in enumerate(control):
+        facts[name].update(etcd_fact(good, me=str(10 + i), alarms=(("10", "NOSPACE"), ("11", "NOSPACE"))))
+    got = judge(data, facts, "HA-CP-008")
+    assert got is not None and "3 started and healthy: tolerating 0 failure(s)" in got
+    assert f"the cluster has alarm(s) raised: NOSPACE on {control[0]}, NOSPACE on {control[1]}" in got
 
 
 def test_nopreempt_on_an_initial_master_is_the_db_ha_pages_own_contradiction() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import re
 import socket
 import ssl
 import uuid
@@ -256,54 +255,3 @@ def certificates_stay_valid(ctx: Context) -> None:
     if unread:
         ev.append(("not read", "\n".join(unread)))
     ctx.require(not short, f"valid for less than {min_days} days: " + "; ".join(short), ev)
-
-
-def _host_of(url: str) -> str:
-    return re.sub(r"^\w+://\[?([^\]/]+?)\]?(:\d+)?/?$", r"\1", url)
-
-
-@check("HA-CP-008", facts=("etcd_members", "etcd_health"))
-def etcd_quorum_membership(ctx: Context) -> None:
-    """etcd's members (as the first control node that answers lists them, through its own
-    client certificate) are exactly the control nodes, by peer address; each is started (an
-    unstarted member has no name and no client URL), none is a learner; and every control
-    node's own etcd answers healthy. A stale or unstarted member raises the quorum silently:
-    3 nodes and 1 stale member tolerate no further failure."""
-    control = ctx.inventory.nodes_with(Role.CONTROL)
-    replies = {n.name: (ctx.facts_of(n)["etcd_members"], ctx.facts_of(n)["etcd_health"]) for n in control}
-    views = {name: (m.endpoint, m.members(), h.healthy()) for name, (m, h) in replies.items()}
-    ev = [
-        (f"etcd member list and health on {name} ({m.endpoint})", f"{(m.body or m.why)[-2500:]}\n{h.body or h.why}")
-        for name, (m, h) in replies.items()
-    ]
-    listed = next(((name, view[1]) for name, view in views.items() if view[1] is not None), None)
-    if listed is None:
-        ctx.fail("no control node's etcd answered with its member list on 127.0.0.1:2379", ev)
-    source, members = listed
-    by_address = {str(n.address): n.name for n in control}
-    problems, seen = [], set()
-    for m in members:
-        peers = [_host_of(u) for u in m.get("peerURLs", [])]
-        node = next((by_address[p] for p in peers if p in by_address), None)
-        label = m.get("name") or f"ID {m.get('ID')}"
-        if node is None:
-            problems.append(f"member {label} ({', '.join(m.get('peerURLs', []))}) is no control node")
-        else:
-            seen.add(node)
-        if not m.get("name") or not m.get("clientURLs"):
-            problems.append(f"member {label} ({', '.join(m.get('peerURLs', []))}) has never started")
-        if m.get("isLearner"):
-            problems.append(f"member {label} is a learner, not a voting member")
-    missing = [n.name for n in control if n.name not in seen]
-    if missing:
-        problems.append(f"control node(s) {', '.join(missing)} are no etcd member")
-    unhealthy = [name for name, view in views.items() if view[2] is not True]
-    if unhealthy:
-        problems.append(f"etcd on {', '.join(unhealthy)} does not answer healthy")
-    quorum = len(members) // 2 + 1
-    ctx.require(
-        not problems,
-        f"etcd as {source} lists it ({len(members)} members, quorum {quorum}, tolerating "
-        f"{len(members) - quorum} failure(s)): " + "; ".join(problems),
-        ev,
-    )

@@ -125,6 +125,8 @@ PROBES: dict[str, Probe] = {
         # The control plane's etcd as this node's member sees it: the member list, its own health.
         Probe("etcd_members", shell.ETCD_MEMBERS_COMMAND, v.etcd_reply, (0, *shell.CURL_NO_ANSWER), timeout=8),
         Probe("etcd_health", shell.ETCD_HEALTH_COMMAND, v.etcd_reply, (0, *shell.CURL_NO_ANSWER), timeout=8),
+        Probe("etcd_status", shell.ETCD_STATUS_COMMAND, v.etcd_reply, (0, *shell.CURL_NO_ANSWER), timeout=8),
+        Probe("etcd_alarms", shell.ETCD_ALARMS_COMMAND, v.etcd_reply, (0, *shell.CURL_NO_ANSWER), timeout=8),
         # The DB-HA page's interface switcher, where installed (its cron file and scripts).
         Probe(
             "interface_switcher",

@@ -109,6 +109,10 @@ _ETCD = NEED_ROOT + (
 )
 ETCD_MEMBERS_COMMAND = _ETCD + 'asroot curl -sS --max-time 4 $a -X POST -d "{}" $e/v3/cluster/member/list'
 ETCD_HEALTH_COMMAND = _ETCD + "asroot curl -sS --max-time 4 $a $e/health"
+# This member's status (its cluster id, its own member id, the leader it follows) and the cluster's
+# alarms (NOSPACE, CORRUPT), both as this member answers them (etcd's v3 JSON gateway).
+ETCD_STATUS_COMMAND = _ETCD + 'asroot curl -sS --max-time 4 $a -X POST -d "{}" $e/v3/maintenance/status'
+ETCD_ALARMS_COMMAND = _ETCD + 'asroot curl -sS --max-time 4 $a -X POST -d "{}" $e/v3/maintenance/alarm'
 # curl's statuses for "etcd gave no answer" (refused, timed out, TLS or transfer failure):
 # a reading (this member does not answer), not an unreadable fact.
 CURL_NO_ANSWER = (7, 28, 35, 52, 56)

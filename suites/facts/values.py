@@ -283,6 +283,33 @@ class EtcdReply:
             return str(json.loads(self.body or "")["health"]).lower() == "true"
         return None
 
+    def _json(self) -> dict[str, Any] | None:
+        with contextlib.suppress(ValueError, TypeError):
+            doc = json.loads(self.body or "")
+            return doc if isinstance(doc, dict) else None
+        return None
+
+    def header(self, key: str) -> str | None:
+        """A field of the reply's header (``cluster_id``, ``member_id``: uint64 as decimal text)."""
+        doc = self._json()
+        value = (doc or {}).get("header", {}).get(key) if doc else None
+        return None if value is None else str(value)
+
+    def leader(self) -> str | None:
+        """The member id of the leader this member follows (maintenance/status), None if none."""
+        doc = self._json()
+        value = doc.get("leader") if doc else None
+        return None if value in (None, "0", 0) else str(value)
+
+    def alarms(self) -> list[tuple[str, str]] | None:
+        """The cluster's alarms (maintenance/alarm) as (member id, alarm); None where the body
+        is no JSON object."""
+        doc = self._json()
+        if doc is None:
+            return None
+        # etcd 3.4's gateway answers {} when no alarm is raised (empty fields are left out).
+        return [(str(a.get("memberID", "")), str(a.get("alarm", ""))) for a in doc.get("alarms") or []]
+
 
 def etcd_reply(rc: int, output: str) -> EtcdReply:
     """ "endpoint URL" then curl's body (status 0), or curl's message where etcd gave no answer."""

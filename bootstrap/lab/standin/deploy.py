@@ -193,7 +193,7 @@ def standin(d: Deployment, node: NodeEntry, unit: str = "ha-standin") -> None:
         changed = True
         d.changed(node, step, "wrote the database client credentials (0600)")
     config = {
-        "etcd_health_url": "http://127.0.0.1:2379/health",
+        "etcd_url": "http://127.0.0.1:2379",
         "db_host": str(db_host),
         "db_port": d.inventory.db.port,
         "db_cnf": "/etc/ha-standin/db.cnf",

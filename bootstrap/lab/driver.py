@@ -80,7 +80,10 @@ class LabDriver(Driver):
         return res.stdout
 
     def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]:
-        return self.lab.vip_holders(vips)
+        try:
+            return self.lab.vip_holders(vips)
+        except LabError as exc:  # an address list that could not be read: never "nobody holds it"
+            raise FaultError(str(exc)) from None
 
     def reachable(self, node: str) -> bool:
         return self.lab.machine(node).state() is State.RUNNING and self.lab.ssh(node, "true", timeout=5).returncode == 0

@@ -179,13 +179,23 @@ class Machine:
         return total
 
     def addr_output(self) -> str:
-        """``ip -j -4 addr show`` inside the machine, read without SSH ("" when it is not running)."""
-        pid = self.leader()
-        if pid is None:
+        """``ip -j -4 addr show`` inside the machine, read without SSH ("" when it is not running).
+        A read that fails while the machine runs is asked once more, then raises LabError: an
+        unread address list is never "holds no VIP"."""
+        why = ""
+        for _ in range(2):
+            pid = self.leader()
+            if pid is None:
+                return ""  # not running (or it ended while read): it holds nothing
+            proc = run(
+                ["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-j", "-4", "addr", "show"], check=False, timeout=5
+            )
+            if proc.returncode == 0:
+                return proc.stdout
+            why = (proc.stderr or f"exit {proc.returncode}").strip()[-200:]
+        if self.leader() is None:
             return ""
-        return run(
-            ["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-j", "-4", "addr", "show"], check=False, timeout=5
-        ).stdout
+        raise LabError(f"{self.name}: its addresses could not be read: {why}")
 
     def netns_addresses(self) -> set[ipaddress.IPv4Address]:
         """IPv4 addresses configured inside the machine, read without SSH."""

@@ -27,6 +27,9 @@ DB_VARIABLES = (
     "log_bin",
     "binlog_format",
     "log_slave_updates",
+    "read_only",
+    "slave_skip_errors",
+    "slave_exec_mode",
 )
 
 

@@ -995,6 +995,14 @@ MUTATIONS: list[Mutation] = [
         subject="site",
     ),
     _m("yunion-sudo-removed", "HA-UPG-001", "yunion's sudoers file removed", FIRST, (_sudo_apply, _sudo_undo)),
+    _m("db-read-only", "HA-DBHA-006", "read_only=ON on the passive DB node", "db2", global_var("read_only", "1")),
+    _m(
+        "db-exec-idempotent",
+        "HA-DBHA-006",
+        "slave_exec_mode=IDEMPOTENT on a DB node (replication ignores missing and duplicate rows)",
+        "db1",
+        global_var("slave_exec_mode", "'IDEMPOTENT'"),
+    ),
 ]
 
 

@@ -121,13 +121,14 @@ def recorded(facts: dict[str, dict[str, Any]]) -> RecordedFactSource:
 
 
 def judge(data: dict[str, Any], facts: dict[str, dict[str, Any]], rid: str, node: str | None = None,
-          subject: str | None = None, *, grants: list[str] | None = None) -> str | None:  # fmt: skip
+          subject: str | None = None, *, grants: list[str] | None = None,
+          variables: dict[str, Any] | None = None) -> str | None:  # fmt: skip
     """None when the check passes on these facts, else its failure message (and its evidence);
     "not verifiable: ..." or "error: ..." where the engine says so."""
     inventory = inv.parse(data)
     rt = SiteRuntime.create(inventory, None, "postinstall", source=recorded(facts))
     for n in inventory.nodes:
-        rt.db.known[n.name] = DbFacts({}, grants or [], {})
+        rt.db.known[n.name] = DbFacts(dict(variables or {}), grants or [], {})
     rt.vip_reach.update(dict.fromkeys(("platform", "db")))  # answered: no traffic to the VIPs from a unit test
     ctx = Context(rt, CATALOG[rid], inventory.node(node) if node else None, subject)
     assert CHECKS[rid], f"no check implements {rid}"
@@ -796,3 +797,26 @@ def test_a_db_vip_nobody_holds_names_a_netcat_that_waits_for_the_server() -> Non
         facts[n]["netcat"] = "/usr/bin/ncat\nNcat: Version 7.93 ( https://nmap.org/ncat )"
     got = judge(data, facts, "HA-VIP-001", None, "db")
     assert got is not None and got.splitlines()[0].endswith("chk_mysql (exited with status 1) on dba, dbb"), got
+
+
+# As MariaDB 10.11 (the lab's) and 5.5 (CentOS 7's) answer SELECT @@read_only, @@slave_skip_errors,
+# @@slave_exec_mode through pymysql; MariaDB Enterprise documents "" as slave_skip_errors' default.
+WRITABLE_STRICT = {"read_only": 0, "slave_skip_errors": "OFF", "slave_exec_mode": "STRICT"}
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        ({}, None),
+        ({"slave_skip_errors": ""}, None),
+        ({"read_only": 1}, "dbb: read_only is ON: it refuses writes once the DB VIP moves to it"),
+        ({"slave_skip_errors": "1062,1032"}, "slave_skip_errors is 1062,1032: replication skips those errors"),
+        ({"slave_skip_errors": "ALL"}, "slave_skip_errors is ALL"),
+        ({"slave_exec_mode": "IDEMPOTENT"}, "slave_exec_mode is IDEMPOTENT: replication ignores missing"),
+        ({"slave_exec_mode": None}, "not verifiable: dbb: MariaDB gave no value for slave_exec_mode"),
+    ],
+)
+def test_a_db_node_that_refuses_writes_or_skips_errors_fails(changed: dict[str, Any], message: str | None) -> None:
+    data, facts = k3s_site()
+    got = judge(data, facts, "HA-DBHA-006", "dbb", variables={**WRITABLE_STRICT, **changed})
+    assert got == message if message is None else (got is not None and message in got), got

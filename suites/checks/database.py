@@ -10,7 +10,7 @@ import pymysql
 
 from bootstrap.poll import WaitTimeout, wait_until
 from bootstrap.topology import Role
-from suites.context import Context
+from suites.context import Context, NotVerifiable
 from suites.messages import number
 from suites.registry import check
 
@@ -191,3 +191,27 @@ def probe_row_replicates(ctx: Context) -> None:
             if created:
                 cur.execute(f"DROP DATABASE IF EXISTS {PROBE_SCHEMA}")
         conn.close()
+
+
+@check("HA-DBHA-006")
+def writable_and_strict(ctx: Context) -> None:
+    """Where the DB VIP can move, the node must take writes: a passive node left read_only
+    refuses every write once the VIP moves there. And replication must stop on an error rather
+    than skip it (slave_skip_errors, slave_exec_mode IDEMPOTENT): skipping hides divergence, both
+    threads still Yes with the rows different. Sources: MariaDB's variable reference, Percona's
+    advisor on skipping replicas (catalog references)."""
+    assert ctx.node is not None
+    names = ["read_only", "slave_skip_errors", "slave_exec_mode"]
+    v = ctx.rt.db_facts(ctx.node).variables
+    unread = [n for n in names if v.get(n) is None]
+    if unread:
+        raise NotVerifiable(f"{ctx.node.name}: MariaDB gave no value for {', '.join(unread)}")
+    ev = _vars_evidence(ctx, names)
+    problems = []
+    if int(v["read_only"]) != 0:
+        problems.append("read_only is ON: it refuses writes once the DB VIP moves to it")
+    if str(v["slave_skip_errors"]).upper() not in ("OFF", ""):
+        problems.append(f"slave_skip_errors is {v['slave_skip_errors']}: replication skips those errors and diverges")
+    if str(v["slave_exec_mode"]).upper() != "STRICT":
+        problems.append(f"slave_exec_mode is {v['slave_exec_mode']}: replication ignores missing and duplicate rows")
+    ctx.require(not problems, f"{ctx.node.name}: " + "; ".join(problems), ev)

@@ -122,7 +122,8 @@ def recorded(facts: dict[str, dict[str, Any]]) -> RecordedFactSource:
 
 def judge(data: dict[str, Any], facts: dict[str, dict[str, Any]], rid: str, node: str | None = None,
           subject: str | None = None, *, grants: list[str] | None = None,
-          variables: dict[str, Any] | None = None) -> str | None:  # fmt: skip
+          variables: dict[str, Any] | None = None,
+          unreachable: dict[str, str] | None = None) -> str | None:  # fmt: skip
     """None when the check passes on these facts, else its failure message (and its evidence);
     "not verifiable: ..." or "error: ..." where the engine says so."""
     inventory = inv.parse(data)
@@ -130,6 +131,7 @@ def judge(data: dict[str, Any], facts: dict[str, dict[str, Any]], rid: str, node
     for n in inventory.nodes:
         rt.db.known[n.name] = DbFacts(dict(variables or {}), grants or [], {})
     rt.vip_reach.update(dict.fromkeys(("platform", "db")))  # answered: no traffic to the VIPs from a unit test
+    rt.vip_reach.update(unreachable or {})
     ctx = Context(rt, CATALOG[rid], inventory.node(node) if node else None, subject)
     assert CHECKS[rid], f"no check implements {rid}"
     try:
@@ -507,6 +509,21 @@ def test_certificates_close_to_expiry_are_named_with_their_not_after(monkeypatch
     got = judge(data, facts, "HA-CP-007")
     assert got is not None and "cp1:/etc/rancher/k3s/k3s.yaml (client-certificate-data): CN=system:admin" in got
     assert "expired" in got
+
+
+def test_the_nodes_certificate_files_are_judged_when_the_vip_gives_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HA-CP-007 with the platform VIP silent: an expired file on a node still fails; valid
+    files leave the item blocked by ROOT-VIP (what the VIP serves was not read), never passed."""
+    monkeypatch.setattr(platform_checks, "served_certificate", lambda *a, **k: pytest.fail("the VIP was asked"))
+    data, facts = k3s_site()
+    down = {"platform": "the runner gets no answer from the platform VIP: 10.127.190.100:6443: timed out"}
+    facts["cp2"]["certs"] = f"@@cert /var/lib/rancher/k3s/server/tls/server-ca.crt\n{certificate(-3, 'k3s-ca')[1]}"
+    got = judge(data, facts, "HA-CP-007", unreachable=down)
+    assert got is not None and got.startswith("valid for less than 30 days: cp2:/var/lib/rancher/k3s/server/tls/")
+    facts["cp2"]["certs"] = f"@@cert /var/lib/rancher/k3s/server/tls/server-ca.crt\n{certificate(900, 'k3s-ca')[1]}"
+    got = judge(data, facts, "HA-CP-007", unreachable=down)
+    assert got is not None and got.startswith("error: blocked by ROOT-VIP[platform]: the runner gets no answer"), got
+    assert "the nodes' 1 certificate file(s) are valid for 30 days or more" in got
 
 
 def etcd_fact(

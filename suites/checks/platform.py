@@ -15,7 +15,7 @@ from cryptography import x509
 
 from bootstrap import layout
 from bootstrap.topology import Role
-from suites.context import CheckError, Context, Skip
+from suites.context import Blocked, CheckError, Context, Skip, root_vip
 from suites.messages import error_text
 from suites.registry import check
 
@@ -231,10 +231,12 @@ def certificates_stay_valid(ctx: Context) -> None:
     min_days = int(ctx.expected("min_days"))
     now = dt.datetime.now(dt.UTC)
     certs: list[tuple[str, bytes]] = []
-    ctx.through_vip("platform")
     vip = str(ctx.inventory.vips.platform)
     unread = []
+    vip_down = ctx.rt.vip_unreachable("platform")  # the nodes' own files are judged all the same
     for port, what in ((6443, "API server"), (443, "web console")):
+        if vip_down is not None:
+            break
         try:
             certs.append((f"{what} on {vip}:{port}", served_certificate(vip, port)))
         except OSError as exc:
@@ -242,6 +244,8 @@ def certificates_stay_valid(ctx: Context) -> None:
     for node in ctx.inventory.nodes_with(Role.CONTROL):
         certs += [(f"{node.name}:{where}", der) for where, der in ctx.facts_of(node)["certs"]]
     if not certs:
+        if vip_down is not None:
+            raise Blocked(root_vip("platform"), vip_down)
         raise CheckError("no certificate could be read: " + "; ".join(unread))
     short, lines = [], []
     for where, der in certs:
@@ -255,3 +259,9 @@ def certificates_stay_valid(ctx: Context) -> None:
     if unread:
         ev.append(("not read", "\n".join(unread)))
     ctx.require(not short, f"valid for less than {min_days} days: " + "; ".join(short), ev)
+    if vip_down is not None:  # what could be read is fine; what is served through the VIP is unknown
+        raise Blocked(
+            root_vip("platform"),
+            f"{vip_down}; the certificates served on the VIP were not read "
+            f"(the nodes' {len(certs)} certificate file(s) are valid for {min_days} days or more)",
+        )

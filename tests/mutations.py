@@ -400,6 +400,37 @@ def _etcd_own_cluster() -> tuple[Callable[[View, str], None], Callable[[View, st
     return apply, undo
 
 
+DIVERGE_SCHEMA = "ha_mutation"
+
+
+def _diverged_row() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """A table written through replication on both DB nodes, then one row changed on the node
+    with its binary log off (as a skipped replication error or a manual fix leaves it): both
+    threads stay Yes, the rows differ. Undo: the schema dropped through replication."""
+
+    def peer(v: View, node: str) -> str:
+        return next(n for n in v.with_role("db-ha") if n != node)
+
+    def rows(v: View, node: str) -> str:
+        try:
+            return v.sql(node, f"SELECT GROUP_CONCAT(v ORDER BY id) FROM {DIVERGE_SCHEMA}.t").strip()
+        except MutationError:
+            return "absent"
+
+    def apply(v: View, node: str) -> None:
+        v.sql(peer(v, node), f"CREATE DATABASE IF NOT EXISTS {DIVERGE_SCHEMA}; "
+                             f"CREATE TABLE IF NOT EXISTS {DIVERGE_SCHEMA}.t (id INT PRIMARY KEY, v VARCHAR(20)); "
+                             f"REPLACE INTO {DIVERGE_SCHEMA}.t VALUES (1, 'same'), (2, 'same')")  # fmt: skip
+        v.wait(f"{node}: the table replicated", lambda: rows(v, node) == "same,same", 30)
+        v.sql(node, f"SET SESSION sql_log_bin = 0; UPDATE {DIVERGE_SCHEMA}.t SET v = 'diverged' WHERE id = 2")
+
+    def undo(v: View, node: str) -> None:
+        v.sql(peer(v, node), f"DROP DATABASE IF EXISTS {DIVERGE_SCHEMA}")
+        v.wait(f"{node}: the schema dropped", lambda: rows(v, node) == "absent", 30)
+
+    return apply, undo
+
+
 # The mutations ---------------------------------------------------------------------------
 def _selinux() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
     return edit("/etc/selinux/config", "s/^SELINUX=.*/SELINUX=enforcing/")
@@ -995,6 +1026,14 @@ MUTATIONS: list[Mutation] = [
         subject="site",
     ),
     _m("yunion-sudo-removed", "HA-UPG-001", "yunion's sudoers file removed", FIRST, (_sudo_apply, _sudo_undo)),
+    _m(
+        "db-diverged-row",
+        "HA-DBHA-007",
+        "one row changed on db2 with its binary log off (replication running, the rows different)",
+        "db2",
+        _diverged_row(),
+        subject="site",
+    ),
     _m("db-read-only", "HA-DBHA-006", "read_only=ON on the passive DB node", "db2", global_var("read_only", "1")),
     _m(
         "db-exec-idempotent",

@@ -39,7 +39,7 @@ def test_markers_select_by_area_severity_and_phase(pytester: pytest.Pytester) ->
     result = run(pytester, f"--inventory={inv}", str(CATALOG), "--collect-only", "-q", "-m", "dbha and critical")
     ids = [line.split("::")[1] for line in result.stdout.lines if "::" in line]
     checks = [i for i in ids if not i.startswith("ROOT-")]  # root causes stay in every selection
-    assert checks and all(i.startswith(("HA-DBHA-001", "HA-DBHA-005", "HA-DBHA-006")) for i in checks)
+    assert checks and all(i.startswith(("HA-DBHA-001", "HA-DBHA-005", "HA-DBHA-006", "HA-DBHA-007")) for i in checks)
     assert "ROOT-DB[site]" in ids and "ROOT-SSH[dba]" in ids
     pre = run(pytester, f"--inventory={inv}", str(CATALOG), "--collect-only", "-q", "--phase=preinstall")
     assert "HA-VIP-005[vip-platform]" in pre.stdout.str()

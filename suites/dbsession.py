@@ -58,9 +58,12 @@ class DbSessions:
         except pymysql.err.OperationalError as exc:
             if exc.args and exc.args[0] in DB_LOGIN_REFUSED:
                 raise Blocked(ROOT_DB, self.redact(self.db_login_refused(host, exc)), exc.args[0]) from None
-            if exc.args and exc.args[0] == DB_NO_ANSWER:
+            if exc.args and exc.args[0] == DB_NO_ANSWER and self._is_node(host):
                 raise self.hung(host, "gave no greeting", timeout) from None
-            raise
+            raise  # through the DB VIP the same silence may be the VIP held twice: the checks judge it
+
+    def _is_node(self, host: str) -> bool:
+        return any(str(n.address) == host for n in self.inventory.nodes)
 
     def _where(self, host: str) -> str:
         where = next((n.name for n in self.inventory.nodes if str(n.address) == host), None)

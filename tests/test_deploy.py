@@ -108,13 +108,18 @@ def test_deploy_reaches_the_documented_state_and_is_idempotent(lab: Lab, topolog
     password = inventory.db.password()
     assert password not in log.getvalue()
 
-    # Each VIP on exactly one node of its group, and on no other node.
-    platform_group = {n.name for n in inventory.nodes_with(Role.PLATFORM_HA)}
-    held = holders(inventory, str(inventory.vips.platform))
-    assert len(held) == 1 and held[0] in platform_group
+    # Each VIP on exactly one node of its group, and on no other node. Read node by node, a
+    # handover in progress (a higher-priority node that started last preempting) can read as
+    # nobody: the state is asked until it holds (a liveness bound, not a speed goal).
+    def settled(vip: str, group: set[str]) -> None:
+        held = holders(inventory, vip)
+        assert len(held) == 1 and held[0] in group, held
+
+    until("platform VIP on one node", lambda: settled(str(inventory.vips.platform), {
+        n.name for n in inventory.nodes_with(Role.PLATFORM_HA)}), timeout=30)  # fmt: skip
     if inventory.vips.db is not None:
-        held = holders(inventory, str(inventory.vips.db))
-        assert len(held) == 1 and held[0] in {n.name for n in inventory.nodes_with(Role.DB_HA)}
+        until("DB VIP on one node", lambda: settled(str(inventory.vips.db), {
+            n.name for n in inventory.nodes_with(Role.DB_HA)}), timeout=30)  # fmt: skip
 
     # root@'%' with GRANT OPTION, through the DB VIP (or the DB node in 4node).
     db_host = str(inventory.vips.db or inventory.nodes_with(Role.DB)[0].address)

@@ -50,11 +50,14 @@ class DbSessions:
     _db_dead: dict[str, Exception] = field(default_factory=dict)  # what ended a node's session
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def connect_db(self, host: str, timeout: float = 5) -> pymysql.connections.Connection:
+    def connect_db(
+        self, host: str, timeout: float = 5, query_timeout: float | None = None
+    ) -> pymysql.connections.Connection:
         """A session with the inventory's credentials. Raises Blocked (naming ROOT_DB) when
-        MariaDB refuses those credentials, pymysql's errors otherwise."""
+        MariaDB refuses those credentials, pymysql's errors otherwise. ``timeout`` (s) bounds the
+        connect and, unless ``query_timeout`` (s) is given, each query's answer."""
         try:
-            return self._connect_db(host, timeout)
+            return self._connect_db(host, timeout, timeout if query_timeout is None else query_timeout)
         except pymysql.err.OperationalError as exc:
             if exc.args and exc.args[0] in DB_LOGIN_REFUSED:
                 raise Blocked(ROOT_DB, self.redact(self.db_login_refused(host, exc)), exc.args[0]) from None
@@ -94,7 +97,7 @@ class DbSessions:
             found.append(("vip-db", str(self.inventory.vips.db)))
         return found
 
-    def _connect_db(self, host: str, timeout: float) -> pymysql.connections.Connection:
+    def _connect_db(self, host: str, timeout: float, query_timeout: float) -> pymysql.connections.Connection:
         db = self.inventory.db
         return pymysql.connect(
             host=host,
@@ -102,8 +105,8 @@ class DbSessions:
             user=db.user,
             password=db.password(),
             connect_timeout=timeout,
-            read_timeout=timeout,
-            write_timeout=timeout,
+            read_timeout=query_timeout,
+            write_timeout=query_timeout,
             autocommit=True,
         )
 

@@ -224,8 +224,10 @@ class SiteRuntime:
             return get_profile("ocboot").with_overrides(self.overrides)
         return self.profile
 
-    def connect_db(self, host: str, timeout: float = 5) -> pymysql.connections.Connection:
-        return self.db.connect_db(host, timeout)
+    def connect_db(
+        self, host: str, timeout: float = 5, query_timeout: float | None = None
+    ) -> pymysql.connections.Connection:
+        return self.db.connect_db(host, timeout, query_timeout)
 
     def db_endpoints(self) -> list[tuple[str, str]]:
         return self.db.db_endpoints()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from suites.checks.divergence import _round, _tables
+from suites.checks.divergence import _both_sides, _round, _tables
 
 
 class Server:
@@ -75,3 +75,14 @@ def test_the_budget_takes_the_smallest_tables_and_names_the_rest() -> None:
     a = Server({}, sizes={"keystone.user": 2**20, "region.guests": 3 * 2**30, "glance.images": 2**10})
     chosen, over = _tables(a)
     assert [t for t, _ in chosen] == ["`glance`.`images`", "`keystone`.`user`"] and over == ["`region`.`guests`"]
+
+
+def test_a_table_on_one_node_only_is_compared_and_differs() -> None:
+    """A table only db2 has (created with db1's binary log off, or left by an old dump) has no
+    checksum on db1 (MariaDB answers NULL for a missing table): it is compared and differs."""
+    a = Server({"keystone.user": 11, "region.extra": None}, sizes={"keystone.user": 100})
+    b = Server({"keystone.user": 11, "region.extra": 5}, sizes={"keystone.user": 100, "region.extra": 10})
+    chosen, over = _both_sides(a, b)
+    tables = [t for t, _ in chosen]
+    assert set(tables) == {T1, "`region`.`extra`"} and over == []
+    assert _round(a, b, tables) == (["`region`.`extra`"], [], [])

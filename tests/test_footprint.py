@@ -8,8 +8,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import yaml
 
 import fixtures.footprint
@@ -49,7 +51,7 @@ def test_auto_starts_one_worker_on_a_node_of_the_site(tmp_path: Path) -> None:
     assert workers == max(1, min((os.cpu_count() or 1) // 2, 4))
 
 
-def test_a_read_only_run_lowers_only_its_own_priority() -> None:
+def test_lowering_the_priority_changes_only_the_calling_process() -> None:
     """In a child process: its nice value rises to 10 and its I/O class becomes best effort 7;
     the parent's stays as it was."""
     code = (
@@ -63,3 +65,28 @@ def test_a_read_only_run_lowers_only_its_own_priority() -> None:
     assert first == f"[] {max(before, 10)}", out.stdout
     assert second == "best-effort: prio 7", out.stdout
     assert os.getpriority(os.PRIO_PROCESS, 0) == before
+
+
+def test_only_a_read_only_run_of_the_suite_lowers_its_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook's choice: a run of checks without destructive items lowers itself; a run with a
+    scenario (its workload is the measuring client) and the self-tests' own process do not."""
+
+    class Item:
+        def __init__(self, *keywords: str) -> None:
+            self.keywords = dict.fromkeys(keywords)
+
+    class Check(Item):
+        pass
+
+    calls: list[int] = []
+    monkeypatch.setattr(fixtures.footprint, "CheckItem", Check)
+    monkeypatch.setattr(fixtures.footprint, "lower_priority", lambda: calls.append(1) or [])
+
+    def run(*items: Item) -> int:
+        calls.clear()
+        fixtures.footprint.pytest_collection_finish(SimpleNamespace(items=list(items)))  # type: ignore[arg-type]
+        return len(calls)
+
+    assert run(Check("os"), Check("db")) == 1
+    assert run(Check("os"), Check("destructive")) == 0
+    assert run(Item("lab")) == 0 and run() == 0

@@ -51,6 +51,9 @@ class Line:
     pki_dirs: tuple[str, ...] = ()  # the control plane's certificate directories
     etcd_client: tuple[str, str, str] = ("", "", "")  # (CA, certificate, key) etcd's clients use
     client_cert_kubeconfigs: tuple[str, ...] = ()  # kubeconfigs carrying client-certificate-data
+    # (certificate, key) of the cluster's CA, which signs the API server's serving certificate
+    # and is the certificate-authority-data of the line's kubeconfigs
+    cluster_ca: tuple[str, str] = ("", "")
 
     @property
     def local_admin_server(self) -> bool:
@@ -83,6 +86,7 @@ LINES: dict[str, Line] = {
             "/var/lib/rancher/k3s/server/tls/etcd/client.key",
         ),
         client_cert_kubeconfigs=("/etc/rancher/k3s/k3s.yaml",),
+        cluster_ca=("/var/lib/rancher/k3s/server/tls/server-ca.crt", "/var/lib/rancher/k3s/server/tls/server-ca.key"),
     ),
     "kubeadm": Line(
         name="kubeadm",
@@ -101,6 +105,7 @@ LINES: dict[str, Line] = {
             "/etc/kubernetes/pki/etcd/healthcheck-client.key",
         ),
         client_cert_kubeconfigs=("/etc/kubernetes/admin.conf", "/etc/kubernetes/kubelet.conf"),
+        cluster_ca=("/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca.key"),
     ),
 }
 # The product's default line since v3.11.8 (ocboot master), and the lab's.

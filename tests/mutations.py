@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from bootstrap.lab.lab import Lab
+from bootstrap.lab.standin.deploy import TLS_CRT, TLS_KEY, sign_command
 from bootstrap.lab.standin.units import standin_unit
 from bootstrap.lab.state import LabStatus
 from bootstrap.layout import LINES
@@ -229,10 +230,11 @@ def _pod_pid(v: View, node: str) -> str:
     return v.lab.ssh(node, f"p=$(cat {POD_PID} 2>/dev/null) && kill -0 $p 2>/dev/null && echo $p").stdout.strip()
 
 
-def _write_manifest(v: View, node: str, text: str, before: str) -> None:
-    """Write the manifest (its mode kept) and wait for the pod's keepalived to be restarted."""
+def _write_manifest(v: View, node: str, text: str, before: str, settle: bool = True) -> None:
+    """Write the manifest (its mode kept) and wait for the pod's keepalived to be restarted (and,
+    with ``settle``, for a holder to hold the VIP again)."""
     blob = base64.b64encode(text.encode()).decode()
-    held = _holds_platform(v, node)
+    held = settle and _holds_platform(v, node)
     v.sh(node, f"printf %s {blob} | base64 -d > {v.manifest()}")
     _restarted(v, node, before, held, "on its new manifest")
 
@@ -250,9 +252,11 @@ def _restarted(v: View, node: str, before: str, held: bool, why: str) -> None:
 
 
 def manifest_env(
-    var: str, value: Callable[[View, str], str]
+    var: str, value: Callable[[View, str], str], settle: bool = True
 ) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
-    """Set one environment variable of the platform keepalived's static pod on the node."""
+    """Set one environment variable of the platform keepalived's static pod on the node; without
+    ``settle``, apply does not wait for a holder to hold the VIP again (a track script that flips
+    by design may leave it elsewhere for longer than any wait)."""
 
     def apply(v: View, node: str) -> None:
         path, before = v.manifest(), _pod_pid(v, node)
@@ -263,7 +267,7 @@ def manifest_env(
             env.append(entry := {"name": var})
         entry["value"] = value(v, node)
         v.sh(node, f"cp -a {path} {MANIFEST_BACKUP}")
-        _write_manifest(v, node, yaml.safe_dump(doc, sort_keys=False), before)
+        _write_manifest(v, node, yaml.safe_dump(doc, sort_keys=False), before, settle)
 
     def undo(v: View, node: str) -> None:
         before, held = _pod_pid(v, node), _holds_platform(v, node)
@@ -287,23 +291,34 @@ def _s3_answers(v: View) -> bool:
     return code not in ("", "000")
 
 
-def _short_certificate() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
-    """The stand-in's certificate (served on VIP:6443 and VIP:443 by the VIP's holder) re-issued
-    with the same key for 2 days; undo puts the 10-year one back. Both restart the stand-in."""
-    crt = "/etc/ha-standin/tls.crt"
+def _reissued_certificate(days: int, sans: Callable[[View, str], str], ca: bool = True) -> tuple[Any, Any]:
+    """The stand-in's serving certificate (its 6443 and 443; the VIP's when the node holds it)
+    re-issued with the same key: for ``days``, with the SANs ``sans`` gives, signed by the
+    cluster's CA (self-signed without ``ca``); undo puts the original back. Both restart the
+    stand-in."""
 
     def apply(v: View, node: str) -> None:
-        backup(crt)(v, node)
-        sans = f"IP:{v.address(node)},IP:{v.vip('platform')},IP:127.0.0.1"
-        unit = standin_unit(v.line())
-        v.sh(node, f"openssl req -x509 -key /etc/ha-standin/tls.key -days 2 -subj /CN={node} "
-                   f"-addext subjectAltName={sans} -out {crt} 2>/dev/null && systemctl restart {unit}")  # fmt: skip
+        backup(TLS_CRT)(v, node)
+        if ca:
+            make = sign_command(LINES[v.line()].cluster_ca, node, sans(v, node), days)
+        else:
+            make = (f"openssl req -x509 -key {TLS_KEY} -days {days} -subj /CN={node} "
+                    f"-addext subjectAltName={sans(v, node)} -out {TLS_CRT} 2>/dev/null")  # fmt: skip
+        v.sh(node, f"{make} && systemctl restart {standin_unit(v.line())}")
 
     def undo(v: View, node: str) -> None:
-        restore(crt)(v, node)
+        restore(TLS_CRT)(v, node)
         v.sh(node, f"systemctl restart {standin_unit(v.line())}")
 
     return apply, undo
+
+
+def _every_san(v: View, node: str) -> str:
+    return f"IP:{v.address(node)},IP:{v.vip('platform')},IP:127.0.0.1"
+
+
+def _no_vip_san(v: View, node: str) -> str:
+    return f"IP:{v.address(node)},IP:127.0.0.1"
 
 
 def _stale_etcd_member() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
@@ -514,7 +529,7 @@ def _blackhole(name: str) -> tuple[Callable[[View, str], None], Callable[[View, 
 FLAP = "# mutation: healthy for 3 s, unhealthy for 3 s\n[ $(( $(date +%s) / 3 % 2 )) = 0 ]\n"
 
 
-_FLAP = manifest_env("CHECK_KUBE_CMD", lambda v, n: _track_script(v, n, "#!/bin/bash\n" + FLAP))
+_FLAP = manifest_env("CHECK_KUBE_CMD", lambda v, n: _track_script(v, n, "#!/bin/bash\n" + FLAP), settle=False)
 
 
 def _flap_apply(v: View, node: str) -> None:
@@ -846,9 +861,26 @@ MUTATIONS: list[Mutation] = [
         "HA-CP-007",
         "the API server's certificate on the platform VIP expires in 2 days",
         PLATFORM_HOLDER,
-        _short_certificate(),
+        _reissued_certificate(2, _every_san),
         subject="site",
         alone=True,  # it restarts the VIP holder's stand-in; and a VIP moved by another would hide it
+    ),
+    _m(
+        "cert-vip-not-in-sans",
+        "HA-CP-009",
+        "the API server's certificate on the platform VIP's holder re-issued by the cluster's CA without the VIP",
+        PLATFORM_HOLDER,
+        _reissued_certificate(3650, _no_vip_san),
+        subject="site",
+        alone=True,  # it restarts the VIP holder's stand-in; and a VIP moved by another would hide it
+    ),
+    _m(
+        "cert-not-from-ca",
+        "HA-CP-009",
+        "a control node's API server serving a self-signed certificate, not one from the cluster's CA",
+        IDLE_CONTROL,
+        _reissued_certificate(3650, _every_san, ca=False),
+        subject="site",
     ),
     _m(
         "etcd-stale-member",

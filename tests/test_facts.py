@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 
 from bootstrap import inventory as inv
 from suites.catalog import load
-from suites.checks import platform as platform_checks
+from suites.checks import certificates as cert_checks
 from suites.context import CheckError, CheckFailed, Context, NotVerifiable, SiteRuntime
 from suites.engine import run_checks
 from suites.facts import PROBES, Unreadable
@@ -184,7 +184,8 @@ def subjects(rid: str, rt: SiteRuntime) -> Iterator[tuple[str | None, str | None
 
 @pytest.fixture
 def served_certs(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The VIP's served certificates (HA-CP-007 reads them by TLS): a valid one, no traffic."""
+    """The served certificates (HA-CP-007 and HA-CP-009 read them by TLS): a valid one that a
+    client accepts, no traffic (tests/test_certificates.py makes real handshakes on loopback)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "k3s")])
     now = dt.datetime.now(dt.UTC)
@@ -193,7 +194,8 @@ def served_certs(monkeypatch: pytest.MonkeyPatch) -> None:
         .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=365)).sign(key, hashes.SHA256())
     )  # fmt: skip
     der = cert.public_bytes(serialization.Encoding.DER)
-    monkeypatch.setattr(platform_checks, "served_certificate", lambda host, port, timeout=5.0: der)
+    monkeypatch.setattr(cert_checks, "served_certificate", lambda host, port, timeout=5.0: der)
+    monkeypatch.setattr(cert_checks, "client_rejects", lambda host, port, ca, timeout=5.0: None)
 
 
 # Checks judged on facts alone (those that also run commands or reach services are errors on a

@@ -24,7 +24,7 @@ from bootstrap.lab.standin.installer import RUNTIME
 from bootstrap.profiles import platform_auth_pass, platform_router_id
 from fixtures.report import summary
 from suites.catalog import load
-from suites.checks import platform as platform_checks
+from suites.checks import certificates as cert_checks
 from suites.context import CheckError, CheckFailed, Context, DbFacts, NotVerifiable, SiteRuntime
 from suites.engine import run_checks
 from suites.facts import ABSENT, AS_ROOT, KA_CONF_CHAIN, POD_LOG_COMMAND, PROBES, Unreadable
@@ -490,7 +490,7 @@ def test_certificates_close_to_expiry_are_named_with_their_not_after(monkeypatch
     """HA-CP-007: the VIP's served certificates (read by TLS from the runner; replaced here, so
     no traffic leaves) and the control nodes' PKI files and kubeconfig client certificates."""
     served = {6443: certificate(300)[0], 443: certificate(300, "web")[0]}
-    monkeypatch.setattr(platform_checks, "served_certificate", lambda host, port, timeout=5.0: served[port])
+    monkeypatch.setattr(cert_checks, "served_certificate", lambda host, port, timeout=5.0: served[port])
     data, facts = k3s_site()
     etcd, client = certificate(200, "etcd-server")[1], certificate(365, "system:admin")[1]
     facts["cp1"]["certs"] = (
@@ -514,7 +514,7 @@ def test_certificates_close_to_expiry_are_named_with_their_not_after(monkeypatch
 def test_the_nodes_certificate_files_are_judged_when_the_vip_gives_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     """HA-CP-007 with the platform VIP silent: an expired file on a node still fails; valid
     files leave the item blocked by ROOT-VIP (what the VIP serves was not read), never passed."""
-    monkeypatch.setattr(platform_checks, "served_certificate", lambda *a, **k: pytest.fail("the VIP was asked"))
+    monkeypatch.setattr(cert_checks, "served_certificate", lambda *a, **k: pytest.fail("the VIP was asked"))
     data, facts = k3s_site()
     down = {"platform": "the runner gets no answer from the platform VIP: 10.127.190.100:6443: timed out"}
     facts["cp2"]["certs"] = f"@@cert /var/lib/rancher/k3s/server/tls/server-ca.crt\n{certificate(-3, 'k3s-ca')[1]}"

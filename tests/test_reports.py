@@ -292,6 +292,13 @@ def test_summary_lists_counts_failing_requirements_and_figures(recorded: dict[st
     assert lines[-1] == "gate (critical and above): FAIL, 3 failing check(s)"
 
 
+def test_a_checks_own_figures_are_no_survivability_row(recorded: dict[str, Any]) -> None:
+    """HA-CP-008 carries etcd's tolerance figures; the summary lists scenarios only."""
+    recorded["checks"].append(check("HA-CP-008", None, "passed", figures={"etcd": {"voters": 3, "tolerated": 1}}))
+    text = "\n".join(summary.lines(recorded, "critical"))
+    assert "HA-SURV-001[kill-node1] passed" in text and "HA-CP-008" not in text
+
+
 def test_cli_renders_recorded_results_again_in_the_other_language(recorded: dict[str, Any], tmp_path: Path) -> None:
     (tmp_path / "results.json").write_text(json.dumps(recorded))
     assert report_cli([str(tmp_path / "results.json"), "--lang=zh", "--gate-severity=critical"]) == 1

@@ -1,21 +1,18 @@
-"""HA-CP, HA-WEB, HA-ST, HA-UPG: the platform as its users reach it."""
+"""HA-CP, HA-WEB, HA-ST, HA-UPG: the platform as its users reach it (the control plane's
+certificates: certificates.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import socket
-import ssl
 import uuid
 import warnings
 
 import requests
 import urllib3
-from cryptography import x509
 
 from bootstrap import layout
 from bootstrap.topology import Role
-from suites.context import Blocked, CheckError, Context, Skip, root_vip
+from suites.context import Context, Skip
 from suites.messages import error_text
 from suites.registry import check
 
@@ -205,63 +202,3 @@ def yunion_user(ctx: Context) -> None:
     ctx.require(user is not None, f"{ctx.node.name} has no user yunion", ev)  # type: ignore[union-attr]
     ctx.require(user.uid != 0, "yunion has uid 0 (it must not be root)", ev)
     ctx.require("may run" in user.sudo and "ALL" in user.sudo, "yunion may not use sudo", ev)
-
-
-def served_certificate(host: str, port: int, timeout: float = 5.0) -> bytes:
-    """The DER certificate a TLS server presents at host:port (not verified: only read).
-
-    Raises OSError (ssl.SSLError included) when no handshake completes within ``timeout`` s."""
-    tls = ssl.create_default_context()
-    tls.check_hostname = False
-    tls.verify_mode = ssl.CERT_NONE
-    with socket.create_connection((host, port), timeout=timeout) as raw, tls.wrap_socket(raw) as conn:
-        der = conn.getpeercert(binary_form=True)
-    if not der:
-        raise ssl.SSLError(f"{host}:{port} presented no certificate")
-    return der
-
-
-@check("HA-CP-007", facts=("certs",))
-def certificates_stay_valid(ctx: Context) -> None:
-    """Each certificate the platform depends on is valid for at least ``min_days`` more days:
-    the ones served on the platform VIP's 6443 (API server) and 443 (web console), read by a
-    TLS handshake from the runner, and each control node's PKI files and kubeconfig client
-    certificates (kubeadm and k3s paths, real-sites.md). The failure names each certificate,
-    its subject and NotAfter."""
-    min_days = int(ctx.expected("min_days"))
-    now = dt.datetime.now(dt.UTC)
-    certs: list[tuple[str, bytes]] = []
-    vip = str(ctx.inventory.vips.platform)
-    unread = []
-    vip_down = ctx.rt.vip_unreachable("platform")  # the nodes' own files are judged all the same
-    for port, what in ((6443, "API server"), (443, "web console")):
-        if vip_down is not None:
-            break
-        try:
-            certs.append((f"{what} on {vip}:{port}", served_certificate(vip, port)))
-        except OSError as exc:
-            unread.append(f"{vip}:{port}: {exc}")
-    for node in ctx.inventory.nodes_with(Role.CONTROL):
-        certs += [(f"{node.name}:{where}", der) for where, der in ctx.facts_of(node)["certs"]]
-    if not certs:
-        if vip_down is not None:
-            raise Blocked(root_vip("platform"), vip_down)
-        raise CheckError("no certificate could be read: " + "; ".join(unread))
-    short, lines = [], []
-    for where, der in certs:
-        cert = x509.load_der_x509_certificate(der)
-        left = (cert.not_valid_after_utc - now).total_seconds() / 86400
-        line = f"{where}: {cert.subject.rfc4514_string()} NotAfter {cert.not_valid_after_utc:%Y-%m-%d %H:%M}Z"
-        lines.append(f"{line} ({left:.0f} days left)")
-        if left < min_days:
-            short.append(f"{line}, {'expired' if left < 0 else f'{left:.1f} days left'}")
-    ev = [("certificates read (TLS handshake from the runner; certs fact on control nodes)", "\n".join(lines))]
-    if unread:
-        ev.append(("not read", "\n".join(unread)))
-    ctx.require(not short, f"valid for less than {min_days} days: " + "; ".join(short), ev)
-    if vip_down is not None:  # what could be read is fine; what is served through the VIP is unknown
-        raise Blocked(
-            root_vip("platform"),
-            f"{vip_down}; the certificates served on the VIP were not read "
-            f"(the nodes' {len(certs)} certificate file(s) are valid for {min_days} days or more)",
-        )

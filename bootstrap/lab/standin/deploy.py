@@ -9,10 +9,12 @@ endpoints they probe on a real install.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from bootstrap.deploy.core import MARK
+from bootstrap import layout
+from bootstrap.deploy.core import MARK, DeployError
 from bootstrap.deploy.keepalived import Vrrp, vrrp_script
 from bootstrap.profiles import platform_auth_pass, platform_router_id
 from bootstrap.topology import Role
@@ -30,6 +32,7 @@ def _lab(d: Deployment) -> LabInstaller:
 
 
 SERVER_SOURCE = Path(__file__).with_name("server.py")
+TLS_CRT, TLS_KEY = "/etc/ha-standin/tls.crt", "/etc/ha-standin/tls.key"  # what the stand-in serves
 ETCD_DEFAULTS = "/etc/default/etcd"
 
 STANDIN_UNIT = (
@@ -171,22 +174,66 @@ def etcd_healthy(d: Deployment) -> str | None:
     return None
 
 
-def standin(d: Deployment, node: NodeEntry, unit: str = "ha-standin") -> None:
-    """The endpoints server as ``unit`` (``k3s`` on the k3s line: it plays the k3s server)."""
+def cluster_ca(d: Deployment, line: layout.Line) -> None:
+    """The cluster's CA where the line's installer leaves it: made on the First Node (k3s's first
+    server, kubeadm init), the same certificate and key on every control node (k3s servers read it
+    from the datastore; kubeadm copies it on a control-plane join). The key travels over SSH's
+    stdin only."""
+    crt, key = line.cluster_ca
+    first = d.inventory.first_node()
+    r = d.remote(first)
+    if not r.run(f"test -s {crt} && test -s {key}", check=False).ok:
+        cn = f"k3s-server-ca@{int(time.time())}" if line.name == "k3s" else "kubernetes"
+        r.run(
+            f"mkdir -p {Path(crt).parent} && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+            f"-nodes -days 3650 -keyout {key} -out {crt} -subj /CN={cn} -addext basicConstraints=critical,CA:TRUE "
+            f"-addext keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign 2>/dev/null && chmod 600 {key}"
+        )
+        d.changed(first, "standin", f"made the cluster's CA ({crt})")
+    pem, secret = r.read(crt), r.read(key)
+    if not pem or not secret:
+        raise DeployError(f"{first.name}: the cluster's CA at {crt} could not be read back")
+    for node in _control(d):
+        if node.name != first.name and d.remote(node).put(crt, pem) | d.remote(node).put(key, secret, mode=0o600):
+            d.changed(node, "standin", f"copied the cluster's CA from the First Node ({crt})")
+
+
+def _serving_cert(d: Deployment, node: NodeEntry, ca: tuple[str, str]) -> bool:
+    """The API server's serving certificate, signed by the cluster's CA, its SANs the node's
+    address, the platform VIP (ocboot's k3s config: ``tls-san: <VIP>``; kubeadm: the
+    controlPlaneEndpoint) and 127.0.0.1. True when (re)made."""
+    r = d.remote(node)
+    if r.run(f"test -s {TLS_KEY} && openssl verify -CAfile {ca[0]} {TLS_CRT}", check=False).ok:
+        return False
+    sans = ",".join(f"IP:{a}" for a in (node.address, d.inventory.vips.platform, "127.0.0.1"))
+    r.run(f"mkdir -p /etc/ha-standin && {sign_command(ca, node.name, sans, 3650)} && chmod 600 {TLS_KEY}")
+    return True
+
+
+def sign_command(ca: tuple[str, str], cn: str, sans: str, days: int, *, key: str = TLS_KEY, out: str = TLS_CRT) -> str:
+    """A shell command that makes ``key`` (when missing) and ``out``: a serving certificate for
+    ``cn`` with subjectAltName ``sans`` (e.g. "IP:10.0.0.1,IP:127.0.0.1"), ``days`` long, signed
+    by the CA (certificate, key) ``ca``. Runs in a subshell; its exit status is openssl's."""
+    ext = f"subjectAltName={sans}\\nextendedKeyUsage=serverAuth\\nkeyUsage=critical,digitalSignature\\n"
+    return (
+        f"( {{ test -s {key} || openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out {key}; }} && "
+        f"x=$(mktemp) && printf '{ext}' > $x && openssl req -new -key {key} -subj /CN={cn} 2>/dev/null "
+        f"| openssl x509 -req -CA {ca[0]} -CAkey {ca[1]} -set_serial 0x$(openssl rand -hex 8) -days {days} "
+        f"-extfile $x -out {out} 2>/dev/null; rc=$?; rm -f $x; exit $rc )"
+    )
+
+
+def standin(d: Deployment, node: NodeEntry, unit: str = "ha-standin", line: str = layout.DEFAULT_LINE) -> None:
+    """The endpoints server as ``unit`` (``k3s`` on the k3s line: it plays the k3s server), its
+    serving certificate signed by the ``line``'s cluster CA (``cluster_ca`` made it)."""
     r, step = d.remote(node), "standin"
     changed = False
     if r.put("/usr/local/lib/ha-standin/server.py", SERVER_SOURCE.read_text(), mode=0o755):
         changed = True
         d.changed(node, step, "installed the stand-in server")
-    if not r.run("test -s /etc/ha-standin/tls.key && test -s /etc/ha-standin/tls.crt", check=False).ok:
-        sans = ",".join(f"IP:{a}" for a in (node.address, d.inventory.vips.platform, "127.0.0.1"))
-        r.run(
-            "mkdir -p /etc/ha-standin && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
-            "-nodes -days 3650 -keyout /etc/ha-standin/tls.key -out /etc/ha-standin/tls.crt "
-            f"-subj /CN={node.name} -addext subjectAltName={sans} 2>/dev/null && chmod 600 /etc/ha-standin/tls.key"
-        )
+    if _serving_cert(d, node, layout.LINES[line].cluster_ca):
         changed = True
-        d.changed(node, step, "made a TLS certificate")
+        d.changed(node, step, "made the API server's serving certificate (signed by the cluster's CA)")
     db_host = d.inventory.vips.db or d.nodes(Role.DB)[0].address
     cnf = f"[client]\nuser={d.inventory.db.user}\npassword={d.db_password}\n"
     if r.put("/etc/ha-standin/db.cnf", cnf, mode=0o600):
@@ -197,8 +244,8 @@ def standin(d: Deployment, node: NodeEntry, unit: str = "ha-standin") -> None:
         "db_host": str(db_host),
         "db_port": d.inventory.db.port,
         "db_cnf": "/etc/ha-standin/db.cnf",
-        "cert": "/etc/ha-standin/tls.crt",
-        "key": "/etc/ha-standin/tls.key",
+        "cert": TLS_CRT,
+        "key": TLS_KEY,
     }
     if r.put("/etc/ha-standin/config.json", json.dumps(config, indent=2) + "\n"):
         changed = True

@@ -138,7 +138,8 @@ class LabInstaller:
         standin.etcd(d)
         d.wait_for("etcd quorum", lambda: standin.etcd_healthy(d))
         unit = standin_unit(self.line)
-        d.parallel("standin", d.nodes(Role.CONTROL), lambda n: standin.standin(d, n, unit))
+        standin.cluster_ca(d, layout.LINES[self.line])
+        d.parallel("standin", d.nodes(Role.CONTROL), lambda n: standin.standin(d, n, unit, self.line))
 
     @property
     def owns_db_keepalived(self) -> bool:
@@ -217,10 +218,10 @@ class LabInstaller:
         k3s = layout.LINES["k3s"]
         for node in d.nodes(Role.CONTROL):
             r = d.remote(node)
-            ca = r.run("base64 -w0 /etc/ha-standin/tls.crt 2>/dev/null || echo ''").stdout.strip()
+            ca = r.run(f"base64 -w0 {k3s.cluster_ca[0]}").stdout.strip()
             r.run(f"mkdir -p {Path(k3s.admin_kubeconfig).parent}")
-            current = r.read(k3s.admin_kubeconfig)
-            if current is None or "server: https://127.0.0.1:6443" not in current:
+            current = r.read(k3s.admin_kubeconfig) or ""
+            if "server: https://127.0.0.1:6443" not in current or f"certificate-authority-data: {ca}" not in current:
                 r.put(k3s.admin_kubeconfig, kubeconfig("https://127.0.0.1:6443", ca, secrets.token_hex(16)), mode=0o600)
                 d.changed(node, "control", f"wrote {k3s.admin_kubeconfig}")
         server = f"https://{d.inventory.vips.platform}:6443"
@@ -242,9 +243,9 @@ class LabInstaller:
         first = d.inventory.first_node()
         r = d.remote(first)
         server = f"https://{d.inventory.vips.platform}:6443"
-        conf = r.read(ADMIN_CONF)
-        if conf is None or f"server: {server}" not in conf:
-            ca = r.run("base64 -w0 /etc/ha-standin/tls.crt 2>/dev/null || echo ''").stdout.strip()
+        conf = r.read(ADMIN_CONF) or ""
+        ca = r.run(f"base64 -w0 {layout.LINES['kubeadm'].cluster_ca[0]}").stdout.strip()
+        if f"server: {server}" not in conf or f"certificate-authority-data: {ca}" not in conf:
             conf = kubeconfig(server, ca, secrets.token_hex(16))
             r.put(ADMIN_CONF, conf, mode=0o600)
             d.changed(first, "control", f"wrote {ADMIN_CONF}")

@@ -231,32 +231,36 @@ def _pod_pid(v: View, node: str) -> str:
 
 
 def _write_manifest(v: View, node: str, text: str, before: str, settle: bool = True) -> None:
-    """Write the manifest (its mode kept) and wait for the pod's keepalived to be restarted (and,
-    with ``settle``, for a holder to hold the VIP again)."""
+    """Write the manifest (its mode kept) and wait for the pod's keepalived to be restarted and a
+    holder to hold the VIP again: alone (``settle``), or at least once within 60 s (a track
+    script that flips by design)."""
     blob = base64.b64encode(text.encode()).decode()
-    held = settle and _holds_platform(v, node)
+    held = _holds_platform(v, node)
     v.sh(node, f"printf %s {blob} | base64 -d > {v.manifest()}")
-    _restarted(v, node, before, held, "on its new manifest")
+    _restarted(v, node, before, held, "on its new manifest", settle=settle)
 
 
 def _holds_platform(v: View, node: str) -> bool:
     return node in v.status().vips["platform"].holders
 
 
-def _restarted(v: View, node: str, before: str, held: bool, why: str) -> None:
+def _restarted(v: View, node: str, before: str, held: bool, why: str, *, settle: bool = True) -> None:
     """Wait for the pod's new keepalived; a platform VIP holder (the MASTER) first lets the VIP go
-    and takes it back moments later: wait for that too, so the suite sees the VIP where it was."""
+    and takes it back moments later: wait for that too, so the suite sees the VIP where it was
+    (without ``settle``: seen on the node once, others may hold it too)."""
     v.wait(f"{node}: the static pod restarted {why}", lambda: _pod_pid(v, node) not in ("", before), 30)
-    if held:
+    if held and settle:
         v.wait(f"{node}: holds the platform VIP again", lambda: v.status().vips["platform"].holders == (node,), 30)
+    elif held:
+        v.wait(f"{node}: takes the platform VIP back", lambda: node in v.status().vips["platform"].holders, 60)
 
 
 def manifest_env(
     var: str, value: Callable[[View, str], str], settle: bool = True
 ) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
     """Set one environment variable of the platform keepalived's static pod on the node; without
-    ``settle``, apply does not wait for a holder to hold the VIP again (a track script that flips
-    by design may leave it elsewhere for longer than any wait)."""
+    ``settle``, apply waits only for a holder to take the VIP back once (a track script that flips
+    by design may leave it shared or elsewhere for a while)."""
 
     def apply(v: View, node: str) -> None:
         path, before = v.manifest(), _pod_pid(v, node)

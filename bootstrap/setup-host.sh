@@ -26,7 +26,7 @@ fi
 if [[ ! -x .venv/bin/python ]]; then
     python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' >&2 || true
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,lab]' 2>&1 | grep -v '^WARNING: Location' >&2 || true
 .venv/bin/python -c 'import bootstrap, fixtures, pytest, testinfra, xdist, pymysql, requests' \
     || { echo "error: the Python dependencies did not install; see pip's messages above" >&2; exit 1; }
 

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bootstrap import debian
+
 # What every lab machine carries (issue 2 and what later steps deploy). Changing
 # this list changes the cache key, so the root file system is rebuilt.
 PACKAGES: tuple[str, ...] = (
@@ -32,7 +34,7 @@ PACKAGES: tuple[str, ...] = (
     "iptables",
     "ca-certificates",
 )
-SUITE = "bookworm"
+SUITE = debian.SUITE
 # Bumped whenever the one-time fixes applied to the cached tree change.
 RECIPE_VERSION = 1
 

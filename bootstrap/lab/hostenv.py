@@ -6,13 +6,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from bootstrap.lab.config import BRIDGE, SUITE
+from bootstrap import debian
+from bootstrap.lab.config import BRIDGE
 
 
 class LabError(RuntimeError):
@@ -108,41 +108,10 @@ def check_subnet(subnet: ipaddress.IPv4Network) -> None:
             )
 
 
-_LIST_LINE = re.compile(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)\s+(.*)$")
-
-
 def apt_mirror(root: Path = Path("/etc/apt")) -> str:
-    """The host's own Debian mirror for the lab's suite, read from its apt sources.
-
-    The project never names a mirror itself; HA_LAB_MIRROR overrides.
-    """
-    override = os.environ.get("HA_LAB_MIRROR")
-    if override:
-        return override
-    candidates: list[tuple[str, list[str], list[str]]] = []  # uri, suites, components
-    legacy = [root / "sources.list", *sorted((root / "sources.list.d").glob("*.list"))]
-    for f in legacy:
-        if not f.is_file():
-            continue
-        for line in f.read_text(errors="replace").splitlines():
-            m = _LIST_LINE.match(line)
-            if m:
-                candidates.append((m.group(1), [m.group(2)], m.group(3).split()))
-    for f in sorted((root / "sources.list.d").glob("*.sources")):
-        for para in re.split(r"\n\s*\n", f.read_text(errors="replace")):
-            fields: dict[str, str] = {}
-            for line in para.splitlines():
-                if line.startswith("#") or ":" not in line or line[0].isspace():
-                    continue
-                key, _, value = line.partition(":")
-                fields[key.strip().lower()] = value.strip()
-            if "deb" not in fields.get("types", "").split():
-                continue
-            if fields.get("enabled", "yes").lower() == "no":
-                continue
-            for uri in fields.get("uris", "").split():
-                candidates.append((uri, fields.get("suites", "").split(), fields.get("components", "").split()))
-    for uri, suites, comps in candidates:
-        if SUITE in suites and "main" in comps and "security" not in uri:
-            return uri
-    raise LabError(f"no Debian {SUITE} mirror found in {root}/sources.list*; set HA_LAB_MIRROR to the URL of one")
+    """The host's own Debian mirror for the lab's suite (bootstrap/debian.py); LabError when
+    there is none."""
+    try:
+        return debian.apt_mirror(root)
+    except debian.NoMirror as exc:
+        raise LabError(str(exc)) from None

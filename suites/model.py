@@ -146,9 +146,12 @@ def catalog_sha256(path: Path) -> str:
 
 
 def git_commit(root: Path = _ROOT) -> str | None:
-    """The commit of the suite's git checkout, or None (no checkout, no git): 5 s at most."""
+    """The commit of the suite's git checkout (or, in the offline image, the one it was built
+    from: ``.commit``), or None (no checkout, no git): 5 s at most."""
     if not (root / ".git").exists():
-        return None
+        built = root / ".commit"
+        commit = built.read_text().strip() if built.is_file() else ""
+        return commit if len(commit) == 40 else None
     try:
         done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                               timeout=5, check=False)  # fmt: skip

@@ -6,16 +6,34 @@ import time
 from pathlib import Path
 
 from bootstrap.faults import FaultError
-from suites.context import Context
+from bootstrap.runner_host import own_nodes
+from suites.context import CheckError, Context
 from suites.registry import check
-from suites.survival.plan import generate
+from suites.survival.plan import Scenario, generate
 from suites.survival.recheck import broken_by_scenario, read_only_outcomes
 from suites.survival.recorder import record
 from suites.survival.scenarios import Runner
 
+# What each kind of scenario does to the nodes of its failure set, for the refusal's message.
+CUTS = {"kill": "power off", "stop": "shut down", "partition": "cut off from the network", "fatal": "power off"}
+
+
+def refuse_runner_node(scenario: Scenario, own: list[str]) -> None:
+    """Raise CheckError, before any fault, when the scenario would power off, shut down or cut
+    off the node the run runs on (field engineers run it on the First Node): the run would lose
+    itself, its workload and its restore with it. Service scenarios leave their node up."""
+    cut = [n for n in scenario.nodes if n in own]
+    if cut and scenario.kind in CUTS:
+        raise CheckError(
+            f"refused before any fault: {scenario.name} would {CUTS[scenario.kind]} {', '.join(cut)}, the node "
+            "this run runs on; run the destructive scenarios from a host outside this failure set (another "
+            "control node, or a host on the VIPs' segment), or deselect this one with -k"
+        )
+
 
 def run_scenario(ctx: Context) -> None:
     scenario = next(s for s in generate(ctx.inventory) if s.name == ctx.subject)
+    refuse_runner_node(scenario, own_nodes(ctx.inventory))
     # The site's own baseline, before this run's first fault: a scenario answers only for
     # what it changes, not for what was already broken (or waived) before it.
     baseline = ctx.rt.options.get("baseline")

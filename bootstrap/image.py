@@ -5,7 +5,8 @@ image by umoci and saved as a docker-archive by skopeo), and the command that ru
 for the container runtime found there.
 
     python -m bootstrap.image build [--out dist]     # as root; prints the archive, its size and build time
-    python -m bootstrap.image runner [--runtime docker|podman|k3s] [pytest options...]
+    python -m bootstrap.image runner [--arch A]     # the wrapper script the image prints (--print-runner)
+    python -m bootstrap.image job --node NAME       # the suite as a Kubernetes Job on that node
 
 The archive (``cloudpods-ha-conformance-<version>-<arch>.tar``, a docker-archive whose layer
 is gzip-compressed) is what ``docker load``, ``podman load``, ``k3s ctr images import`` and
@@ -31,6 +32,8 @@ import time
 import tomllib
 from pathlib import Path
 
+import yaml
+
 from bootstrap import debian
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,10 +50,12 @@ ARCHES = {"x86_64": "amd64", "aarch64": "arm64"}
 EXCLUDE = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "/usr/share/locale/*", "/usr/share/lintian/*")
 ENTRYPOINT = f"""#!/bin/sh
 # {NAME}: the suite as pytest, its reports in /reports; --print-runner writes the
-# command that runs this image on a node (docker, podman or k3s's containerd).
+# command that runs this image on a node (docker, podman or k3s's containerd), --print-job NODE
+# the suite as a Kubernetes Job on that node.
 set -e
 cd {PREFIX}/src
 if [ "$1" = --print-runner ]; then shift; exec python3 -m bootstrap.image runner "$@"; fi
+if [ "$1" = --print-job ]; then shift; exec python3 -m bootstrap.image job --node "$@"; fi
 exec python3 -m pytest -p no:cacheprovider "$@"
 """
 
@@ -266,6 +271,46 @@ def runner_script(arch: str | None = None) -> str:
     return RUNNER.replace("IMAGE_TAG", tag(arch or ARCHES.get(platform.machine(), platform.machine())))
 
 
+def job_manifest(node: str, arch: str | None = None, args: list[str] | None = None) -> str:
+    """The suite as a Kubernetes Job (kube-bench's job.yaml form) on the site's node ``node``
+    (where the archive was loaded: the image is never pulled), host networking, the SSH key and
+    ocboot's config.yml from the Secrets ``ha-conformance-ssh`` (key ``id_rsa``) and
+    ``ha-conformance-site`` (key ``config.yml``), the reports kept on the node in
+    /var/lib/ha-conformance/reports. ``args`` default to the read-only run from config.yml."""
+    args = args or ["--ocboot-config=/site/config.yml", "--ssh-key=/root/.ssh/id_rsa", "-m", "not destructive"]
+    container = {
+        "name": "ha-conformance",
+        "image": f"docker.io/library/{tag(arch or ARCHES.get(platform.machine(), platform.machine()))}",
+        "imagePullPolicy": "Never",
+        "args": args,
+        "volumeMounts": [
+            {"name": "ssh", "mountPath": "/root/.ssh", "readOnly": True},
+            {"name": "site", "mountPath": "/site", "readOnly": True},
+            {"name": "reports", "mountPath": "/reports"},
+        ],
+    }
+    pod = {
+        "nodeName": node,
+        "hostNetwork": True,
+        "dnsPolicy": "ClusterFirstWithHostNet",
+        "restartPolicy": "Never",
+        "tolerations": [{"operator": "Exists"}],
+        "containers": [container],
+        "volumes": [
+            {"name": "ssh", "secret": {"secretName": "ha-conformance-ssh", "defaultMode": 0o400}},
+            {"name": "site", "secret": {"secretName": "ha-conformance-site", "defaultMode": 0o400}},
+            {"name": "reports", "hostPath": {"path": "/var/lib/ha-conformance/reports", "type": "DirectoryOrCreate"}},
+        ],
+    }
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "ha-conformance", "namespace": "kube-system", "labels": {"app": NAME}},
+        "spec": {"backoffLimit": 0, "ttlSecondsAfterFinished": 86400, "template": {"spec": pod}},
+    }
+    return yaml.safe_dump(job, sort_keys=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bootstrap.image", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -274,7 +319,15 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--arch", choices=sorted(set(ARCHES.values())), help="default: this host's")
     r = sub.add_parser("runner", help="print the script that runs the image on a node (the image's --print-runner)")
     r.add_argument("--arch", choices=sorted(set(ARCHES.values())), help="default: this host's")
+    j = sub.add_parser("job", help="print the suite as a Kubernetes Job on a node of the site")
+    j.add_argument(
+        "--node", required=True, help="the Kubernetes node name of the First Node (where the image is loaded)"
+    )
+    j.add_argument("--arch", choices=sorted(set(ARCHES.values())), help="default: this host's")
     args = p.parse_args(argv)
+    if args.command == "job":
+        sys.stdout.write(job_manifest(args.node, args.arch))
+        return 0
     if args.command == "runner":
         sys.stdout.write(runner_script(args.arch))
         return 0

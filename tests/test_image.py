@@ -13,6 +13,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bootstrap import image
 from suites.model import git_commit
@@ -129,3 +130,22 @@ def test_the_image_names_its_commit_without_a_checkout(tmp_path: Path) -> None:
     assert git_commit(tmp_path) == "0123456789abcdef0123456789abcdef01234567"
     (tmp_path / ".commit").write_text("garbage\n")
     assert git_commit(tmp_path) is None
+
+
+def test_the_job_runs_read_only_on_the_named_node_from_secrets() -> None:
+    """The Kubernetes Job form (kube-bench's job.yaml): on the node where the archive was
+    loaded (never pulled), host networking, key and config.yml from Secrets, reports on the node."""
+    job = yaml.safe_load(image.job_manifest("master-1", "amd64"))
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert job["kind"] == "Job" and job["spec"]["backoffLimit"] == 0
+    assert pod["nodeName"] == "master-1" and pod["hostNetwork"] is True and pod["restartPolicy"] == "Never"
+    assert container["image"] == f"docker.io/library/{image.tag('amd64')}" and container["imagePullPolicy"] == "Never"
+    assert container["args"] == ["--ocboot-config=/site/config.yml", "--ssh-key=/root/.ssh/id_rsa", "-m",
+                                 "not destructive"]  # fmt: skip
+    mounts = {m["mountPath"]: m.get("readOnly", False) for m in container["volumeMounts"]}
+    assert mounts == {"/root/.ssh": True, "/site": True, "/reports": False}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["ssh"]["secret"]["secretName"] == "ha-conformance-ssh"
+    assert volumes["site"]["secret"]["secretName"] == "ha-conformance-site"
+    assert volumes["reports"]["hostPath"]["path"] == "/var/lib/ha-conformance/reports"

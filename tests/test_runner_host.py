@@ -11,6 +11,8 @@ from bootstrap import inventory as inv
 from bootstrap.runner_host import own_nodes
 from suites.checks import survival
 from suites.context import CheckError, SiteRuntime
+from suites.survival import clients
+from suites.survival.clients import ClientViews
 from suites.survival.plan import Scenario
 from tests.conftest import VALID_INVENTORY
 from tests.test_layouts import judge, k3s_site
@@ -53,3 +55,43 @@ def test_the_refusal_comes_before_the_baseline_and_any_fault(monkeypatch: pytest
     data, facts = k3s_site()
     got = judge(data, facts, "HA-SURV-001", subject="kill-cp1")
     assert got is not None and got.startswith("error: refused before any fault: kill-cp1 would power off cp1")
+
+
+class RoutedRunner(ClientViews):
+    """A runner off the VIPs' segment: its own neighbour table knows no node; the nodes' tables
+    (a fake site) are all there is."""
+
+    def __init__(self, tables: dict[str, str], holders: dict[str, list[str]]) -> None:
+        self.inv = inv.parse(VALID_INVENTORY)
+        self.vips = {"platform": str(self.inv.vips.platform)}
+        self.tables, self.holders, self.flushed = tables, holders, []  # type: ignore[var-annotated]
+        self.faults = self  # type: ignore[assignment]
+
+    def run(self, node: str, command: str) -> str:
+        if command.startswith("ip neigh flush"):
+            self.flushed.append(node)
+        return self.tables.get(node, "")
+
+    def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]:
+        return self.holders
+
+
+def test_a_routed_runner_still_judges_the_nodes_stale_entries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stale-announcement check learnt which node a MAC is from the runner's own table only:
+    from a runner behind a router it could find nothing, a silent pass. Now the nodes' tables
+    name the MACs too."""
+    monkeypatch.setattr(clients, "runner_arp", dict)
+    data = inv.parse(VALID_INVENTORY)
+    vip, (cp1, cp2) = str(data.vips.platform), [str(n.address) for n in data.nodes[:2]]
+    tables = {
+        "cp3": f"{vip} dev eth0 lladdr 02:00:00:00:00:02 STALE\n{cp1} dev eth0 lladdr 02:00:00:00:00:01 REACHABLE\n"
+               f"{cp2} dev eth0 lladdr 02:00:00:00:00:02 REACHABLE",
+    }  # fmt: skip
+    views = RoutedRunner(tables, {"platform": ["cp1"]})
+    (problem,) = views.stale_announcements()
+    assert problem.startswith("after recovery cp3 still send platform VIP traffic to cp2 while cp1 holds the VIP")
+    assert views.flushed == ["cp3"]
+    tables["cp3"] = tables["cp3"].replace(
+        f"{vip} dev eth0 lladdr 02:00:00:00:00:02", f"{vip} dev eth0 lladdr 02:00:00:00:00:01"
+    )
+    assert RoutedRunner(tables, {"platform": ["cp1"]}).stale_announcements() == []

@@ -30,9 +30,9 @@ class ClientViews:
                 subprocess.run(["ip", "neigh", "flush", "to", vip], capture_output=True, timeout=5, check=False)
 
     def node_neighbours(self) -> dict[str, dict[str, str]]:
-        """{node: {VIP address: MAC}} from each node's own neighbour table (read-only, all
-        nodes at once; a node that does not answer has none)."""
-        addresses = set(self.vips.values())
+        """{node: {address: MAC}} for the VIPs and the other nodes, from each node's own neighbour
+        table (read-only, all nodes at once; a node that does not answer has none)."""
+        addresses = set(self.vips.values()) | {str(n.address) for n in self.inv.nodes}
 
         def one(node: str) -> dict[str, str]:
             found: dict[str, str] = {}
@@ -62,10 +62,16 @@ class ClientViews:
         unreachable for those clients until their neighbour entries expire (35-50 s measured,
         also for the platform's own services on the control nodes).
         """
-        table = runner_arp()
-        owners = mac_owners(table, {n.name: str(n.address) for n in self.inv.nodes})
-        clients = {"the runner": {addr: mac for addr, mac in table.items() if addr in self.vips.values()}}
-        clients.update(self.node_neighbours())
+        table, seen = runner_arp(), self.node_neighbours()
+        # Which node a MAC is: from the runner's table and every node's, so that a runner off the
+        # VIPs' segment (routed: it knows no node's MAC) still judges the nodes' entries.
+        known = dict(table)
+        for entries in seen.values():
+            known.update(entries)
+        owners = mac_owners(known, {n.name: str(n.address) for n in self.inv.nodes})
+        vip_addresses = set(self.vips.values())
+        clients = {"the runner": {addr: mac for addr, mac in table.items() if addr in vip_addresses}}
+        clients.update({node: {a: m for a, m in e.items() if a in vip_addresses} for node, e in seen.items()})
         problems = []
         for vip, holders in self.faults.vip_holders(self.vips).items():
             addr = self.vips[vip]

@@ -49,19 +49,6 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, in
     return time.monotonic() - start, done.returncode, (done.stdout + done.stderr).strip().splitlines()[-1:][0]
 
 
-def container_inventory(work: Path, inventory: Path) -> tuple[Path, Path]:
-    """The lab's inventory with its SSH key and known_hosts where the container reads them
-    (/root/.ssh, the wrapper's mount of HA_SSH_DIR); return (inventory, that directory)."""
-    data = yaml.safe_load(inventory.read_text())
-    ssh_dir = Path(data["ssh"]["key"]).parent
-    data["ssh"]["key"] = f"/root/.ssh/{Path(data['ssh']['key']).name}"
-    if data["ssh"].get("known_hosts"):
-        data["ssh"]["known_hosts"] = f"/root/.ssh/{Path(data['ssh']['known_hosts']).name}"
-    out = work / "inventory.yaml"
-    out.write_text(yaml.safe_dump(data, sort_keys=False))
-    return out, ssh_dir
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--skip-build", action="store_true", help="use the archive already in dist/")
@@ -84,17 +71,20 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ha-image-bench-") as tmp:
         work = Path(tmp)
         (work / "ha-run.sh").write_text(script)
-        inventory, ssh_dir = container_inventory(work, paths.inventory)
-        key = yaml.safe_load(paths.inventory.read_text())["ssh"]["key"]
+        site = yaml.safe_load(paths.inventory.read_text())
+        key = site["ssh"]["key"]
+        # The files the lab's inventory names (SSH key, known_hosts, DB password), at their own paths.
+        named = {str(Path(key).parent), str(Path(site["db"]["password_file"]).parent)}
         forms = {
-            "inventory": ([f"--inventory={inventory}"], [f"--inventory={paths.inventory}"]),
+            "inventory": ([f"--inventory={paths.inventory}"], [f"--inventory={paths.inventory}"]),
             "ocboot-config": ([f"--ocboot-config={paths.ocboot_config}", f"--ssh-key={key}"],
                               [f"--ocboot-config={paths.ocboot_config}", f"--ssh-key={key}"]),
         }  # fmt: skip
         print(f"podman options on this machine: {RUN_OPTIONS}")
         for form, (in_image, in_venv) in forms.items():
             env = {**os.environ, "HA_RUNTIME": "podman", "HA_RUN_OPTIONS": RUN_OPTIONS,
-                   "HA_REPORTS": str(work / f"image-{form}"), "HA_SSH_DIR": str(ssh_dir)}  # fmt: skip
+                   "HA_REPORTS": str(work / f"image-{form}"), "HA_SSH_DIR": str(Path(key).parent),
+                   "HA_MOUNTS": " ".join(sorted(named))}  # fmt: skip
             secs, rc, last = timed(["sh", str(work / "ha-run.sh"), *in_image, *READ_ONLY], env)
             print(f"image, --{form}: {secs:.1f} s, exit {rc}: {last}")
             vsecs, vrc, vlast = timed([sys.executable, "-m", "pytest", *in_venv, *READ_ONLY,

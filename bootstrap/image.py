@@ -216,8 +216,9 @@ def build(out: Path, arch: str | None = None) -> tuple[Path, float]:
 
 # The command that runs the image on a node: printed by the image itself (--print-runner), so a
 # field engineer needs nothing but the archive and the node's container runtime. Host paths given
-# as --OPTION=FILE are mounted read-only under /site and the option rewritten; the reports land in
-# $HA_REPORTS (default ./ha-reports); exit status is the suite's (the gate).
+# as --OPTION=FILE are mounted read-only under /site and the option rewritten; the paths in
+# $HA_MOUNTS (files an inventory names: its password_file, its SSH key) read-only at the same path;
+# the reports land in $HA_REPORTS (default ./ha-reports); exit status is the suite's (the gate).
 RUNNER = r"""#!/bin/sh
 # Runs IMAGE on this node with host networking: the suite's pytest options as arguments, e.g.
 #   sh ha-run.sh --ocboot-config=/opt/ocboot/config.yml -m "not destructive"
@@ -228,6 +229,10 @@ REPORTS=${HA_REPORTS:-$PWD/ha-reports}
 SSH_DIR=${HA_SSH_DIR:-$HOME/.ssh}
 mkdir -p "$REPORTS"
 mounts=""
+for p in ${HA_MOUNTS:-}; do
+    [ -e "$p" ] || { echo "error: HA_MOUNTS: no file or directory $p" >&2; exit 2; }
+    mounts="$mounts $p:$p"
+done
 n=0
 for a in "$@"; do
     shift

@@ -21,7 +21,7 @@ from suites.model import git_commit
 FAKE_RUNTIME = '#!/bin/sh\nfor a in "$@"; do printf "[%s]\\n" "$a"; done\n'
 
 
-def wrapper(tmp_path: Path, runtime: str, *args: str) -> subprocess.CompletedProcess[str]:
+def wrapper(tmp_path: Path, runtime: str, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     """The printed wrapper run with a fake ``runtime`` on the PATH that echoes its arguments."""
     bindir = tmp_path / "bin"
     bindir.mkdir(exist_ok=True)
@@ -30,7 +30,8 @@ def wrapper(tmp_path: Path, runtime: str, *args: str) -> subprocess.CompletedPro
     fake.chmod(0o755)
     script = tmp_path / "ha-run.sh"
     script.write_text(image.runner_script("amd64"))
-    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "HA_RUNTIME": runtime, "HOME": str(tmp_path)}
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "HA_RUNTIME": runtime, "HOME": str(tmp_path),
+           **extra}  # fmt: skip
     return subprocess.run(["sh", str(script), *args], capture_output=True, text=True, cwd=tmp_path, env=env,
                           timeout=30, check=False)  # fmt: skip
 
@@ -46,6 +47,17 @@ def test_the_wrapper_mounts_each_named_file_and_passes_the_rest(tmp_path: Path) 
     at = argv.index("docker.io/library/" + image.tag("amd64"))
     assert argv[at + 1 :] == ["--ocboot-config=/site/1/config.yml", "-m", "not destructive", "-n", "2"]
     assert (tmp_path / "ha-reports").is_dir()
+
+
+def test_files_an_inventory_names_are_mounted_at_their_own_paths(tmp_path: Path) -> None:
+    """An inventory's db.password_file and ssh.key are read inside the container at the paths it
+    names: HA_MOUNTS mounts them there, read-only; a missing one is refused."""
+    (tmp_path / "secrets").mkdir()
+    done = wrapper(tmp_path, "podman", "-m", "not destructive", HA_MOUNTS=f"{tmp_path}/secrets")
+    assert done.returncode == 0, done.stderr
+    assert f"[{tmp_path}/secrets:{tmp_path}/secrets:ro]" in done.stdout.splitlines()
+    done = wrapper(tmp_path, "podman", HA_MOUNTS=f"{tmp_path}/nothing")
+    assert done.returncode == 2 and f"error: HA_MOUNTS: no file or directory {tmp_path}/nothing" in done.stderr
 
 
 def test_the_wrapper_runs_under_k3s_containerd_with_the_same_mounts(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 import fixtures.footprint
-from fixtures.footprint import local_address, pytest_xdist_auto_num_workers, runner_is_a_node
+from bootstrap.runner_host import local_address
+from fixtures.footprint import pytest_xdist_auto_num_workers, runner_is_a_node
 from tests.conftest import VALID_INVENTORY
 
 

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -492,3 +493,22 @@ def test_the_fleet_page_shows_its_matrix_in_headless_chromium(recorded: dict[str
     subprocess.run([*args, f"--screenshot={shot}", "--window-size=1400,1000", page], capture_output=True, timeout=120,
                    check=True)  # fmt: skip
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_what_the_runner_could_not_verify_is_reported_with_a_passing_scenario(recorded: dict[str, Any]) -> None:
+    """A scenario that passed with part of its judgement not verifiable from this runner (issue
+    23: a runner without CAP_NET_ADMIN, or behind a router) says so in every report, never
+    silently."""
+    note = (
+        "the runner's own neighbour entry for the platform VIP 10.0.0.100 is not verifiable from this runner: "
+        "it is not root: it cannot forget its own neighbour entries between scenarios (ip neigh flush); "
+        "the nodes' entries were judged"
+    )
+    passed = next(c for c in recorded["checks"] if c["id"] == "HA-SURV-001[kill-node1]")
+    passed["figures"]["not_verifiable_from_runner"] = [note]
+    for lang, heading in (("en", "Not verifiable from this runner"), ("zh", "从本运行位置无法验证")):
+        text = unescape(html.render(recorded, lang, "critical"))
+        assert f"<h3>{heading}</h3>" in text and f"<li>HA-SURV-001[kill-node1]: {note}</li>" in text
+    assert f"    not verifiable from this runner: {note}" in summary.lines(recorded, "critical")
+    del passed["figures"]["not_verifiable_from_runner"]
+    assert "Not verifiable from this runner" not in html.render(recorded, "en", "critical")

@@ -51,6 +51,8 @@ def run_scenario(ctx: Context) -> None:
     ctx.figures.update(outcome.figures)
     ctx.figures["findings"] = sorted(set(outcome.findings.values()))
     ctx.figures["timeline"] = outcome.timeline
+    if outcome.unverified:  # reported with the verdict, never dropped: the check judged the rest
+        ctx.figures["not_verifiable_from_runner"] = outcome.unverified
     if not outcome.problems:
         broken = broken_by_scenario(baseline, read_only_outcomes(ctx.rt))
         if broken:
@@ -59,6 +61,8 @@ def run_scenario(ctx: Context) -> None:
     evidence.append(("events (s)", "\n".join(f"{t:7.2f} {what}" for t, what in outcome.figures.get("events", []))))
     rto = outcome.figures.get("rto_s", {})
     evidence.append(("RTO per service (s)", ", ".join(f"{k}={v}" for k, v in sorted(rto.items()))))
+    if outcome.unverified:
+        evidence.append(("not verifiable from this runner", "\n".join(outcome.unverified)))
     ctx.figures["unexplained_problems"] = len(outcome.unexplained)
     if outcome.problems or ctx.rt.options.get("flight_recorder") == "always":
         flight(ctx, scenario.name, started, "; ".join(outcome.problems))

@@ -10,6 +10,7 @@ import subprocess
 
 from bootstrap import inventory as inv
 from bootstrap.faults import FaultError, Faults
+from bootstrap.runner_host import net_admin_missing, off_segment
 from suites.survival import analysis
 from suites.survival.workload import History, mac_owners, runner_arp
 
@@ -21,10 +22,37 @@ class ClientViews:
     faults: Faults
     vips: dict[str, str]
 
+    def runner_unjudged(self) -> dict[str, str]:
+        """{VIP name: why} for each VIP whose neighbour entry on the runner cannot be judged from
+        this runner (it is off the VIP's segment, or may not forget its entries between scenarios,
+        so an earlier scenario's entry would be blamed on this one). Asked once per run. The
+        nodes' own entries are judged all the same."""
+        cached: dict[str, str] | None = getattr(self, "_runner_unjudged", None)
+        if cached is None:
+            admin = net_admin_missing()
+            cached = {}
+            for vip, addr in self.vips.items():
+                why = off_segment(addr) or admin
+                if why is not None:
+                    cached[vip] = why
+            self._runner_unjudged = cached
+        return cached
+
+    def runner_view_notes(self) -> list[str]:
+        """What this run could not verify from the runner, in words for the report."""
+        return [
+            f"the runner's own neighbour entry for the {vip} VIP {self.vips[vip]} is not verifiable from this "
+            f"runner: {why}; the nodes' entries were judged"
+            for vip, why in sorted(self.runner_unjudged().items())
+        ]
+
     def forget_vip_neighbours(self) -> None:
         """Start each scenario as a fresh client would: drop the runner's own neighbour entries
         for the VIPs (the runner's state, not the site's), so that what an earlier scenario left
-        in them is blamed on that scenario, not on this one. Needs root; skipped without it."""
+        in them is blamed on that scenario, not on this one. Needs CAP_NET_ADMIN: without it the
+        runner's entries are not judged (runner_unjudged)."""
+        if net_admin_missing() is not None:
+            return
         for vip in self.vips.values():
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run(["ip", "neigh", "flush", "to", vip], capture_output=True, timeout=5, check=False)
@@ -70,7 +98,8 @@ class ClientViews:
             known.update(entries)
         owners = mac_owners(known, {n.name: str(n.address) for n in self.inv.nodes})
         vip_addresses = set(self.vips.values())
-        clients = {"the runner": {addr: mac for addr, mac in table.items() if addr in vip_addresses}}
+        judged = {self.vips[vip] for vip in self.vips if vip not in self.runner_unjudged()}
+        clients = {"the runner": {addr: mac for addr, mac in table.items() if addr in vip_addresses & judged}}
         clients.update({node: {a: m for a, m in e.items() if a in vip_addresses} for node, e in seen.items()})
         problems = []
         for vip, holders in self.faults.vip_holders(self.vips).items():
@@ -85,8 +114,9 @@ class ClientViews:
                 if via is not None and via != holders[0] and client != holders[0]:
                     stale.setdefault(via, []).append(client)
             for via, who in stale.items():
+                verb = "sends" if len(who) == 1 else "send"
                 problems.append(
-                    f"after recovery {', '.join(who)} still send {vip} VIP traffic to {via} while {holders[0]} "
+                    f"after recovery {', '.join(who)} still {verb} {vip} VIP traffic to {via} while {holders[0]} "
                     f"holds the VIP: the VIP depends on {via} forwarding it, and losing {via} would cut the VIP off "
                     f"for them until their neighbour entries expire. {via} announced the VIP (gratuitous ARP) while "
                     f"it was MASTER during the fault; {holders[0]} stayed MASTER and never announced it again. "

@@ -71,6 +71,7 @@ class Outcome:
     figures: dict[str, Any] = field(default_factory=dict)
     timeline: dict[str, str] = field(default_factory=dict)
     findings: dict[str, str] = field(default_factory=dict)  # problem text -> named finding it is
+    unverified: list[str] = field(default_factory=list)  # parts not verifiable from this runner, and why
 
     def explain(self, problems: list[str], finding: str) -> None:
         """Add ``problems`` as instances of the named, root-caused ``finding``."""

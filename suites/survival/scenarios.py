@@ -113,6 +113,7 @@ class Runner(ClientViews):
                 out.problems.append(f"the site did not converge after the nodes returned: {exc}")
             else:
                 out.explain(self.stale_announcements(), STALE_ANNOUNCEMENT)
+                out.unverified += self.runner_view_notes()
                 out.problems += self.unanswered_from_nodes()
                 self._mark_takebacks(history, returned, restore_at)
             history.mark("end")

@@ -201,16 +201,12 @@ def main() -> int:
                 print(f"{runtime}: {' '.join(loader[:3])}: {secs:.1f} s, exit {rc}: {last}")
                 if rc != 0:
                     continue
-                if runtime == "k3s":  # ctr run takes the image, a container name, then the command
-                    runner = [
-                        *runner[:-1],
-                        f"ha-print-{os.getpid()}",
-                        "/usr/local/bin/ha-conformance",
-                        "--print-runner",
-                    ]
-                else:
-                    runner = [*runner, "--print-runner"]
-                script = subprocess.run(runner, capture_output=True, text=True, timeout=120, check=True, env=env).stdout
+                printed = subprocess.run([*runner, "--print-runner"], capture_output=True, text=True, timeout=120,
+                                         check=False, env=env)  # fmt: skip
+                if printed.returncode != 0:
+                    print(f"  {runtime}: --print-runner failed, exit {printed.returncode}: {printed.stderr.strip()}")
+                    continue
+                script = printed.stdout
                 (work / f"ha-run-{runtime}.sh").write_text(script)
                 for form, argv in forms.items():
                     run_env = {**env, "HA_RUNTIME": "podman" if runtime == "buildah" else runtime,

@@ -223,6 +223,7 @@ RUNNER = r"""#!/bin/sh
 # Runs IMAGE on this node with host networking: the suite's pytest options as arguments, e.g.
 #   sh ha-run.sh --ocboot-config=/opt/ocboot/config.yml -m "not destructive"
 # Runtime: $HA_RUNTIME (k3s, docker or podman), else the first of these found.
+# $HA_RUN_OPTIONS go to the runtime's run, e.g. --cap-add NET_ADMIN (k3s: --cap-add CAP_NET_ADMIN).
 set -eu
 IMAGE=IMAGE_TAG
 REPORTS=${HA_REPORTS:-$PWD/ha-reports}
@@ -260,7 +261,7 @@ k3s)
         $(for m in $mounts; do
             printf -- '--mount type=bind,src=%s,dst=%s,options=rbind:ro ' "${m%%:*}" "${m#*:}"; done) \
         "docker.io/library/$IMAGE" "ha-conformance-$$" /usr/local/bin/ha-conformance "$@"
-    exec k3s ctr run --rm --net-host "$@" ;;
+    exec k3s ctr run --rm --net-host ${HA_RUN_OPTIONS:-} "$@" ;;
 docker|podman)
     set -- -v "$SSH_DIR:/root/.ssh:ro" -v "$REPORTS:/reports:rw" \
         $(for m in $mounts; do printf -- '-v %s:ro ' "$m"; done) "docker.io/library/$IMAGE" "$@"

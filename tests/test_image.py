@@ -62,10 +62,11 @@ def test_files_an_inventory_names_are_mounted_at_their_own_paths(tmp_path: Path)
 
 def test_the_wrapper_runs_under_k3s_containerd_with_the_same_mounts(tmp_path: Path) -> None:
     (tmp_path / "site.yaml").write_text("x: 1\n")
-    done = wrapper(tmp_path, "k3s", "--inventory=site.yaml", "-m", "not destructive")
+    done = wrapper(tmp_path, "k3s", "--inventory=site.yaml", "-m", "not destructive",
+                   HA_RUN_OPTIONS="--cap-add CAP_NET_ADMIN")  # fmt: skip
     assert done.returncode == 0, done.stderr
     argv = [line[1:-1] for line in done.stdout.splitlines()]
-    assert argv[:4] == ["ctr", "run", "--rm", "--net-host"]
+    assert argv[:6] == ["ctr", "run", "--rm", "--net-host", "--cap-add", "CAP_NET_ADMIN"]
     assert f"type=bind,src={tmp_path}/site.yaml,dst=/site/1/site.yaml,options=rbind:ro" in argv
     at = argv.index("docker.io/library/" + image.tag("amd64"))
     assert argv[at + 1].startswith("ha-conformance-") and argv[at + 2] == "/usr/local/bin/ha-conformance"

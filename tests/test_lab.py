@@ -6,6 +6,7 @@ These tests run in file order on one lab; they need root.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -107,6 +108,26 @@ def test_status_reports_who_holds_a_vip(lab: Lab) -> None:
     try:
         assert lab.status().vips["platform"].holders == ("node2",)
         assert "held by node2" in cli("status").stdout
+    finally:
+        cli("exec", "node2", "--", "ip", "addr", "del", f"{vip}/32", "dev", "host0")
+
+
+def test_a_runner_inside_a_nodes_namespace_sees_who_holds_a_vip(lab: Lab) -> None:
+    """Run from a node of the site (issue 23's demonstration: the runner in node1's network
+    namespace), the lab still reads each machine's own addresses, not the runner's."""
+    vip = lab.state().vips["platform"]
+    leader = lab.machine("node1").leader()
+    assert leader is not None
+    script = (
+        f"from bootstrap.lab.lab import Lab; import json; print(json.dumps(Lab().vip_holders({{'platform': '{vip}'}})))"
+    )
+    assert cli("exec", "node2", "--", "ip", "addr", "add", f"{vip}/32", "dev", "host0").returncode == 0
+    try:
+        argv = ["nsenter", f"--net=/proc/{leader}/ns/net", sys.executable, "-c", script]
+        root = Path(__file__).parent.parent
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, cwd=root)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"platform": ["node2"]}
     finally:
         cli("exec", "node2", "--", "ip", "addr", "del", f"{vip}/32", "dev", "host0")
 

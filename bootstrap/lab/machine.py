@@ -140,9 +140,18 @@ class Machine:
             return False
 
     def leader(self) -> int | None:
-        """A process inside the machine's network namespace (its init, usually)."""
+        """A process inside the machine's network namespace (its init, usually): one whose
+        namespace is not the lab's own, which is systemd-nspawn's (its supervisor's), not
+        necessarily this process's: a runner may itself run inside a node's namespace (issue
+        23: the suite run from a node of the site)."""
+        pids = sorted(self.pids())
         host_ns = os.readlink("/proc/self/ns/net")
-        for pid in sorted(self.pids()):
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "systemd-nspawn":
+                    host_ns = os.readlink(f"/proc/{pid}/ns/net")
+                    break
+        for pid in pids:
             with contextlib.suppress(OSError):
                 if os.readlink(f"/proc/{pid}/ns/net") != host_ns:
                     return pid

@@ -47,6 +47,9 @@ class Profile:
     rto_bound_s: float = 15.0  # services the document promises must be back within this
     storage_rto_bound_s: float = 60.0  # MinIO's move to another node (the document gives no bound)
     cert_min_days: int = 30  # a certificate the platform depends on must stay valid this long
+    # A platform pod younger than this may still be starting or being replaced: only a failure
+    # status (CrashLoopBackOff, ImagePullBackOff...) fails it before (engineering default).
+    pod_settle_s: int = 300
 
     def with_overrides(self, overrides: dict[str, Any]) -> Profile:
         unknown = set(overrides) - set(self.__dataclass_fields__)

@@ -14,7 +14,7 @@ from bootstrap.profiles import Profile
 from bootstrap.topology import TOPOLOGIES, Role
 
 CATALOG = Path(__file__).with_name("catalog.yaml")
-AREAS = ("OS", "SSH", "VIP", "KA", "DB", "DBHA", "CP", "ST", "WEB", "UPG", "SURV")
+AREAS = ("OS", "SSH", "VIP", "KA", "DB", "DBHA", "CP", "K8S", "ST", "WEB", "UPG", "SURV")
 SEVERITIES = ("critical", "high", "medium", "low")
 PHASES = ("preinstall", "postinstall")
 ID_RE = re.compile(r"^HA-(" + "|".join(AREAS) + r")-\d{3}$")

@@ -25,6 +25,7 @@ import yaml
 
 from bootstrap.lab.lab import Lab
 from bootstrap.lab.standin.deploy import TLS_CRT, TLS_KEY, sign_command
+from bootstrap.lab.standin.installer import KUBECTL_STATE
 from bootstrap.lab.standin.units import standin_unit
 from bootstrap.lab.state import LabStatus
 from bootstrap.layout import LINES
@@ -323,6 +324,31 @@ def _every_san(v: View, node: str) -> str:
 
 def _no_vip_san(v: View, node: str) -> str:
     return f"IP:{v.address(node)},IP:127.0.0.1"
+
+
+def cluster_state(change: str) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """The cluster the lab's kubectl stand-in reports on the node (its state file), changed by
+    ``change``: Python statements over ``s``, the parsed file. Undo puts the file back (its time
+    too: the pods' ages count from it)."""
+    script = f"import json; f = {KUBECTL_STATE!r}; s = json.load(open(f)); {change}; json.dump(s, open(f, 'w'))"
+
+    def apply(v: View, node: str) -> None:
+        backup(KUBECTL_STATE)(v, node)
+        v.sh(node, f"python3 -c {shlex.quote(script)}")
+
+    return apply, restore(KUBECTL_STATE)
+
+
+def _stale_k8s_node() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """A Kubernetes node left behind by a control-node replacement: registered, never deleted,
+    at a lab address nothing answers on (so NotReady), and in no inventory."""
+
+    def apply(v: View, node: str) -> None:
+        gone = v.address(node).rsplit(".", 1)[0] + ".250"
+        old = {"name": f"{node}-replaced", "address": gone, "version": "v1.28.10+k3s1", "roles": "control-plane,master"}
+        cluster_state(f"s['nodes'].append({old!r})")[0](v, node)
+
+    return apply, restore(KUBECTL_STATE)
 
 
 def _stale_etcd_member() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
@@ -884,6 +910,33 @@ MUTATIONS: list[Mutation] = [
         "a control node's API server serving a self-signed certificate, not one from the cluster's CA",
         IDLE_CONTROL,
         _reissued_certificate(3650, _every_san, ca=False),
+        subject="site",
+    ),
+    _m(
+        "k8s-stale-node",
+        "HA-K8S-001",
+        "a replaced control node still registered in Kubernetes (NotReady, in no inventory)",
+        "node1",
+        _stale_k8s_node(),
+        subject="site",
+    ),
+    _m(
+        "k8s-pod-crashloop",
+        "HA-K8S-002",
+        "the platform's region pod in CrashLoopBackOff",
+        "node1",
+        cluster_state(
+            "next(p for p in s['pods'] if p['name'].startswith('default-region'))"
+            ".update(status='CrashLoopBackOff', restarts='17 (2m ago)', ready=0)"
+        ),
+        subject="site",
+    ),
+    _m(
+        "k8s-minio-two-on-one",
+        "HA-K8S-003",
+        "two of MinIO's three pods scheduled on the First Node (its loss takes MinIO below write quorum)",
+        "node1",
+        cluster_state("next(p for p in s['pods'] if p['name'] == 'minio-2')['node'] = s['nodes'][0]['name']"),
         subject="site",
     ),
     _m(

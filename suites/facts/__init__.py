@@ -146,6 +146,9 @@ PROBES: dict[str, Probe] = {
             A,
             timeout=5,
         ),
+        # The platform's Kubernetes layer as kubectl shows it on a control node (issue 25).
+        Probe("kube_nodes", shell.KUBE_NODES_COMMAND, v.kube_nodes, A, timeout=20),
+        Probe("kube_pods", shell.KUBE_PODS_COMMAND, v.kube_pods, A, timeout=20),
         # Links (a bridge's ports carry "master br0"): the static pod's interface may be one.
         Probe("links", "ip -o link show", nonempty, timeout=5),
     )

@@ -152,3 +152,16 @@ YUNION_COMMAND = AS_ROOT + (
     "printf '%s\\n' \"$l\" | tail -n 5; "
     'if [ $s != 0 ]; then case $l in *"not allowed to run sudo"*) ;; *) exit 4 ;; esac; fi'
 )
+
+
+# kubectl on this node with the line's admin kubeconfig (kubeadm's admin.conf, k3s's k3s.yaml),
+# as root: status 3 where there is no kubectl or no admin kubeconfig (DB and compute nodes). The
+# table kubectl prints for people (-o wide): what the field's reports show (suites/kube.py).
+_KUBECTL = (
+    "k=$(command -v kubectl) || exit 3; c=; for f in " + " ".join(layout.ADMIN_KUBECONFIGS) + "; do "
+    'if [ -e "$f" ]; then c=$f; break; fi; done; [ -n "$c" ] || exit 3; '
+    + NEED_ROOT
+    + 'asroot "$k" --kubeconfig="$c" --request-timeout=10s '
+)
+KUBE_NODES_COMMAND = _KUBECTL + "get nodes -o wide"
+KUBE_PODS_COMMAND = _KUBECTL + "get pods --all-namespaces -o wide"

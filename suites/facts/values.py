@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bootstrap import vips
+from suites import kube
 from suites.facts.core import ABSENT, Unreadable
 
 
@@ -335,3 +336,13 @@ def processes(rc: int, output: str) -> list[tuple[int, str]]:
         if m:
             found.append((int(m.group(1)), m.group(2).strip()))
     return found
+
+
+def kube_nodes(rc: int, output: str) -> list[kube.KubeNode] | None:
+    """``kubectl get nodes -o wide`` -> KubeNode per node; None where no kubectl (status 3)."""
+    return None if rc == ABSENT else kube.nodes(output)
+
+
+def kube_pods(rc: int, output: str) -> list[kube.Pod] | None:
+    """``kubectl get pods -A -o wide`` -> Pod per pod; None where no kubectl (status 3)."""
+    return None if rc == ABSENT else kube.pods(output)

@@ -13,6 +13,7 @@ nodes' ``k3s-agent.service`` (the agent's local load balancer, agent_lb.py).
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,17 +46,9 @@ if TYPE_CHECKING:
     from bootstrap.inventory import NodeEntry
 
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
-# The lab has no Kubernetes API: this stand-in answers, on the control nodes, the two questions
-# --discover asks about MinIO (its service and its secret), from the lab's storage settings.
-KUBECTL = """#!/bin/sh
-# The lab's stand-in for kubectl (lab only): MinIO's service and secret, as --discover reads them.
-. /etc/ha-standin/minio.env
-case "$*" in
-    *"get service minio"*) printf '%s:%s' "$MINIO_ADDRESS" "$MINIO_PORT" ;;
-    *"get secret minio"*) printf '%s %s' "$MINIO_ACCESSKEY_B64" "$MINIO_SECRETKEY_B64" ;;
-    *) echo "error: the lab's kubectl stand-in answers only MinIO's service and secret" >&2; exit 1 ;;
-esac
-"""
+# The lab has no Kubernetes API: a stand-in kubectl (kubectl.py) answers, on the control nodes,
+# what --discover asks about MinIO and what the HA-K8S checks ask of the cluster.
+KUBECTL_STATE = "/etc/ha-standin/k8s.json"
 
 
 # The lab has no container runtime: this stand-in answers, where the static pod runs, the two
@@ -180,7 +173,8 @@ class LabInstaller:
 
     def _kubectl(self, d: Deployment, node: NodeEntry) -> None:
         """MinIO's service and secret where --discover asks for them (the lab's storage stands
-        in for MinIO: its address, port and keys; the secret file 0600)."""
+        in for MinIO: its address, port and keys; the secret file 0600), and the cluster the
+        HA-K8S checks read (cluster_state), for the kubectl stand-in."""
         r = d.remote(node)
 
         def b64(text: str) -> str:
@@ -192,7 +186,10 @@ class LabInstaller:
         )
         if r.put("/etc/ha-standin/minio.env", env, mode=0o600):
             d.changed(node, "kubectl stand-in", "wrote MinIO's stand-in service and secret (0600)")
-        if r.put("/usr/local/bin/kubectl", KUBECTL, mode=0o755):
+        if r.put(KUBECTL_STATE, json.dumps(cluster_state(d, self.line), indent=1) + "\n", mode=0o600):
+            d.changed(node, "kubectl stand-in", f"wrote the cluster's nodes and pods ({KUBECTL_STATE})")
+        script = Path(standin.__file__).with_name("kubectl.py").read_text()
+        if r.put("/usr/local/bin/kubectl", script, mode=0o755):
             d.changed(node, "kubectl stand-in", "installed the lab's kubectl stand-in")
 
     def _static_pod(self, d: Deployment, node: NodeEntry) -> None:
@@ -325,3 +322,32 @@ def kubeconfig(server: str, ca_b64: str, token: str) -> str:
         "preferences: {}\nusers:\n- name: kubernetes-admin\n  user:\n"
         f"    token: {token}\n"
     )
+
+
+# What each line's cluster reports as its nodes' version and roles (k3s: ocboot's k3s release;
+# kubeadm: ocboot's kubeadm line, Kubernetes 1.15).
+K8S_VERSION = {"k3s": "v1.28.10+k3s1", "kubeadm": "v1.15.12"}
+K8S_CONTROL_ROLES = {"k3s": "control-plane,etcd,master", "kubeadm": "master"}
+
+
+def cluster_state(d: Deployment, line: str) -> dict[str, object]:
+    """The cluster as the lab places it: the control and compute nodes (named by hostname, as
+    k3s and kubeadm name them: the lab's hostnames are the node names), and the platform's
+    pods: one MinIO pod per control node (onecloud-minio/minio-N: spread, so one node's loss
+    keeps MinIO's write quorum), keystone and region on the First Node, coredns."""
+    control = d.nodes(Role.CONTROL)
+    nodes = [
+        {"name": n.name, "address": str(n.address), "version": K8S_VERSION[line],
+         "roles": K8S_CONTROL_ROLES[line] if n.has(Role.CONTROL) else "<none>"}
+        for n in d.nodes(Role.CONTROL, Role.COMPUTE)
+    ]  # fmt: skip
+    first = d.inventory.first_node().name
+    pods: list[dict[str, object]] = [
+        {"namespace": "onecloud-minio", "name": f"minio-{i}", "node": n.name} for i, n in enumerate(control)
+    ]
+    pods += [
+        {"namespace": "onecloud", "name": "default-keystone-7d9f6c5b8-x2k4q", "node": first},
+        {"namespace": "onecloud", "name": "default-region-6c8d7b9f5-m7p2r", "node": first},
+        {"namespace": "kube-system", "name": "coredns-6799fbcd5-5h2kx", "node": control[-1].name},
+    ]
+    return {"nodes": nodes, "pods": pods}

@@ -1,0 +1,129 @@
+"""HA-K8S-001..003: the platform's Kubernetes layer as kubectl on the First Node shows it (issue
+25): the cluster's nodes, the platform's pods, MinIO's spread over the nodes. The judgements are
+plain functions of kubectl's answer (suites/kube.py), replayed against real outputs from public
+reports in tests/test_real_outputs.py."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from bootstrap.inventory import NodeEntry
+from bootstrap.topology import Role
+from suites import kube
+from suites.context import Context, NotVerifiable, Skip
+from suites.registry import check
+
+
+def node_problems(found: Sequence[kube.KubeNode], wanted: dict[str, set[str]]) -> list[str]:
+    """What is wrong with the cluster's nodes ``found`` against ``wanted`` ({inventory name:
+    the addresses and names it may appear under}): a node missing, not Ready, or one no
+    inventory node is."""
+    matched: dict[str, kube.KubeNode] = {}
+    extra: list[kube.KubeNode] = []
+    for k in found:
+        owner = next((name for name, keys in wanted.items() if {k.internal_ip, k.name} & keys), None)
+        if owner is None or owner in matched:
+            extra.append(k)
+        else:
+            matched[owner] = k
+    problems = []
+    missing = [n for n in wanted if n not in matched]
+    if missing:
+        problems.append(f"not in the cluster: {', '.join(missing)} (no Kubernetes node with its address or name)")
+    not_ready = [f"{name} ({k.name}: {k.status})" for name, k in matched.items() if not k.ready]
+    if not_ready:
+        problems.append(f"not Ready: {', '.join(not_ready)}")
+    if extra:
+        problems.append(
+            "Kubernetes nodes that are no control or compute node of the inventory: "
+            + ", ".join(f"{k.name} ({k.internal_ip or 'no address shown'}, {k.status})" for k in extra)
+            + " (a node replaced but never deleted with kubectl delete node, or one the inventory lacks)"
+        )
+    return problems
+
+
+def pod_problems(pods: Sequence[kube.Pod], settle_s: int) -> list[str]:
+    """The platform's pods (kube.PLATFORM_NAMESPACES) that are not healthy (kube.unhealthy)."""
+    bad = []
+    for p in pods:
+        if p.namespace in kube.PLATFORM_NAMESPACES:
+            why = kube.unhealthy(p, settle_s)
+            if why:
+                bad.append(f"{p.key} on {p.node or 'no node'}: {why}")
+    return bad
+
+
+def minio_problems(pods: Sequence[kube.Pod]) -> list[str]:
+    """MinIO's pods (onecloud-minio/minio-N in ``pods``) not Running and Ready, and each node
+    whose loss would take MinIO below its write quorum (kube.minio_tolerates). [] also when
+    there is no MinIO pod: the caller decides what that means."""
+    minio = [p for p in pods if p.namespace == kube.MINIO_NAMESPACE and kube.MINIO_POD.match(p.name)]
+    problems = []
+    down = [f"{p.name} ({p.status} {p.ready} on {p.node or 'no node'})" for p in minio
+            if p.status != "Running" or not p.all_ready]  # fmt: skip
+    if down:
+        problems.append(f"MinIO pods not Running and Ready: {', '.join(down)}")
+    by_node: dict[str, list[str]] = defaultdict(list)
+    for p in minio:
+        if p.node:
+            by_node[p.node].append(p.name)
+    total = len(minio)
+    for node, names in sorted(by_node.items()):
+        if not kube.minio_tolerates(total, len(names)):
+            problems.append(
+                f"losing {node} stops {' and '.join(sorted(names))}: {total - len(names)} of {total} MinIO pods "
+                f"remain, below its write quorum of {kube.minio_write_quorum(total)} (one drive per pod, default "
+                f"parity EC:{kube.minio_parity(total)}): uploads fail until {node} returns"
+            )
+    return problems
+
+
+def _first(ctx: Context, fact: str) -> tuple[NodeEntry, list[Any]]:
+    """The First Node and its kubectl's answer for ``fact``; NotVerifiable where it has none."""
+    first = ctx.inventory.first_node()
+    value = ctx.facts_of(first)[fact]
+    if value is None:
+        raise NotVerifiable(
+            f"the First Node {first.name} has no kubectl with an admin kubeconfig "
+            "(/etc/kubernetes/admin.conf or /etc/rancher/k3s/k3s.yaml)"
+        )
+    return first, value
+
+
+@check("HA-K8S-001", facts=("kube_nodes",))
+def kube_nodes_ready(ctx: Context) -> None:
+    """The cluster's nodes are exactly the inventory's control and compute nodes (matched by
+    INTERNAL-IP, else by name: k3s and kubeadm name a node by its hostname), each Ready."""
+    first, found = _first(ctx, "kube_nodes")
+    kube_members = [n for n in ctx.inventory.nodes if n.has(Role.CONTROL) or n.has(Role.COMPUTE)]
+    wanted = {n.name: {str(n.address), n.name} for n in kube_members}
+    problems = node_problems(found, wanted)
+    ctx.require(not problems, "; ".join(problems), ctx.facts_of(first).evidence("kube_nodes"))
+
+
+@check("HA-K8S-002", facts=("kube_pods",))
+def platform_pods_healthy(ctx: Context) -> None:
+    """No pod of the platform's namespaces fails (CrashLoopBackOff, ImagePullBackOff, Error...),
+    and none older than the profile's pod_settle_s is Pending, Terminating or not Ready."""
+    first, found = _first(ctx, "kube_pods")
+    settle = int(ctx.expected("settle_s"))
+    bad = pod_problems(found, settle)
+    more = f"; and {len(bad) - 12} more" if len(bad) > 12 else ""
+    message = f"{len(bad)} platform pod(s) not healthy (settle time {settle} s): " + "; ".join(bad[:12]) + more
+    ctx.require(not bad, message, ctx.facts_of(first).evidence("kube_pods"))
+
+
+@check("HA-K8S-003", facts=("kube_pods",))
+def minio_spread(ctx: Context) -> None:
+    """MinIO's pods all Running and Ready, and no node holding so many that its loss leaves
+    MinIO below its write quorum."""
+    first, found = _first(ctx, "kube_pods")
+    evidence = ctx.facts_of(first).evidence("kube_pods")
+    if not any(p.namespace == kube.MINIO_NAMESPACE and kube.MINIO_POD.match(p.name) for p in found):
+        if ctx.inventory.storage is None:
+            raise Skip("no MinIO pods and no storage in the inventory")
+        ctx.fail(f"no MinIO pod (minio-N) in namespace {kube.MINIO_NAMESPACE}", evidence)
+    problems = minio_problems(found)
+    ctx.require(not problems, "; ".join(problems), evidence)

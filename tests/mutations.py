@@ -797,6 +797,13 @@ MUTATIONS: list[Mutation] = [
         (_drop_first_key_apply, restore("/root/.ssh/authorized_keys")),
     ),
     _m(
+        "first-node-key-removed-db",
+        "HA-SSH-002",
+        "the First Node's key gone from a DB node's authorized_keys (ocboot cannot upgrade it)",
+        "db2",
+        (_drop_first_key_apply, restore("/root/.ssh/authorized_keys")),
+    ),
+    _m(
         "db-vip-on-two-nodes",
         "HA-VIP-001",
         "the DB VIP added to the DB node that does not hold it",

@@ -71,14 +71,17 @@ def os_prep(d: Deployment, node: NodeEntry) -> None:
 
 # SSH trust, kubectl, compute, upgrade user ---------------------------------------------------
 def ssh_trust(d: Deployment) -> None:
-    """配置ssh免密登录: the First Node's key on every other control node."""
+    """配置ssh免密登录: the First Node's key on every other node. The document asks it for the
+    control nodes; ocboot reaches every host of its config.yml from the First Node (ansible over
+    SSH: it installs the DB nodes, adds compute nodes, upgrades them all), so a node it installed
+    holds the First Node's key too (HA-SSH-002)."""
     first = d.inventory.first_node()
     r = d.remote(first)
     if not r.run("test -f ~/.ssh/id_rsa.pub", check=False).ok:
         r.run("mkdir -p -m 700 ~/.ssh && ssh-keygen -q -t rsa -b 3072 -N '' -f ~/.ssh/id_rsa")
         d.changed(first, "ssh-trust", "generated ~/.ssh/id_rsa (ssh-keygen)")
     pub = r.run("cat ~/.ssh/id_rsa.pub").stdout.strip()
-    for peer in d.nodes(Role.CONTROL):
+    for peer in d.inventory.nodes:
         if peer.name == first.name:
             continue
         pr = d.remote(peer)

@@ -1,4 +1,6 @@
-"""HA-SSH: the First Node's passwordless SSH to the other control nodes."""
+"""HA-SSH: the First Node's passwordless SSH to the other control nodes (HA-SSH-001, the
+document's step) and to every DB and compute node (HA-SSH-002: ocboot installs, joins and upgrades
+them from the First Node over SSH)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from suites.registry import check
 
 
 @check("HA-SSH-001", facts=("hostname",))
-def first_node_reaches_control_node(ctx: Context) -> None:
+@check("HA-SSH-002", facts=("hostname",))
+def first_node_reaches_node(ctx: Context) -> None:
     """Run on the First Node, as the document verifies it: ssh root@IP hostname."""
     assert ctx.node is not None
     first = ctx.inventory.first_node()

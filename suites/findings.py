@@ -8,6 +8,7 @@ from __future__ import annotations
 
 STALE_ANNOUNCEMENT = "stale-vip-announcement"
 HUNG_DATABASE = "hung-database-undetected"
+DB_EQUAL_PRIORITIES = "db-equal-priorities"
 
 FINDINGS: dict[str, str] = {
     STALE_ANNOUNCEMENT: (
@@ -20,5 +21,11 @@ FINDINGS: dict[str, str] = {
         "a MariaDB that hangs (here frozen with SIGSTOP: disk full, a lock) still completes TCP "
         "handshakes, so a TCP-probe health check (the DB-HA page's chk_mysql, ocboot's check_mariadb) "
         "keeps the DB VIP on a database that answers nothing; docs/findings/hung-database-undetected.md"
+    ),
+    DB_EQUAL_PRIORITIES: (
+        "ocboot's DB-HA keepalived gives both DB nodes the same priority (99, both BACKUP with "
+        "nopreempt), so which node holds the DB VIP is decided by address ties and the VIP is reported "
+        "bouncing (yunionio/cloudpods#18484, open, filed by the maintainers); "
+        "docs/findings/db-equal-priorities.md"
     ),
 }

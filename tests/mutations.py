@@ -862,6 +862,15 @@ MUTATIONS: list[Mutation] = [
         subject="vip-db",
     ),
     _m(
+        "ka-db-equal-priorities",
+        "HA-KA-009",
+        "the second DB node's VI_DB priority raised to the first's (as ocboot's template writes both: 99, 99)",
+        "db2",
+        edit(KA, "s/^\\([[:space:]]*priority[[:space:]]*\\)99\\b/\\1100/"),
+        subject="site",
+        also=(("HA-KA-003[{node}]", "the DB-HA page's profile expects priority 99 on db2"),),
+    ),
+    _m(
         "ka-db-preempt",
         "HA-KA-003",
         "nopreempt removed from VI_DB",

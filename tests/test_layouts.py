@@ -376,6 +376,24 @@ def test_each_db_ha_variant_passes_as_its_source_writes_it(variant: str) -> None
         assert got is not None and "no track_script that checks the database" in got
 
 
+def test_ocboots_equal_db_priorities_are_the_named_finding_on_every_profile() -> None:
+    """cloudpods#18484: ocboot's template gives both DB nodes priority 99; HA-KA-009 names it
+    (accepted only by a waiver of the finding), while the DB-HA page's 100/99 passes."""
+    data, facts = k3s_site()
+    for i, n in enumerate(("dba", "dbb")):
+        facts[n]["keepalived_conf"] = db_conf("manual", i)
+    assert judge(data, facts, "HA-KA-009") is None
+    for i, n in enumerate(("dba", "dbb")):
+        facts[n]["keepalived_conf"] = db_conf("ocboot", i)
+    got = judge(data, facts, "HA-KA-009")
+    assert got is not None and got.startswith(
+        "the DB VIP's keepalived has one priority on every DB-HA node (dba 99, dbb 99): which node holds "
+        "10.127.190.101 is left to VRRP's tie-break on the higher address"
+    )
+    data["profile"] = "ocboot"  # the profile that accepts ocboot's values still names the finding
+    assert judge(data, facts, "HA-KA-009") == got
+
+
 def test_the_manual_variants_values_on_an_ocboot_site_are_still_judged_by_ocboots() -> None:
     """Detected as ocboot (its router_id), a node carrying the DB-HA page's MASTER 100 fails."""
     data, facts = k3s_site()

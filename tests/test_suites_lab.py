@@ -171,8 +171,12 @@ def test_ocboots_db_ha_on_debian_is_one_root_cause_in_one_sentence(tmp_path: Pat
     assert "check_mariadb (exited with status 2) on db1, db2" in root["message"], root["message"]
     assert "is a bash redirection" in root["message"] and "dash" in root["message"]
     failed = {k for k, v in got.items() if v == "failed"}
-    # The same cause, as the track-script requirement sees it on each DB node.
-    assert failed == {"ROOT-VIP[db]", "HA-VIP-001[vip-db]", "HA-KA-006[db1]", "HA-KA-006[db2]"}, failed
+    # The same cause, as the track-script requirement sees it on each DB node; and ocboot's equal
+    # priorities, the named finding of cloudpods#18484 (docs/findings/db-equal-priorities.md).
+    same_cause = {"ROOT-VIP[db]", "HA-VIP-001[vip-db]", "HA-KA-006[db1]", "HA-KA-006[db2]"}
+    assert failed == same_cause | {"HA-KA-009[site]"}, failed
+    equal = next(c for c in doc["checks"] if c["id"] == "HA-KA-009[site]")
+    assert "(db1 99, db2 99)" in equal["message"], equal["message"]
     script = next(c for c in doc["checks"] if c["id"] == "HA-KA-006[db1]")
     assert "keepalived reports check_mariadb failing (exited with status 2)" in script["message"], script["message"]
     errors = [c for c in doc["checks"] if c["outcome"] == "error"]

@@ -13,6 +13,7 @@ from bootstrap.topology import Role
 from suites.checks import keepalived_conf as kc
 from suites.checks.vip import nic_of
 from suites.context import Context
+from suites.findings import DB_EQUAL_PRIORITIES
 from suites.registry import check
 
 KEEPALIVED_CONF = "/etc/keepalived/keepalived.conf"
@@ -242,3 +243,28 @@ def keepalived_running(ctx: Context) -> None:
             f"keepalived (the {spec.name} VIP's, {KEEPALIVED_CONF}): {state}",
             ctx.facts.evidence("keepalived_service"),
         )
+
+
+@check("HA-KA-009", facts=KA_FACTS)
+def db_vip_priorities_differ(ctx: Context) -> None:
+    """The DB VIP's VRRP instances on the DB-HA nodes carry different priorities, on every
+    profile: equal ones (ocboot's mariadb-ha role: 99 and 99) leave the holder to VRRP's
+    address tie-break, a named finding (yunionio/cloudpods#18484)."""
+    vip = ctx.rt.vip_address("db")
+    priorities: dict[str, str] = {}
+    ev = []
+    for node in ctx.inventory.nodes_with(Role.DB_HA):
+        src = source_for(ctx, node, vip)
+        if src is None:
+            ctx.fail(f"no VRRP instance holds the db VIP {vip} on {node.name}")
+        priorities[node.name] = src.instance.get("priority") or "100"  # keepalived's default priority
+        ev.append(src.evidence(node.name))
+    same = len(priorities) > 1 and len(set(priorities.values())) == 1
+    named = ", ".join(f"{n} {p}" for n, p in priorities.items())
+    ctx.require(
+        not same,
+        f"the DB VIP's keepalived has one priority on every DB-HA node ({named}): which node holds {vip} is "
+        "left to VRRP's tie-break on the higher address, and the VIP is reported bouncing (cloudpods#18484)",
+        ev,
+        findings=(DB_EQUAL_PRIORITIES,),
+    )

@@ -50,6 +50,8 @@ class Profile:
     # A platform pod younger than this may still be starting or being replaced: only a failure
     # status (CrashLoopBackOff, ImagePullBackOff...) fails it before (engineering default).
     pod_settle_s: int = 300
+    # How far back the history checks read the nodes' logs (since boot at most; 0: not read).
+    history_days: float = 7.0
 
     def with_overrides(self, overrides: dict[str, Any]) -> Profile:
         unknown = set(overrides) - set(self.__dataclass_fields__)

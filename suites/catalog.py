@@ -45,6 +45,9 @@ class Requirement(BaseModel):
     manual: bool = False
     writes: bool = False
     destructive: bool = False  # breaks nodes on purpose (survivability); restores them after
+    # Judges the site's past (its logs since boot), not its present: left out of the checks around
+    # each survivability scenario, whose own faults it would otherwise blame on the site.
+    history: bool = False
     remediation: Text
     # Where the rule comes from: the HA document itself, the DB-HA page it links, the installer
     # (ocboot/ocadm, real-sites.md), or field reports (with their public references), so that a

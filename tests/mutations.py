@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -349,6 +350,24 @@ def _stale_k8s_node() -> tuple[Callable[[View, str], None], Callable[[View, str]
         cluster_state(f"s['nodes'].append({old!r})")[0](v, node)
 
     return apply, restore(KUBECTL_STATE)
+
+
+def _split_brain() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """A split brain in the past: the node cut off from the lab's bridge for 12 s (VRRP's adverts
+    stop both ways, both DB nodes MASTER), then healed. Nothing is left to undo but the journals'
+    lines, which are the history HA-KA-010 reads."""
+
+    def apply(v: View, node: str) -> None:
+        v.lab.partition(node)
+        try:
+            time.sleep(12)
+        finally:
+            v.lab.heal(node)
+
+    def undo(v: View, node: str) -> None:
+        v.lab.heal(node)  # already healed; again in case apply was interrupted
+
+    return apply, undo
 
 
 def _stale_etcd_member() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
@@ -860,6 +879,16 @@ MUTATIONS: list[Mutation] = [
         "db2",
         edit(KA, "s/auth_pass .*/auth_pass mutated/"),
         subject="vip-db",
+    ),
+    _m(
+        "vrrp-split-brain",
+        "HA-KA-010",
+        "the second DB node cut off for 12 s and healed: both DB nodes MASTER for a while, in the journals",
+        "db2",
+        _split_brain(),
+        subject="vip-db",
+        overrides={"history_days": 7},  # the harness's other runs leave the lab's history unread
+        alone=True,
     ),
     _m(
         "ka-db-equal-priorities",

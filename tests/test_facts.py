@@ -17,9 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bootstrap import inventory as inv
+from suites import keepalived_history as kh
 from suites.catalog import load
 from suites.checks import certificates as cert_checks
-from suites.context import CheckError, CheckFailed, Context, NotVerifiable, SiteRuntime
+from suites.context import CheckError, CheckFailed, Context, NotVerifiable, SiteRuntime, Skip
 from suites.engine import run_checks
 from suites.facts import PROBES, Unreadable
 from suites.facts import values as v
@@ -74,6 +75,7 @@ def test_a_user_without_sudo_reads_no_root_only_fact_and_says_so(machine: str) -
                  "kubelet_conf"}  # fmt: skip
     if machine == "node1":
         root_only |= {"yunion", "kube_nodes", "kube_pods"}  # sudo -l for another user; kubectl as root
+    root_only.add("keepalived_history")  # the journal since boot, read as root
     unreadable = {n for n, val in values.items() if isinstance(val, Unreadable)}
     assert unreadable == root_only, unreadable ^ root_only
     for name in unreadable:
@@ -256,3 +258,39 @@ def test_a_track_script_whose_verdict_cannot_be_read_is_never_a_pass(journal: tu
     rt = recorded_lab({"db1": {"keepalived_log": journal}})
     got = outcome(rt, "HA-KA-006", "db1", None)
     assert got.startswith("not verifiable: db1: fact 'keepalived_log'"), got
+
+
+SPLIT = "2026-12-02T21:14:35+00:00"  # when db2 was cut off from the lab's bridge for 10 s, on purpose
+
+
+def lab_at(when: str, **overrides: Any) -> SiteRuntime:
+    """The recorded lab as if asked at ``when`` (its journals hold the split brain made at capture)."""
+    inventory = inv.parse(yaml.safe_load((LAB / "inventory.yaml").read_text()))
+    source = RecordedFactSource.from_dir(LAB, at=dt.datetime.fromisoformat(when).timestamp())
+    rt = SiteRuntime.create(inventory, None, "postinstall", overrides, source=source)
+    rt.vip_reach.update(dict.fromkeys(("platform", "db")))
+    return rt
+
+
+def test_a_split_brain_in_the_journals_is_found_after_the_fact_with_its_lines_and_times() -> None:
+    """The lab's db2 partitioned for 10 s and healed before the capture: both DB nodes were
+    MASTER of VI_DB for 8 s; keepalived's own lines name when (issue 25's history)."""
+    got = outcome(lab_at("2026-12-02T21:23:00+00:00"), "HA-KA-010", None, "db")
+    assert got.startswith(
+        "failed: db1 and db2 both held the db VIP 10.213.47.101 for 8 s, 2026-12-02T21:14:35Z to "
+        "2026-12-02T21:14:43Z (db1: (VI_DB) Entering MASTER STATE at 2026-12-02T20:34:48Z; db2: (VI_DB) "
+        "Entering MASTER STATE at 2026-12-02T21:14:35Z)"
+    ), got
+    # Asked before the split, the same journals hold no overlap; a window that starts after it neither.
+    assert outcome(lab_at("2026-12-02T21:14:00+00:00"), "HA-KA-010", None, "db") == "passed"
+    assert outcome(lab_at("2026-12-02T21:23:00+00:00", history_days=0.005), "HA-KA-010", None, "db") == "passed"
+    skipped = lab_at("2026-12-02T21:23:00+00:00", history_days=0)
+    with pytest.raises(Skip, match="history_days is 0"):
+        run_checks(Context(skipped, CATALOG["HA-KA-010"], None, "db"), CHECKS["HA-KA-010"])
+
+
+def test_overlaps_shorter_than_the_clock_skew_are_not_called() -> None:
+    a = kh.Period("db1", 100.0, 110.0, "x", "y")
+    b = kh.Period("db2", 108.5, None, "x", "")
+    assert kh.overlaps([a, b], now=200.0, tolerance=2.0) == []
+    assert kh.overlaps([a, b], now=200.0, tolerance=1.0) == [(a, b, 108.5, 110.0)]

@@ -229,6 +229,8 @@ def override_args(overrides: dict[str, Any]) -> list[str]:
 # nodes (2 of 2 runs; one worker: none), and the DB VIP moves under the suite
 # (docs/findings/suite-start-up-moves-the-db-vip.md). The harness judges mutations, not xdist.
 READ_ONLY = ("-m", "not destructive")
+UNREAD_HISTORY = {"history_days": 0}
+HISTORY = "HA-KA-010["
 
 
 def run_batches(
@@ -236,14 +238,20 @@ def run_batches(
 ) -> list[Verdict]:
     inv = labs.get("5node", compute=1)
     view = mx.View(labs.lab)
-    baseline, _ = settled_suite(view, inv, tmp_path / "baseline", lambda got: set(got.values()) <= set(GREEN),
-                                *args)  # fmt: skip
-    assert set(baseline.values()) <= set(GREEN), f"the lab is not green before mutating: {baseline}"
+    # The lab's history (HA-KA-010) is left unread except in its own mutation's run: the harness
+    # itself breaks the lab on purpose, and every later run would inherit those split brains.
+    args = (*args, *override_args(UNREAD_HISTORY))
+
+    def green(got: dict[str, str]) -> bool:  # the unread history is skipped, saying so
+        return all(o in GREEN or (o == "skipped" and c.startswith(HISTORY)) for c, o in got.items())
+
+    baseline, _ = settled_suite(view, inv, tmp_path / "baseline", green, *args)
+    assert green(baseline), f"the lab is not green before mutating: {baseline}"
     assert {c for c, o in baseline.items() if o == "waived"} <= {"HA-KA-007[db1]"}, baseline
     verdicts: list[Verdict] = []
     for i, batch in enumerate(mx.batches(view, mutations)):
         applied: list[tuple[mx.Mutation, str]] = []
-        overrides: dict[str, Any] = {}
+        overrides: dict[str, Any] = dict(UNREAD_HISTORY)
         try:
             for m, node in batch:
                 applied.append((m, node))  # before apply: a half-applied mutation is undone too

@@ -4,15 +4,18 @@ and whether each runs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import time
 from dataclasses import dataclass
 
 from bootstrap import layout, vips
 from bootstrap.inventory import NodeEntry
 from bootstrap.topology import Role
+from suites import keepalived_history as kh
 from suites.checks import keepalived_conf as kc
 from suites.checks.vip import nic_of
-from suites.context import Context
+from suites.context import Context, Skip
 from suites.findings import DB_EQUAL_PRIORITIES
 from suites.registry import check
 
@@ -267,4 +270,55 @@ def db_vip_priorities_differ(ctx: Context) -> None:
         "left to VRRP's tie-break on the higher address, and the VIP is reported bouncing (cloudpods#18484)",
         ev,
         findings=(DB_EQUAL_PRIORITIES,),
+    )
+
+
+def _iso(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@check("HA-KA-010", facts=("keepalived_history", *KA_FACTS))
+def vip_history(ctx: Context) -> None:
+    """The VIP's history in its nodes' keepalived journals since boot (at most the profile's
+    history_days back): no two nodes ever MASTER of its instance at once for longer than the
+    clocks may differ (clock_skew_max_s). Figures: MASTER periods (holder changes) and keepalived
+    starts per node."""
+    name = ctx.subject or ""
+    days = float(ctx.expected("days"))
+    if days <= 0:
+        raise Skip("history_days is 0: this run does not read the nodes' history")
+    group = [n for n in ctx.inventory.nodes if n.has(Role.DB_HA)] if name == "db" else []
+    if len(group) < 2:
+        raise Skip(f"no keepalived pair holds the {name} VIP in this topology")
+    vip = ctx.rt.vip_address(name)
+    # The history as of when the journals were read (at the run's start: a run's own faults are
+    # not the site's history), at most history_days back.
+    now = max(ctx.facts_of(n).runner_after for n in group) or time.time()
+    periods, ev, started = [], [], {}
+    since = max(now - days * 86400, 0.0)
+    for node in group:
+        src = source_for(ctx, node, vip)
+        if src is None:
+            ctx.fail(f"no VRRP instance holds the {name} VIP {vip} on {node.name}")
+        journal = ctx.facts_of(node)["keepalived_history"]
+        if journal is None:
+            ctx.fail(f"keepalived is not installed on {node.name}")
+        lines = [(t, line) for t, line in journal if since <= t <= now]
+        periods += kh.master_periods(node.name, lines, src.instance.name)
+        started[node.name] = kh.starts(lines)
+        told = [line for _, line in lines if kh.STATE.search(line) or kh.ZERO.search(line) or kh.START.search(line)]
+        ev.append((f"{node.name}: keepalived's journal since boot ({src.instance.name})", "\n".join(told[-60:])))
+    ctx.figures.update(master_periods=len(periods), keepalived_starts=started)
+    both = kh.overlaps(periods, now, float(ctx.expected("skew")))
+    problems = [
+        f"{a.node} and {b.node} both held the {name} VIP {vip} for {hi - lo:.0f} s, {_iso(lo)} to {_iso(hi)} "
+        f"({a.node}: {a.opened.split(': ', 1)[-1]} at {_iso(a.start)}; {b.node}: {b.opened.split(': ', 1)[-1]} "
+        f"at {_iso(b.start)})"
+        for a, b, lo, hi in both
+    ]
+    ctx.require(
+        not problems,
+        "; ".join(problems) + f" (a split brain: clients reached either node; {len(periods)} MASTER periods "
+        f"since {_iso(max(since, min((p.start for p in periods), default=now)))})",
+        ev,
     )

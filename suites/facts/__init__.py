@@ -120,6 +120,8 @@ PROBES: dict[str, Probe] = {
         Probe("keepalived_scripts", shell.KEEPALIVED_SCRIPTS_COMMAND, v.script_files, A),
         # keepalived's journal since it last started (its track scripts' verdicts).
         Probe("keepalived_log", shell.KEEPALIVED_LOG_COMMAND, v.journal, A),
+        # keepalived's journal since boot, time-stamped: the VIP's history (HA-KA-010).
+        Probe("keepalived_history", shell.KEEPALIVED_HISTORY_COMMAND, v.timed_journal, A, timeout=20),
         # The control plane's certificates (public parts only), for their lifetimes.
         Probe("certs", shell.CERTS_COMMAND, v.certificates),
         # The control plane's etcd as this node's member sees it: the member list, its own health.

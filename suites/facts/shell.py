@@ -165,3 +165,12 @@ _KUBECTL = (
 )
 KUBE_NODES_COMMAND = _KUBECTL + "get nodes -o wide"
 KUBE_PODS_COMMAND = _KUBECTL + "get pods --all-namespaces -o wide"
+
+# keepalived's journal since boot, time-stamped (short-iso: systemd 219 has nothing finer), for
+# the history checks: "unit <LoadState> <ActiveState>" then the lines. No unit: status 3.
+KEEPALIVED_HISTORY_COMMAND = NEED_ROOT + (
+    "l=$(systemctl show -p LoadState keepalived) || exit 4; l=${l#LoadState=}; "
+    '[ "$l" != not-found ] || exit 3; '
+    "a=$(systemctl show -p ActiveState keepalived) || exit 4; a=${a#ActiveState=}; "
+    'echo "unit $l $a"; asroot journalctl -u keepalived -b --no-pager -o short-iso -n 20000 2>&1'
+)

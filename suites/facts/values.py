@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bootstrap import vips
-from suites import kube
+from suites import keepalived_history, kube
 from suites.facts.core import ABSENT, Unreadable
 
 
@@ -346,3 +346,21 @@ def kube_nodes(rc: int, output: str) -> list[kube.KubeNode] | None:
 def kube_pods(rc: int, output: str) -> list[kube.Pod] | None:
     """``kubectl get pods -A -o wide`` -> Pod per pod; None where no kubectl (status 3)."""
     return None if rc == ABSENT else kube.pods(output)
+
+
+def timed_journal(rc: int, output: str) -> list[tuple[float, str]] | Unreadable | None:
+    """keepalived's journal since boot -> [(epoch s, line)]; None where the unit is not
+    installed. Unreadable where journald keeps nothing the user may read, or keepalived runs
+    and its journal since boot holds no line."""
+    if rc == ABSENT:
+        return None
+    head, _, log = output.partition("\n")
+    m = re.match(r"unit (\S+) (\S+)$", head)
+    if m is None:
+        raise ValueError("no unit line")
+    if "No journal files were found" in log:
+        return Unreadable("journalctl found no journal it may read", not_verifiable=True)
+    lines = keepalived_history.timed_lines(log)
+    if not lines and m.group(2) in ("active", "activating", "reloading"):
+        return Unreadable(f"keepalived is {m.group(2)} but its journal since boot holds no line", not_verifiable=True)
+    return lines

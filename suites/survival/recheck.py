@@ -20,8 +20,9 @@ Outcomes = dict[str, tuple[str, str]]  # item id -> (outcome, message)
 
 
 def read_only_outcomes(rt: SiteRuntime) -> Outcomes:
-    """Every automatable, non-writing, non-destructive check of the run's phase, judged by the
-    engine now on a fresh view of the site: {item id: (outcome, message)}."""
+    """Every automatable, non-writing, non-destructive check of the run's phase that judges the
+    site's present (not its history), judged by the engine now on a fresh view of the site:
+    {item id: (outcome, message)}."""
     fresh = rt.fresh(profile=replace(rt.profile, vip_observation_s=min(rt.profile.vip_observation_s, 1.0)))
     catalog = cat.load(Path(rt.options.get("catalog") or cat.CATALOG).resolve())
     waivers: list[Any] = rt.options.get("waivers", [])
@@ -29,7 +30,7 @@ def read_only_outcomes(rt: SiteRuntime) -> Outcomes:
     result: Outcomes = {}
     try:
         for req in catalog.values():
-            if req.manual or req.writes or req.destructive or rt.phase not in req.phases:
+            if req.manual or req.writes or req.destructive or req.history or rt.phase not in req.phases:
                 continue
             for subject in subjects(req, rt.inventory):
                 judged, _ = apply_waiver(evaluate(req, subject, fresh, registry.get(req.id, [])), waivers)

@@ -1,0 +1,94 @@
+"""What keepalived's journal since boot says happened to a VIP (issue 25, the site's own
+history): when each node held it (its VRRP instance's MASTER periods), whether two nodes ever held
+it at once (a split brain a check at one moment cannot see), how often the holder changed and how
+often keepalived started.
+
+Lines as ``journalctl -o short-iso`` prints them (seconds, with the zone: systemd 219 on CentOS 7
+has no finer format), keepalived 1.3's ``VRRP_Instance(VI_1) Entering MASTER STATE`` and 2.x's
+``(VI_1) Entering MASTER STATE``. A MASTER period ends when its instance enters BACKUP or FAULT,
+sends priority 0 (a clean stop), or keepalived stops or starts again.
+
+>>> lines = timed_lines("2026-12-02T21:20:03+0000 db2 Keepalived_vrrp[368]: (VI_DB) Entering MASTER STATE")
+>>> [(round(t), line.split(": ", 1)[1]) for t, line in lines]
+[(1796246403, '(VI_DB) Entering MASTER STATE')]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}) ")
+STATE = re.compile(r"(?:VRRP_Instance)?\((?P<instance>[^)]+)\) Entering (?P<state>MASTER|BACKUP|FAULT) STATE")
+ZERO = re.compile(r"\((?P<instance>[^)]+)\) sent 0 priority")
+STOP_OR_START = re.compile(r"Stopping Keepalived|Stopped Keepalived|Starting Keepalived v|Keepalived_vrrp exited")
+START = re.compile(r"Starting Keepalived v")
+
+
+def timed_lines(text: str) -> list[tuple[float, str]]:
+    """(epoch seconds, line) for each line with a short-iso time stamp; journalctl's own notes
+    ("-- No entries --", "-- Boot ... --") and continuation lines are left out."""
+    found = []
+    for line in text.splitlines():
+        m = STAMP.match(line)
+        if m:
+            found.append((dt.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S%z").timestamp(), line))
+    return found
+
+
+@dataclass(frozen=True)
+class Period:
+    """One node's MASTER period for the instance: [start, end) in epoch seconds, end None while
+    it still holds it; the lines that opened and closed it."""
+
+    node: str
+    start: float
+    end: float | None
+    opened: str
+    closed: str
+
+    def until(self, now: float) -> float:
+        return self.end if self.end is not None else now
+
+
+def master_periods(node: str, lines: list[tuple[float, str]], instance: str) -> list[Period]:
+    """The node's MASTER periods for the VRRP ``instance``, in time order."""
+    periods: list[Period] = []
+    start: tuple[float, str] | None = None
+    for at, line in lines:
+        m = STATE.search(line)
+        if m and m["instance"] == instance:
+            if m["state"] == "MASTER":
+                start = start or (at, line)
+                continue
+            ends = True
+        else:
+            zero = ZERO.search(line)
+            ends = bool(zero and zero["instance"] == instance) or STOP_OR_START.search(line) is not None
+        if ends and start is not None:
+            periods.append(Period(node, start[0], at, start[1], line))
+            start = None
+    if start is not None:
+        periods.append(Period(node, start[0], None, start[1], ""))
+    return periods
+
+
+def overlaps(periods: list[Period], now: float, tolerance: float) -> list[tuple[Period, Period, float, float]]:
+    """Pairs of periods of different nodes that overlap by more than ``tolerance`` seconds (the
+    nodes' clocks may differ by that much): (first, second, from, to)."""
+    found = []
+    ordered = sorted(periods, key=lambda p: p.start)
+    for i, a in enumerate(ordered):
+        for b in ordered[i + 1 :]:
+            if b.node == a.node:
+                continue
+            lo, hi = max(a.start, b.start), min(a.until(now), b.until(now))
+            if hi - lo > tolerance:
+                found.append((a, b, lo, hi))
+    return found
+
+
+def starts(lines: list[tuple[float, str]]) -> int:
+    """How many times keepalived started in these lines."""
+    return sum(1 for _, line in lines if START.search(line))

@@ -977,6 +977,14 @@ MUTATIONS: list[Mutation] = [
         subject="site",
     ),
     _m(
+        "k8s-node-left-behind",
+        "HA-K8S-004",
+        "the last Kubernetes node (the harness lab's compute node) still on the previous version after an upgrade",
+        "node1",
+        cluster_state("s['nodes'][-1]['version'] = 'v1.27.16+k3s1'"),
+        subject="site",
+    ),
+    _m(
         "k8s-minio-two-on-one",
         "HA-K8S-003",
         "two of MinIO's three pods scheduled on the First Node (its loss takes MinIO below write quorum)",

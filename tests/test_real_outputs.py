@@ -15,7 +15,7 @@ import yaml
 
 from bootstrap.lab.standin import kubectl as standin
 from suites import kube
-from suites.checks.kubernetes import minio_problems, node_problems, pod_problems
+from suites.checks.kubernetes import minio_problems, node_problems, pod_problems, version_skew
 
 REAL = Path(__file__).parent / "data" / "real"
 INDEX: dict[str, dict[str, str]] = yaml.safe_load((REAL / "index.yaml").read_text())
@@ -200,3 +200,13 @@ def test_the_standin_refuses_what_it_does_not_answer(
     with pytest.raises(SystemExit) as done:
         run_standin(tmp_path, monkeypatch, capsys, ["get", "deployments"], STATE)
     assert done.value.code == 1 and "does not know 'get deployments'" in capsys.readouterr().err
+
+
+def test_one_version_on_every_node_and_a_node_left_behind_named() -> None:
+    """calico#7958: five nodes on v1.27.4 (no skew); the same with one node a version behind."""
+    nodes = kube.nodes(real("calico-7958-nodes-wide.txt"))
+    assert version_skew(nodes) is None
+    text = real("calico-7958-nodes-wide.txt").replace("2d1h   v1.27.4   10.77.48.36", "2d1h   v1.26.9   10.77.48.36")
+    assert version_skew(kube.nodes(text)) == (
+        "v1.27.4 on dcpitsgapp0003, dcpitsgapp0005, dcpitsgapp0006, dcpitsgapp0007; v1.26.9 on dcpitsgapp0011"
+    )

@@ -44,6 +44,18 @@ def node_problems(found: Sequence[kube.KubeNode], wanted: dict[str, set[str]]) -
     return problems
 
 
+def version_skew(found: Sequence[kube.KubeNode]) -> str | None:
+    """Which nodes run another Kubernetes version than the rest (the kubelet's, kubectl's VERSION
+    column), or None when they all run one: "v1.28.10+k3s1 on node1, node2; v1.27.4+k3s1 on node3"."""
+    by_version: dict[str, list[str]] = defaultdict(list)
+    for k in found:
+        by_version[k.version or "no version shown"].append(k.name)
+    if len(by_version) <= 1:
+        return None
+    ordered = sorted(by_version.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    return "; ".join(f"{version} on {', '.join(names)}" for version, names in ordered)
+
+
 def pod_problems(pods: Sequence[kube.Pod], settle_s: int) -> list[str]:
     """The platform's pods (kube.PLATFORM_NAMESPACES) that are not healthy (kube.unhealthy)."""
     bad = []
@@ -127,3 +139,13 @@ def minio_spread(ctx: Context) -> None:
         ctx.fail(f"no MinIO pod (minio-N) in namespace {kube.MINIO_NAMESPACE}", evidence)
     problems = minio_problems(found)
     ctx.require(not problems, "; ".join(problems), evidence)
+
+
+@check("HA-K8S-004", facts=("kube_nodes",))
+def kube_versions_agree(ctx: Context) -> None:
+    """Every Kubernetes node runs one version: a node an upgrade left behind (ocboot upgrades all
+    nodes from the First Node) shows another kubelet version."""
+    first, found = _first(ctx, "kube_nodes")
+    skew = version_skew(found)
+    ctx.require(skew is None, f"the cluster's nodes run different Kubernetes versions: {skew}",
+                ctx.facts_of(first).evidence("kube_nodes"))  # fmt: skip

@@ -30,8 +30,10 @@ BAD_STATUS = (
     "OOMKilled",
     "Unknown",
     "NodeLost",
-    "Evicted",
 )
+# Pods that ended and stay listed: a Job's completed pod, and an evicted one (its controller has
+# started another; kubectl keeps the old one until someone deletes it): history, not health.
+ENDED = ("Completed", "Succeeded", "Evicted")
 _AGE = re.compile(r"(\d+)([smhdy])")
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
 
@@ -148,8 +150,8 @@ def pods(text: str, namespace: str = "") -> list[Pod]:
 def unhealthy(pod: Pod, settle_s: int) -> str | None:
     """Why ``pod`` is not healthy, or None: a failure status at any age; Pending, Terminating,
     or Running but not Ready once older than ``settle_s`` seconds (younger: still starting or
-    being replaced). Completed pods (a Job's) are healthy."""
-    if pod.status in ("Completed", "Succeeded"):
+    being replaced). Ended pods (ENDED: a Job's, an evicted one) are not judged."""
+    if pod.status in ENDED:
         return None
     if pod.status in BAD_STATUS or pod.status.startswith(("Init:Error", "Init:CrashLoopBackOff")):
         return f"{pod.status} (restarts {pod.restarts or '?'})"

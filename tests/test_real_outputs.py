@@ -110,6 +110,9 @@ def test_a_failure_status_fails_at_any_age() -> None:
     assert kube.unhealthy(young, 300) == "CrashLoopBackOff (restarts 24)"
     init = kube.Pod("onecloud", "default-telegraf-8tm7l", "0/1", "Init:CrashLoopBackOff", "1112", 60, "node1")
     assert kube.unhealthy(init, 300) == "Init:CrashLoopBackOff (restarts 1112)"
+    # An evicted pod stays listed after its controller replaced it: history, not a failure.
+    evicted = kube.Pod("onecloud", "default-region-6c8d7b9f5-abcde", "0/1", "Evicted", "0", 86400, "node1")
+    assert kube.unhealthy(evicted, 300) is None
 
 
 @pytest.mark.parametrize(

@@ -62,12 +62,14 @@ POD_LOG_COMMAND = (
 # keepalived's systemd unit: its state and its journal since it last started ("unit <LoadState>
 # <ActiveState>" then the lines; the current invocation's, or the unit's last lines where systemd
 # predates invocation ids). No unit: status 3. systemd 219 (CentOS 7) has no ``show --value``.
-KEEPALIVED_LOG_COMMAND = NEED_ROOT + (
+_KEEPALIVED_UNIT = NEED_ROOT + (
     "l=$(systemctl show -p LoadState keepalived) || exit 4; l=${l#LoadState=}; "
     '[ "$l" != not-found ] || exit 3; '
     "a=$(systemctl show -p ActiveState keepalived) || exit 4; a=${a#ActiveState=}; "
-    "i=$(systemctl show -p InvocationID keepalived 2>/dev/null); i=${i#InvocationID=}; "
     'echo "unit $l $a"; '
+)
+KEEPALIVED_LOG_COMMAND = _KEEPALIVED_UNIT + (
+    "i=$(systemctl show -p InvocationID keepalived 2>/dev/null); i=${i#InvocationID=}; "
     'if [ -n "$i" ]; then asroot journalctl -o cat --no-pager -n 300 _SYSTEMD_INVOCATION_ID="$i" 2>&1; '
     "else asroot journalctl -o cat --no-pager -u keepalived -n 300 2>&1; fi"
 )
@@ -168,9 +170,6 @@ KUBE_PODS_COMMAND = _KUBECTL + "get pods --all-namespaces -o wide"
 
 # keepalived's journal since boot, time-stamped (short-iso: systemd 219 has nothing finer), for
 # the history checks: "unit <LoadState> <ActiveState>" then the lines. No unit: status 3.
-KEEPALIVED_HISTORY_COMMAND = NEED_ROOT + (
-    "l=$(systemctl show -p LoadState keepalived) || exit 4; l=${l#LoadState=}; "
-    '[ "$l" != not-found ] || exit 3; '
-    "a=$(systemctl show -p ActiveState keepalived) || exit 4; a=${a#ActiveState=}; "
-    'echo "unit $l $a"; asroot journalctl -u keepalived -b --no-pager -o short-iso -n 20000 2>&1'
+KEEPALIVED_HISTORY_COMMAND = (
+    _KEEPALIVED_UNIT + "asroot journalctl -u keepalived -b --no-pager -o short-iso -n 20000 2>&1"
 )

@@ -230,19 +230,29 @@ def journal(rc: int, output: str) -> str | Unreadable:
     its journal holds no line of this start (journald's Storage=none, a vacuumed journal)."""
     if rc == ABSENT:
         return ""
+    active, log = _unit_head(output)
+    lines = [line for line in log.splitlines() if line.strip() and line.strip() != NO_ENTRIES]
+    if any("No journal files were found" in line for line in lines):
+        return Unreadable("journalctl found no journal it may read (" + lines[0].strip() + ")", not_verifiable=True)
+    if not lines and active in RUNNING_STATES:
+        return Unreadable(
+            f"keepalived is {active} but its journal holds no line of this start (journald keeps none here?)",
+            not_verifiable=True,
+        )
+    return "\n".join(lines)
+
+
+RUNNING_STATES = ("active", "activating", "reloading")
+
+
+def _unit_head(output: str) -> tuple[str, str]:
+    """(the unit's ActiveState, the journal's text) from "unit <LoadState> <ActiveState>" then
+    the lines (the keepalived journal probes' shape). ValueError without the unit line."""
     head, _, log = output.partition("\n")
     m = re.match(r"unit (\S+) (\S+)$", head)
     if m is None:
         raise ValueError("no unit line")
-    lines = [line for line in log.splitlines() if line.strip() and line.strip() != NO_ENTRIES]
-    if any("No journal files were found" in line for line in lines):
-        return Unreadable("journalctl found no journal it may read (" + lines[0].strip() + ")", not_verifiable=True)
-    if not lines and m.group(2) in ("active", "activating", "reloading"):
-        return Unreadable(
-            f"keepalived is {m.group(2)} but its journal holds no line of this start (journald keeps none here?)",
-            not_verifiable=True,
-        )
-    return "\n".join(lines)
+    return m.group(2), log
 
 
 PEM_CERT = r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----"
@@ -354,13 +364,10 @@ def timed_journal(rc: int, output: str) -> list[tuple[float, str]] | Unreadable 
     and its journal since boot holds no line."""
     if rc == ABSENT:
         return None
-    head, _, log = output.partition("\n")
-    m = re.match(r"unit (\S+) (\S+)$", head)
-    if m is None:
-        raise ValueError("no unit line")
+    active, log = _unit_head(output)
     if "No journal files were found" in log:
         return Unreadable("journalctl found no journal it may read", not_verifiable=True)
     lines = keepalived_history.timed_lines(log)
-    if not lines and m.group(2) in ("active", "activating", "reloading"):
-        return Unreadable(f"keepalived is {m.group(2)} but its journal since boot holds no line", not_verifiable=True)
+    if not lines and active in RUNNING_STATES:
+        return Unreadable(f"keepalived is {active} but its journal since boot holds no line", not_verifiable=True)
     return lines

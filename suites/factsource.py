@@ -40,11 +40,16 @@ class SshFactSource:
     run: Callable[[inv.NodeEntry, str, float], Result]
 
     def facts(self, node: inv.NodeEntry) -> NodeFacts:
-        probes = list(PROBES.values())
+        probes = [p for p in PROBES.values() if p.asked_on(node.roles)]
         nonce = new_nonce()
         before = time.time()
         out = self.run(node, batch_script(probes, nonce), batch_timeout(probes)).stdout
-        return NodeFacts(node.name, parse_batch(out, nonce, probes), before, time.time())
+        return NodeFacts(node.name, {**_not_asked(node), **parse_batch(out, nonce, probes)}, before, time.time())
+
+
+def _not_asked(node: inv.NodeEntry) -> dict[str, Fact]:
+    """The facts ``node`` is not asked (its roles are none of their probes'), each saying so."""
+    return {name: p.not_asked() for name, p in PROBES.items() if not p.asked_on(node.roles)}
 
 
 @dataclass
@@ -61,7 +66,9 @@ class RecordedFactSource:
         values: dict[str, Fact] = {
             name: fact_of(probe, *(given[name] if name in given else self.default(name)))
             for name, probe in PROBES.items()
+            if probe.asked_on(node.roles)
         }
+        values.update(_not_asked(node))
         return NodeFacts(node.name, values, self.at, self.at + 0.2)
 
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 STALE_ANNOUNCEMENT = "stale-vip-announcement"
 HUNG_DATABASE = "hung-database-undetected"
 DB_EQUAL_PRIORITIES = "db-equal-priorities"
+STRANDED_WORKLOADS = "local-volume-strands-workload"
 
 FINDINGS: dict[str, str] = {
     STALE_ANNOUNCEMENT: (
@@ -27,5 +28,11 @@ FINDINGS: dict[str, str] = {
         "nopreempt), so which node holds the DB VIP is decided by address ties and the VIP is reported "
         "bouncing (yunionio/cloudpods#18484, open, filed by the maintainers); "
         "docs/findings/db-equal-priorities.md"
+    ),
+    STRANDED_WORKLOADS: (
+        "a platform workload whose pods may run on one node only (cloudpods-operator's local-path claims "
+        "for victoria-metrics, influxdb, glance without S3; a nodeSelector one node matches) stays Pending "
+        "when that node is lost, until the node returns or its claims and data are deleted (the vendor's "
+        "control-node replacement document); docs/findings/local-volume-strands-workload.md"
     ),
 }

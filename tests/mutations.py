@@ -25,8 +25,8 @@ from typing import Any
 import yaml
 
 from bootstrap.lab.lab import Lab
+from bootstrap.lab.standin.cluster import KUBECTL_STATE, RUNTIME_IMAGES
 from bootstrap.lab.standin.deploy import TLS_CRT, TLS_KEY, sign_command
-from bootstrap.lab.standin.installer import KUBECTL_STATE
 from bootstrap.lab.standin.units import standin_unit
 from bootstrap.lab.state import LabStatus
 from bootstrap.layout import LINES
@@ -1005,6 +1005,28 @@ MUTATIONS: list[Mutation] = [
         "two of MinIO's three pods scheduled on the First Node (its loss takes MinIO below write quorum)",
         "node1",
         cluster_state("next(p for p in s['pods'] if p['name'] == 'minio-2')['node'] = s['nodes'][0]['name']"),
+        subject="site",
+    ),
+    _m(
+        "k8s-stranded-workload",
+        "HA-K8S-005",
+        "victoria-metrics as one Deployment pod on a local-path volume on node2 (cloudpods-operator's default)",
+        "node1",
+        cluster_state(
+            "s['pods'].append(dict(namespace='onecloud-monitoring', name='victoria-metrics-7f8d9c6b4-q9w2e', "
+            "node='node2', owner=['ReplicaSet', 'victoria-metrics-7f8d9c6b4'], hash='7f8d9c6b4', claims=['vm-data'], "
+            "images=['private-registry.onecloud:5000/yunion/victoria-metrics:v1.95.1']))"
+            "; s['volumes'].append(dict(name='pvc-3c1e9a7b-vm', namespace='onecloud-monitoring', claim='vm-data', "
+            "node='node2'))"
+        ),
+        subject="site",
+    ),
+    _m(
+        "k8s-image-missing",
+        "HA-K8S-006",
+        "the region image absent from a control node's runtime while the registry is the First Node",
+        "node2",
+        edit(RUNTIME_IMAGES, r"/\/region:/d"),
         subject="site",
     ),
     _m(

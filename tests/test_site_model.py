@@ -16,11 +16,13 @@ from bootstrap import inventory as inv
 from bootstrap.deploy import DeployError, deploy
 from bootstrap.lab import __main__ as lab_cli
 from bootstrap.lab.lab import Lab
+from bootstrap.remote import Result
 from bootstrap.sitekind import SiteKind, destruction_refused
 from bootstrap.vips import holders
 from suites import catalog as cat
 from suites.engine import coverage_problems
 from suites.facts import PROBES, Probe, batch_script, parse_batch
+from suites.factsource import RecordedFactSource, SshFactSource
 from suites.registry import REGISTRY, check
 from suites.survival.recheck import broken_by_scenario
 from tests.conftest import VALID_INVENTORY
@@ -197,3 +199,22 @@ def test_a_scenario_answers_only_for_what_it_broke() -> None:
 def test_the_lab_cli_offers_deploy() -> None:
     args = lab_cli.parser().parse_args(["deploy", "--stage", "prepare"])
     assert args.cmd == "deploy" and args.stage == "prepare"
+
+
+def test_a_probe_with_roles_is_asked_only_on_nodes_with_one_of_them() -> None:
+    """kube_objects is the cluster's one answer (First Node); a DB node is not asked, and the
+    fact says so rather than reading as absent."""
+    db = inv.NodeEntry(name="db1", address="10.0.0.21", roles=["db-ha"])
+    first = inv.NodeEntry(name="node1", address="10.0.0.11", roles=["first", "control", "platform-ha"])
+    asked: dict[str, str] = {}
+
+    def run(node: inv.NodeEntry, script: str, timeout: float) -> Result:
+        asked[node.name] = script
+        return Result(0, "", "")
+
+    for node in (db, first):
+        SshFactSource(run).facts(node)
+    assert "begin kube_objects" not in asked["db1"] and "begin kube_objects" in asked["node1"]
+    assert "begin keepalived_history" in asked["db1"] and "begin hostname" in asked["db1"]
+    fact = RecordedFactSource({"db1": {"kube_objects": (0, "{}")}}).facts(db).values["kube_objects"]
+    assert not fact.ok and fact.why() == "not asked on this node (asked only on nodes with role first)"

@@ -111,7 +111,7 @@ def test_coverage_gate_names_unknown_and_unchecked_requirements(pytester: pytest
                 "expires": "2030-01-01",
             },
             "waivers[0].finding: unknown finding 'stale-arp'; known: db-equal-priorities, hung-database-undetected, "
-            "stale-vip-announcement",
+            "local-volume-strands-workload, stale-vip-announcement",
         ),
     ],
 )

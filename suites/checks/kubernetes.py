@@ -1,4 +1,4 @@
-"""HA-K8S-001..003: the platform's Kubernetes layer as kubectl on the First Node shows it (issue
+"""HA-K8S-001..006: the platform's Kubernetes layer as kubectl on the First Node shows it (issue
 25): the cluster's nodes, the platform's pods, MinIO's spread over the nodes. The judgements are
 plain functions of kubectl's answer (suites/kube.py), replayed against real outputs from public
 reports in tests/test_real_outputs.py."""
@@ -11,8 +11,9 @@ from typing import Any
 
 from bootstrap.inventory import NodeEntry
 from bootstrap.topology import Role
-from suites import kube
+from suites import kube, kube_placement
 from suites.context import Context, NotVerifiable, Skip
+from suites.findings import STRANDED_WORKLOADS
 from suites.registry import check
 
 
@@ -92,7 +93,7 @@ def minio_problems(pods: Sequence[kube.Pod]) -> list[str]:
     return problems
 
 
-def _first(ctx: Context, fact: str) -> tuple[NodeEntry, list[Any]]:
+def _first(ctx: Context, fact: str) -> tuple[NodeEntry, Any]:
     """The First Node and its kubectl's answer for ``fact``; NotVerifiable where it has none."""
     first = ctx.inventory.first_node()
     value = ctx.facts_of(first)[fact]
@@ -149,3 +150,96 @@ def kube_versions_agree(ctx: Context) -> None:
     skew = version_skew(found)
     ctx.require(skew is None, f"the cluster's nodes run different Kubernetes versions: {skew}",
                 ctx.facts_of(first).evidence("kube_nodes"))  # fmt: skip
+
+
+def stranded_problems(found: kube_placement.Cluster) -> list[str]:
+    """Per node, the platform's workloads that node's loss strands (kube_placement.stranded),
+    with what pins each pod: "losing node2 strands Deployment onecloud-monitoring/victoria-metrics
+    (victoria-metrics-5d8f-x: volume pvc-1 (local-path) of claim vm-data)"."""
+    problems = []
+    for node, pods in sorted(kube_placement.stranded(found).items()):
+        by_workload: dict[str, list[str]] = defaultdict(list)
+        for p in pods:
+            by_workload[p.workload or p.key].append(f"{p.name}: {'; '.join(p.pinned_by)}")
+        named = "; ".join(f"{w} ({', '.join(why)})" for w, why in sorted(by_workload.items()))
+        problems.append(
+            f"losing {node} strands {named}: no other node may run them, so they stay Pending until {node} "
+            "returns or someone deletes their claims and pods, and the data with them"
+        )
+    return problems
+
+
+def _placement_evidence(ctx: Context, first: NodeEntry, found: kube_placement.Cluster) -> list[tuple[str, str]]:
+    """The JSON listing is large: its gist as evidence (each pinned pod and what pins it)."""
+    lines = [f"nodes: {', '.join(sorted(found.nodes))}"]
+    for p in found.pods:
+        if p.eligible is not None:
+            where = ", ".join(sorted(p.eligible)) or "no node"
+            lines.append(f"{p.key} ({p.workload or 'no controller'}) may run on {where}: {'; '.join(p.pinned_by)}")
+    free = sum(p.eligible is None for p in found.pods)
+    lines.append(f"(and {free} pods without a node constraint)")
+    return [(ctx.facts_of(first).fact("kube_objects").command, "\n".join(lines))]
+
+
+@check("HA-K8S-005", facts=("kube_objects",))
+def no_stranded_workloads(ctx: Context) -> None:
+    """No Deployment or StatefulSet of the platform's namespaces may run on one node only (a
+    local volume's node affinity, a nodeSelector or required affinity matching one node): that
+    node's loss would leave it with no pod able to start."""
+    first, found = _first(ctx, "kube_objects")
+    problems = stranded_problems(found)
+    ctx.require(
+        not problems, "; ".join(problems), _placement_evidence(ctx, first, found), findings=(STRANDED_WORKLOADS,)
+    )
+
+
+def images_without_first_node(
+    need: dict[str, list[str]], present: frozenset[str], hosts: dict[str, str], first_addresses: set[str]
+) -> list[str]:
+    """The images a node needs (kube_placement.images_for) that it lacks and can pull only from
+    the First Node: their registry's name is the First Node's address in the node's /etc/hosts
+    (ocboot's offline install: private-registry.onecloud), or the registry is that address."""
+    missing = []
+    for image, users in sorted(need.items()):
+        if image in present:
+            continue
+        host = kube_placement.registry_host(image)
+        via = hosts.get(host.lower(), host)
+        if via in first_addresses:
+            missing.append(f"{image} (for {', '.join(sorted(users)[:3])}{' ...' if len(users) > 3 else ''})")
+    return missing
+
+
+@check("HA-K8S-006", facts=("kube_objects", "runtime_images", "etc_hosts"))
+def control_nodes_start_without_first(ctx: Context) -> None:
+    """Every control node other than the First Node holds each image of the platform's workloads
+    that may move onto it, or can pull it from a registry that is not the First Node: else, with
+    the First Node down, a pod moved there cannot start (ImagePullBackOff)."""
+    first, found = _first(ctx, "kube_objects")
+    first_addresses = {str(first.address)}
+    problems, evidence = [], []
+    for node in ctx.inventory.nodes_with(Role.CONTROL):
+        if node.name == first.name:
+            continue
+        view = ctx.facts_of(node)
+        images, hosts = view["runtime_images"], view["etc_hosts"]
+        if images is None:
+            raise NotVerifiable(f"{node.name} has no container runtime the suite knows (k3s, docker, crictl)")
+        held = f"{images[0]}: " + ", ".join(sorted(images[1]))
+        evidence += [*view.evidence("etc_hosts"), (view.fact("runtime_images").command, held)]
+        kube_name = found.node_named(node.name, str(node.address))
+        if kube_name is None:
+            problems.append(f"{node.name} is no node of the cluster (HA-K8S-001 says more)")
+            continue
+        need = kube_placement.images_for(found, kube_name)
+        missing = images_without_first_node(need, images[1], hosts, first_addresses)
+        if missing:
+            problems.append(
+                f"{node.name} lacks {len(missing)} image(s) it can pull only from the First Node "
+                f"{first.name} ({first.address}): {'; '.join(missing[:8])}"
+            )
+    ctx.require(
+        not problems,
+        "; ".join(problems) + ": with the First Node down, a pod moved there cannot start",
+        _placement_evidence(ctx, first, found) + evidence,
+    )

@@ -9,6 +9,7 @@ rest. ``ABSENT`` (status 3) is a value ("not on this node"), never a failure.
 from __future__ import annotations
 
 from bootstrap import layout
+from bootstrap.topology import Role
 from bootstrap.vips import ADDR_COMMAND
 from suites.facts import shell
 from suites.facts import values as v
@@ -46,6 +47,10 @@ __all__ = [
 ]
 
 A = (0, ABSENT)  # read, or not on this node
+# Asked on the First Node only: the cluster as its kubectl shows it (one answer for the site).
+FIRST = (Role.FIRST,)
+# Asked where keepalived runs for a VIP.
+KEEPALIVED_NODES = (Role.PLATFORM_HA, Role.DB_HA)
 
 PROBES: dict[str, Probe] = {
     p.name: p
@@ -121,7 +126,14 @@ PROBES: dict[str, Probe] = {
         # keepalived's journal since it last started (its track scripts' verdicts).
         Probe("keepalived_log", shell.KEEPALIVED_LOG_COMMAND, v.journal, A),
         # keepalived's journal since boot, time-stamped: the VIP's history (HA-KA-010).
-        Probe("keepalived_history", shell.KEEPALIVED_HISTORY_COMMAND, v.timed_journal, A, timeout=20),
+        Probe(
+            "keepalived_history",
+            shell.KEEPALIVED_HISTORY_COMMAND,
+            v.timed_journal,
+            A,
+            timeout=20,
+            roles=KEEPALIVED_NODES,
+        ),
         # The control plane's certificates (public parts only), for their lifetimes.
         Probe("certs", shell.CERTS_COMMAND, v.certificates),
         # The control plane's etcd as this node's member sees it: the member list, its own health.
@@ -149,8 +161,15 @@ PROBES: dict[str, Probe] = {
             timeout=5,
         ),
         # The platform's Kubernetes layer as kubectl shows it on a control node (issue 25).
-        Probe("kube_nodes", shell.KUBE_NODES_COMMAND, v.kube_nodes, A, timeout=20),
-        Probe("kube_pods", shell.KUBE_PODS_COMMAND, v.kube_pods, A, timeout=20),
+        Probe("kube_nodes", shell.KUBE_NODES_COMMAND, v.kube_nodes, A, timeout=20, roles=FIRST),
+        Probe("kube_pods", shell.KUBE_PODS_COMMAND, v.kube_pods, A, timeout=20, roles=FIRST),
+        # Where the platform's pods may run (nodes' labels, pods' constraints and claims, the
+        # volumes' node affinity) and the images they use, as JSON (suites/kube_placement.py).
+        Probe("kube_objects", shell.KUBE_OBJECTS_COMMAND, v.kube_objects, A, timeout=30, roles=FIRST),
+        # The images in a control node's container runtime, and the names its /etc/hosts pins
+        # (ocboot's offline install points private-registry.onecloud at the First Node there).
+        Probe("runtime_images", shell.RUNTIME_IMAGES_COMMAND, v.runtime_images, A, timeout=20, roles=(Role.CONTROL,)),
+        Probe("etc_hosts", "cat /etc/hosts", v.etc_hosts, timeout=5, roles=(Role.CONTROL,)),
         # Links (a bridge's ports carry "master br0"): the static pod's interface may be one.
         Probe("links", "ip -o link show", nonempty, timeout=5),
     )

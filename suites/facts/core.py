@@ -69,13 +69,25 @@ def nonempty(rc: int, output: str) -> str | Unreadable:
 @dataclass(frozen=True)
 class Probe:
     """One fact: ``command`` (POSIX sh) answers it, ending with a status in ``expect``;
-    ``parse`` turns (status, output) into its value; ``timeout`` in seconds."""
+    ``parse`` turns (status, output) into its value; ``timeout`` in seconds. ``roles``: the
+    node roles (bootstrap.topology.Role values) it is asked on, any of them; () for every node.
+    A node outside them gets ``not_asked`` instead (a fact a check must not read there)."""
 
     name: str
     command: str
     parse: Parser = field(default=text, compare=False)
     expect: tuple[int, ...] = (0,)
     timeout: float = 10.0
+    roles: tuple[str, ...] = ()
+
+    def asked_on(self, roles: Iterable[str]) -> bool:
+        """Whether a node with ``roles`` is asked this fact."""
+        return not self.roles or bool(set(self.roles) & set(roles))
+
+    def not_asked(self) -> Fact:
+        """The fact on a node it is not asked on: unreadable, saying so."""
+        why = f"not asked on this node (asked only on nodes with role {' or '.join(self.roles)})"
+        return Fact(self.name, self.command, None, "", self.timeout, Unreadable(why))
 
     def read(self, rc: int | None, output: str) -> Any:
         """The fact's value from the probe's status and output, or Unreadable."""

@@ -167,6 +167,22 @@ _KUBECTL = (
 )
 KUBE_NODES_COMMAND = _KUBECTL + "get nodes -o wide"
 KUBE_PODS_COMMAND = _KUBECTL + "get pods --all-namespaces -o wide"
+# One List of the nodes (their labels), the pods (constraints, claims, images) and the
+# persistent volumes (their node affinity), as JSON: the placement questions need fields no
+# table shows.
+KUBE_OBJECTS_COMMAND = _KUBECTL + "get nodes,pods,pv --all-namespaces -o json"
+# The images in this node's container runtime: "runtime <cmd>" then its answer (crictl's JSON;
+# docker's "repo:tag repo@digest" lines). k3s's crictl on the k3s line, docker on the kubeadm
+# line, a standalone crictl (containerd) otherwise; none: status 3.
+RUNTIME_IMAGES_COMMAND = (
+    "if k=$(command -v k3s); then rt=k3s; elif k=$(command -v docker); then rt=docker; "
+    "elif k=$(command -v crictl); then rt=crictl; else exit 3; fi; "
+    + NEED_ROOT
+    + 'case $rt in k3s) echo "runtime k3s crictl"; asroot "$k" crictl images -o json || exit 4 ;; '
+    'docker) echo "runtime docker"; '
+    "asroot \"$k\" images --format '{{.Repository}}:{{.Tag}} {{.Repository}}@{{.Digest}}' || exit 4 ;; "
+    '*) echo "runtime crictl"; asroot "$k" images -o json || exit 4 ;; esac'
+)
 
 # keepalived's journal since boot, time-stamped (short-iso: systemd 219 has nothing finer), for
 # the history checks: "unit <LoadState> <ActiveState>" then the lines. No unit: status 3.

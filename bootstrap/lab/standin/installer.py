@@ -26,6 +26,7 @@ from bootstrap.deploy.keepalived import nic_of
 from bootstrap.lab import config
 from bootstrap.lab import state as labstate
 from bootstrap.lab.standin import deploy as standin
+from bootstrap.lab.standin.cluster import KUBECTL_STATE, REGISTRY, RUNTIME_IMAGES, cluster_state, runtime_images
 from bootstrap.lab.standin.units import (
     AGENT_LB,
     CHECK_INTERFACE,
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 # The lab has no Kubernetes API: a stand-in kubectl (kubectl.py) answers, on the control nodes,
 # what --discover asks about MinIO and what the HA-K8S checks ask of the cluster.
-KUBECTL_STATE = "/etc/ha-standin/k8s.json"
 
 
 # The lab has no container runtime: this stand-in answers, where the static pod runs, the two
@@ -72,6 +72,9 @@ while [ $# -gt 0 ]; do
         -a|--all) all=yes ;;
         -aq|-qa) all=yes ;;
         -q|--quiet) ;;
+        -o) shift ;;
+        --format) shift ;;
+        --format=*|-o=*) ;;
         --name|--filter) shift ;;
         --name=*|--filter=*) ;;
         --tail) shift; tail=$1 ;;
@@ -88,7 +91,16 @@ case "$cmd" in
         journalctl -o cat --no-pager -u ha-static-pods -n 5000 2>/dev/null \\
             | awk '/Starting Keepalived/ {n = 0} {l[n++] = $0} END {for (i = 0; i < n; i++) print l[i]}' \\
             | if [ "$tail" = all ]; then cat; else tail -n "$tail"; fi ;;
-    *) echo "error: the lab's runtime stand-in answers only ps and logs" >&2; exit 1 ;;
+    images)
+        # What the runtime holds (/etc/ha-standin/images): crictl's JSON, or docker's --format lines.
+        if [ "$(basename "$0")" = k3s ]; then
+            python3 -c 'import json, sys; print(json.dumps({"images": [{"id": "sha256:%064x" % i, "repoTags": [r],
+    "repoDigests": [], "size": "1024", "uid": None, "username": "", "spec": None, "pinned": False}
+    for i, r in enumerate(l.strip() for l in open(sys.argv[1]) if l.strip())]}, indent=2))' /etc/ha-standin/images
+        else
+            while read -r ref; do [ -n "$ref" ] && echo "$ref ${ref%:*}@<none>"; done </etc/ha-standin/images
+        fi ;;
+    *) echo "error: the lab's runtime stand-in answers only ps, logs and images" >&2; exit 1 ;;
 esac
 """
 
@@ -173,8 +185,9 @@ class LabInstaller:
 
     def _kubectl(self, d: Deployment, node: NodeEntry) -> None:
         """MinIO's service and secret where --discover asks for them (the lab's storage stands
-        in for MinIO: its address, port and keys; the secret file 0600), and the cluster the
-        HA-K8S checks read (cluster_state), for the kubectl stand-in."""
+        in for MinIO: its address, port and keys; the secret file 0600), the cluster the
+        HA-K8S checks read (cluster_state), for the kubectl stand-in; the container runtime's
+        stand-in with the images it holds; the private registry's name in /etc/hosts."""
         r = d.remote(node)
 
         def b64(text: str) -> str:
@@ -186,8 +199,24 @@ class LabInstaller:
         )
         if r.put("/etc/ha-standin/minio.env", env, mode=0o600):
             d.changed(node, "kubectl stand-in", "wrote MinIO's stand-in service and secret (0600)")
-        if r.put(KUBECTL_STATE, json.dumps(cluster_state(d, self.line), indent=1) + "\n", mode=0o600):
+        state = cluster_state(d, self.line)
+        if r.put(KUBECTL_STATE, json.dumps(state, indent=1) + "\n", mode=0o600):
             d.changed(node, "kubectl stand-in", f"wrote the cluster's nodes and pods ({KUBECTL_STATE})")
+        runtime = "/usr/local/bin/k3s" if self.line == "k3s" else "/usr/local/bin/docker"
+        if r.put(runtime, RUNTIME, mode=0o755):
+            d.changed(node, "static pod", f"installed the lab's container runtime stand-in ({runtime})")
+        if r.put(RUNTIME_IMAGES, runtime_images(state), mode=0o644):
+            d.changed(node, "static pod", f"wrote the images its container runtime stand-in holds ({RUNTIME_IMAGES})")
+        # ocboot's common role on an offline install: the private registry is the First Node.
+        hosts = r.read("/etc/hosts") or ""
+        entry = f"{d.inventory.first_node().address} {REGISTRY.split(':', maxsplit=1)[0]}"
+        if entry not in hosts.splitlines():
+            r.put("/etc/hosts", hosts.rstrip("\n") + "\n" + entry + "\n", mode=0o644)
+            d.changed(
+                node,
+                "kubectl stand-in",
+                f"pointed {REGISTRY.split(':', maxsplit=1)[0]} at the First Node in /etc/hosts",
+            )
         script = Path(standin.__file__).with_name("kubectl.py").read_text()
         if r.put("/usr/local/bin/kubectl", script, mode=0o755):
             d.changed(node, "kubectl stand-in", "installed the lab's kubectl stand-in")
@@ -205,9 +234,6 @@ class LabInstaller:
         r.run(f"mkdir -p {Path(line.keepalived_manifest).parent}")
         if r.put(line.keepalived_manifest, keepalived_manifest(d, node, self.line), mode=0o600):
             d.changed(node, "static pod", f"wrote {line.keepalived_manifest}")
-        runtime = "/usr/local/bin/k3s" if self.line == "k3s" else "/usr/local/bin/docker"
-        if r.put(runtime, RUNTIME, mode=0o755):
-            d.changed(node, "static pod", f"installed the lab's container runtime stand-in ({runtime})")
 
     def _k3s_files(self, d: Deployment) -> None:
         """k3s line: each server's own k3s.yaml at its local apiserver; compute nodes joined
@@ -322,32 +348,3 @@ def kubeconfig(server: str, ca_b64: str, token: str) -> str:
         "preferences: {}\nusers:\n- name: kubernetes-admin\n  user:\n"
         f"    token: {token}\n"
     )
-
-
-# What each line's cluster reports as its nodes' version and roles (k3s: ocboot's k3s release;
-# kubeadm: ocboot's kubeadm line, Kubernetes 1.15).
-K8S_VERSION = {"k3s": "v1.28.10+k3s1", "kubeadm": "v1.15.12"}
-K8S_CONTROL_ROLES = {"k3s": "control-plane,etcd,master", "kubeadm": "master"}
-
-
-def cluster_state(d: Deployment, line: str) -> dict[str, object]:
-    """The cluster as the lab places it: the control and compute nodes (named by hostname, as
-    k3s and kubeadm name them: the lab's hostnames are the node names), and the platform's
-    pods: one MinIO pod per control node (onecloud-minio/minio-N: spread, so one node's loss
-    keeps MinIO's write quorum), keystone and region on the First Node, coredns."""
-    control = d.nodes(Role.CONTROL)
-    nodes = [
-        {"name": n.name, "address": str(n.address), "version": K8S_VERSION[line],
-         "roles": K8S_CONTROL_ROLES[line] if n.has(Role.CONTROL) else "<none>"}
-        for n in d.nodes(Role.CONTROL, Role.COMPUTE)
-    ]  # fmt: skip
-    first = d.inventory.first_node().name
-    pods: list[dict[str, object]] = [
-        {"namespace": "onecloud-minio", "name": f"minio-{i}", "node": n.name} for i, n in enumerate(control)
-    ]
-    pods += [
-        {"namespace": "onecloud", "name": "default-keystone-7d9f6c5b8-x2k4q", "node": first},
-        {"namespace": "onecloud", "name": "default-region-6c8d7b9f5-m7p2r", "node": first},
-        {"namespace": "kube-system", "name": "coredns-6799fbcd5-5h2kx", "node": control[-1].name},
-    ]
-    return {"nodes": nodes, "pods": pods}

@@ -5,6 +5,9 @@ own state, in kubectl's own output shapes:
 
 - ``get service minio`` / ``get secret minio`` (what --discover reads): MinIO's address, port and
   keys from /etc/ha-standin/minio.env;
+- ``get nodes,pods,pv -A -o json``: one List of the nodes (labels, addresses), the pods (owner,
+  node selector, claims, images) and the local-path volumes bound to the claims, in the API's
+  shapes (the fields the suite reads);
 - ``get nodes [-o wide]`` and ``get pods (-A|--all-namespaces) [-o wide]``: the cluster as the
   lab placed it (/etc/ha-standin/k8s.json: the inventory's control and compute nodes, the
   platform's pods and the node each runs on; their age counts from the file's own time unless a
@@ -115,6 +118,130 @@ def pod_table(state: dict[str, Any], ready: dict[str, bool], wide: bool, now: fl
     return printed(header, rows) if rows else ""
 
 
+def _iso(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
+def node_object(n: dict[str, Any], ready: bool, born: float) -> dict[str, Any]:
+    """A Node as the API returns it (the fields the suite reads, in their places)."""
+    labels = {"kubernetes.io/hostname": n["name"], "kubernetes.io/os": "linux", **n.get("labels", {})}
+    for role in n["roles"].split(","):
+        if role != "<none>":
+            labels[f"node-role.kubernetes.io/{role}"] = "true"
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": n["name"], "labels": labels, "creationTimestamp": _iso(n.get("created", born))},
+        "status": {
+            "addresses": [{"address": n["address"], "type": "InternalIP"}, {"address": n["name"], "type": "Hostname"}],
+            "conditions": [{"type": "Ready", "status": "True" if ready else "Unknown"}],
+            "nodeInfo": {"kubeletVersion": n["version"]},
+        },
+    }
+
+
+def pod_object(p: dict[str, Any], node_ready: bool, born: float) -> dict[str, Any]:
+    """A Pod as the API returns it: owner, node selector, claims, images, phase."""
+    kind, owner = p.get("owner", ["", ""])
+    meta: dict[str, Any] = {
+        "name": p["name"],
+        "namespace": p["namespace"],
+        "creationTimestamp": _iso(p.get("created", born)),
+    }
+    if owner:
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": "apps/v1",
+                "kind": kind,
+                "name": owner,
+                "controller": True,
+                "blockOwnerDeletion": True,
+                "uid": "00000000-0000-4000-8000-000000000000",
+            }
+        ]
+    if p.get("hash"):
+        meta["labels"] = {"pod-template-hash": p["hash"]}
+    spec: dict[str, Any] = {
+        "containers": [{"name": f"c{i}", "image": image} for i, image in enumerate(p.get("images", []))],
+        "volumes": [
+            {"name": f"v{i}", "persistentVolumeClaim": {"claimName": c}} for i, c in enumerate(p.get("claims", []))
+        ],
+    }
+    if p.get("node"):
+        spec["nodeName"] = p["node"]
+    if p.get("selector"):
+        spec["nodeSelector"] = p["selector"]
+    phase = "Pending" if not p.get("node") or p.get("status") == "Pending" else "Running"
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
+        "spec": spec,
+        "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True" if node_ready else "False"}]},
+    }
+
+
+def volume_object(v: dict[str, Any], born: float) -> dict[str, Any]:
+    """A PersistentVolume as rancher/local-path-provisioner creates it: hostPath under k3s's
+    storage directory, node affinity on the node's hostname label, bound to its claim."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {
+            "name": v["name"],
+            "annotations": {"pv.kubernetes.io/provisioned-by": "rancher.io/local-path"},
+            "creationTimestamp": _iso(born),
+        },
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "capacity": {"storage": "10Gi"},
+            "claimRef": {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "name": v["claim"],
+                "namespace": v["namespace"],
+            },
+            "hostPath": {
+                "path": f"/var/lib/rancher/k3s/storage/{v['name']}_{v['namespace']}_{v['claim']}",
+                "type": "DirectoryOrCreate",
+            },
+            "nodeAffinity": {
+                "required": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {"key": "kubernetes.io/hostname", "operator": "In", "values": [v["node"]]}
+                            ]
+                        }
+                    ]
+                }
+            },
+            "persistentVolumeReclaimPolicy": "Delete",
+            "storageClassName": "local-path",
+            "volumeMode": "Filesystem",
+        },
+        "status": {"phase": "Bound"},
+    }
+
+
+def listing(state: dict[str, Any], ready: dict[str, bool], kinds: list[str]) -> str:
+    """``get nodes,pods,pv -A -o json``: one List of the kinds asked, in the order asked."""
+    items: list[dict[str, Any]] = []
+    born = state["created"]
+    for kind in kinds:
+        if kind in ("nodes", "node", "no"):
+            items += [node_object(n, ready.get(n["name"], False), born) for n in state["nodes"]]
+        elif kind in ("pods", "pod", "po"):
+            items += [pod_object(p, ready.get(p.get("node") or "", False), born) for p in state["pods"]]
+        elif kind in ("pv", "persistentvolumes", "persistentvolume"):
+            items += [volume_object(v, born) for v in state.get("volumes", [])]
+        else:
+            fail(f"the lab's kubectl stand-in does not know 'get {kind}'")
+    return json.dumps(
+        {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}, indent=4
+    )
+
+
 def main(argv: list[str]) -> None:
     args = " ".join(argv)
     if "get service minio" in args or "get secret minio" in args:
@@ -128,7 +255,9 @@ def main(argv: list[str]) -> None:
     now = time.time()
     ready = {n["name"]: up(n["address"]) for n in state["nodes"]}
     wide = "wide" in words or "-owide" in words
-    if words[1] in ("nodes", "node", "no"):
+    if "json" in words or "-ojson" in words:
+        print(listing(state, ready, words[1].split(",")))
+    elif words[1] in ("nodes", "node", "no"):
         print(node_table(state, ready, wide, now))
     elif words[1] in ("pods", "pod", "po"):
         every = "-A" in words or "--all-namespaces" in words

@@ -92,3 +92,20 @@ def overlaps(periods: list[Period], now: float, tolerance: float) -> list[tuple[
 def starts(lines: list[tuple[float, str]]) -> int:
     """How many times keepalived started in these lines."""
     return sum(1 for _, line in lines if START.search(line))
+
+
+# keepalived dying, as keepalived's parent and systemd log it: a child (VRRP, checker, BFD) killed
+# by a signal ("Keepalived_vrrp exited due to segmentation fault (SIGSEGV)."; 1.x: "VRRP child
+# process(3147) died: Respawning"), a child that gave up ("exited with permanent error"), or the
+# unit's main process killed or failing (systemd 219: "main process exited, code=killed,
+# status=11/SEGV"; later: "Main process exited, code=dumped, status=11/SEGV"). A clean stop
+# (systemctl stop, a reboot) logs none of them.
+CRASH = re.compile(
+    r"Keepalived_\w+ exited due to|Keepalived_\w+ exited with permanent error|child process\(\d+\) died"
+    r"|keepalived\.service: [Mm]ain process exited, code=(?:killed|dumped|exited, status=[1-9])"
+)
+
+
+def crashes(lines: list[tuple[float, str]]) -> list[tuple[float, str]]:
+    """The lines in which keepalived (or one of its children) died unexpectedly (CRASH)."""
+    return [(at, line) for at, line in lines if CRASH.search(line)]

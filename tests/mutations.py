@@ -352,6 +352,20 @@ def _stale_k8s_node() -> tuple[Callable[[View, str], None], Callable[[View, str]
     return apply, restore(KUBECTL_STATE)
 
 
+def _keepalived_crash() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """keepalived's processes killed by SIGSEGV (systemd logs the main process "code=killed" or
+    "code=dumped", keepalived's parent its child's signal), then started again: healthy now, the
+    death left in the journal, which HA-KA-011 reads. Undo makes sure it runs."""
+
+    def apply(v: View, node: str) -> None:
+        v.sh(node, "systemctl kill --signal=SIGSEGV keepalived; sleep 1; systemctl start keepalived")
+
+    def undo(v: View, node: str) -> None:
+        v.sh(node, "systemctl start keepalived")
+
+    return apply, undo
+
+
 def _split_brain() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
     """A split brain in the past: the node cut off from the lab's bridge (VRRP's adverts stop
     both ways) until both DB nodes hold the DB VIP, both kept so for 8 s, then healed. Nothing is
@@ -894,6 +908,15 @@ MUTATIONS: list[Mutation] = [
         "db2",
         edit(KA, "s/auth_pass .*/auth_pass mutated/"),
         subject="vip-db",
+    ),
+    _m(
+        "keepalived-crashed",
+        "HA-KA-011",
+        "keepalived on db2 killed with SIGSEGV (as a crash), then started again: a death in its journal",
+        "db2",
+        _keepalived_crash(),
+        overrides={"history_days": 7},  # the harness's other runs leave the lab's history unread
+        alone=True,
     ),
     _m(
         "vrrp-split-brain",

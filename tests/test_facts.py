@@ -263,10 +263,13 @@ def test_a_track_script_whose_verdict_cannot_be_read_is_never_a_pass(journal: tu
 SPLIT = "2026-12-02T21:14:35+00:00"  # when db2 was cut off from the lab's bridge for 10 s, on purpose
 
 
-def lab_at(when: str, **overrides: Any) -> SiteRuntime:
-    """The recorded lab as if asked at ``when`` (its journals hold the split brain made at capture)."""
+def lab_at(when: str, replaced: dict[str, dict[str, str]] | None = None, **overrides: Any) -> SiteRuntime:
+    """The recorded lab as if asked at ``when`` (its journals hold the split brain made at capture),
+    with ``replaced`` outputs ({node: {fact: output}}, status 0)."""
     inventory = inv.parse(yaml.safe_load((LAB / "inventory.yaml").read_text()))
     source = RecordedFactSource.from_dir(LAB, at=dt.datetime.fromisoformat(when).timestamp())
+    for node, facts in (replaced or {}).items():
+        source.outputs[node] = {**source.outputs[node], **{f: (0, out) for f, out in facts.items()}}  # type: ignore[index]
     rt = SiteRuntime.create(inventory, None, "postinstall", overrides, source=source)
     rt.vip_reach.update(dict.fromkeys(("platform", "db")))
     return rt
@@ -287,6 +290,22 @@ def test_a_split_brain_in_the_journals_is_found_after_the_fact_with_its_lines_an
     skipped = lab_at("2026-12-02T21:23:00+00:00", history_days=0)
     with pytest.raises(Skip, match="history_days is 0"):
         run_checks(Context(skipped, CATALOG["HA-KA-010"], None, "db"), CHECKS["HA-KA-010"])
+
+
+def test_a_keepalived_death_in_the_journal_is_found_after_the_fact() -> None:
+    """HA-KA-011: the recorded journals hold starts and stops, no death; a SIGSEGV line as
+    systemd 252 writes it, added to db2's, fails the check with its time and line."""
+    when = "2026-12-02T21:23:00+00:00"
+    assert outcome(lab_at(when), "HA-KA-011", "db2", None) == "passed"
+    journal = raw(LAB / "db2" / "keepalived_history.txt")[1]
+    line = "keepalived.service: Main process exited, code=dumped, status=11/SEGV"
+    died = journal + f"\n2026-12-02T21:20:00+0000 db2 systemd[1]: {line}"
+    got = outcome(lab_at(when, {"db2": {"keepalived_history": died}}), "HA-KA-011", "db2", None)
+    assert got == (f"failed: keepalived died 1 time(s) on db2 since boot, the last at 2026-12-02T21:20:00Z: {line}"), (
+        got
+    )
+    assert outcome(lab_at(when, {"db2": {"keepalived_history": died}}, history_days=0.001), "HA-KA-011", "db2",
+                   None) == "passed"  # fmt: skip
 
 
 def test_overlaps_shorter_than_the_clock_skew_are_not_called() -> None:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from bootstrap.lab.standin import kubectl as standin
+from suites import keepalived_history as kh
 from suites import kube
 from suites.checks.kubernetes import minio_problems, node_problems, pod_problems, version_skew
 
@@ -30,7 +31,7 @@ def test_every_corpus_file_names_its_public_source_and_verdict() -> None:
     assert files == set(INDEX), files ^ set(INDEX)
     for name, meta in INDEX.items():
         assert meta["source"].startswith("https://github.com/"), name
-        assert meta["command"].startswith("kubectl "), name
+        assert meta["command"].strip(), name
         assert len(meta["verdict"]) > 20, name
 
 
@@ -131,6 +132,27 @@ def test_kubectl_ages_in_every_shape_it_prints() -> None:
     ]  # fmt: skip
     with pytest.raises(ValueError):
         kube.age_seconds("<unknown>")
+
+
+def as_journal(text: str) -> list[tuple[float, str]]:
+    """Syslog lines as the history's (time, line) pairs: their order is what the judgements read."""
+    return [(float(i), line) for i, line in enumerate(text.splitlines())]
+
+
+def test_a_keepalived_segfault_in_the_field_is_a_death_and_a_clean_start_is_none() -> None:
+    """keepalived#1113: the child's SIGSEGV and systemd 219's "main process exited, code=killed";
+    keepalived#1706: a start with nothing dying; the MASTER transition of keepalived 1.3's format."""
+    lines = as_journal(real("keepalived-1113-segfault.txt"))
+    died = [line.split(": ", 1)[1] for _, line in kh.crashes(lines)]
+    assert died == [
+        "Keepalived_vrrp exited due to segmentation fault (SIGSEGV).",
+        "keepalived.service: main process exited, code=killed, status=11/SEGV",
+    ]
+    (period,) = kh.master_periods("lb-ws1", lines, "VI_1")
+    # The MASTER period ends where the VRRP child died (line 2), not at the log's end.
+    assert (period.start, period.end) == (0.0, 2.0) and "SIGSEGV" in period.closed
+    started = as_journal(real("keepalived-1706-start.txt"))
+    assert kh.crashes(started) == [] and kh.starts(started) == 1
 
 
 # The lab's stand-in, held against the real tables' shapes ------------------------------------

@@ -322,3 +322,30 @@ def vip_history(ctx: Context) -> None:
         f"since {_iso(max(since, min((p.start for p in periods), default=now)))})",
         ev,
     )
+
+
+@check("HA-KA-011", facts=("keepalived_history",))
+def keepalived_never_died(ctx: Context) -> None:
+    """keepalived's journal since boot (at most history_days back) on this node holds no
+    unexpected death of keepalived or of one of its children (keepalived_history.CRASH): a VIP
+    holder whose keepalived dies drops the VIP until it is restarted, and a child respawning in a
+    loop moves it again and again."""
+    node = ctx.node
+    assert node is not None
+    days = float(ctx.expected("days"))
+    if days <= 0:
+        raise Skip("history_days is 0: this run does not read the nodes' history")
+    journal = ctx.facts["keepalived_history"]
+    if journal is None:
+        raise Skip(f"keepalived runs as no systemd unit on {node.name} (a static pod's restarts: HA-K8S-002)")
+    now = ctx.facts.runner_after or time.time()
+    lines = [(t, line) for t, line in journal if now - days * 86400 <= t <= now]
+    died = kh.crashes(lines)
+    ctx.figures.update(keepalived_starts=kh.starts(lines), keepalived_deaths=len(died))
+    if died:
+        last_at, last = died[-1]
+        ctx.fail(
+            f"keepalived died {len(died)} time(s) on {node.name} since boot, the last at {_iso(last_at)}: "
+            f"{last.split(': ', 1)[-1]}",
+            [(f"{node.name}: keepalived's journal since boot, the deaths", "\n".join(line for _, line in died[-20:]))],
+        )

@@ -76,6 +76,8 @@ def test_a_user_without_sudo_reads_no_root_only_fact_and_says_so(machine: str) -
     if machine == "node1":
         root_only |= {"yunion", "kube_nodes", "kube_pods", "kube_objects", "runtime_images"}  # kubectl, crictl as root
     root_only.add("keepalived_history")  # the journal since boot, read as root
+    if machine == "db1":
+        root_only.add("mariadb_log")  # MariaDB's log, read as root
     unreadable = {n for n, val in values.items() if isinstance(val, Unreadable)}
     assert unreadable == root_only, unreadable ^ root_only
     for name in unreadable:
@@ -306,6 +308,19 @@ def test_a_keepalived_death_in_the_journal_is_found_after_the_fact() -> None:
     )
     assert outcome(lab_at(when, {"db2": {"keepalived_history": died}}, history_days=0.001), "HA-KA-011", "db2",
                    None) == "passed"  # fmt: skip
+
+
+def test_a_replication_stop_in_mariadbs_log_is_found_after_the_fact() -> None:
+    """HA-DBHA-008: db2's MariaDB log (captured after the harness's replication-stopped-and-skipped
+    mutation at 2026-12-03T00:12:49Z, a later capture than the recorded journals) holds the stop
+    and its 1062; asked before it, or on db1, there is none."""
+    got = outcome(lab_at("2026-12-03T00:20:00+00:00"), "HA-DBHA-008", "db2", None)
+    assert got.startswith(
+        "failed: replication stopped on an error 1 time(s) on db2 since boot, the last at 2026-12-03T00:12:49Z, on: "
+        "Slave SQL: Could not execute Write_rows_v1 event on table ha_mutation_dup.t; Duplicate entry '1'"
+    ), got
+    assert outcome(lab_at("2026-12-03T00:12:00+00:00"), "HA-DBHA-008", "db2", None) == "passed"
+    assert outcome(lab_at("2026-12-03T00:20:00+00:00"), "HA-DBHA-008", "db1", None) == "passed"
 
 
 def test_overlaps_shorter_than_the_clock_skew_are_not_called() -> None:

@@ -5,6 +5,7 @@ against the same shapes, so a stand-in that answers unlike the real tool is foun
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -16,9 +17,11 @@ import yaml
 from bootstrap.lab.standin import kubectl as standin
 from suites import keepalived_history as kh
 from suites import kube
+from suites import mariadb_log as ml
 from suites.checks.kubernetes import minio_problems, node_problems, pod_problems, version_skew
 
 REAL = Path(__file__).parent / "data" / "real"
+CST = dt.timezone(dt.timedelta(hours=8))
 INDEX: dict[str, dict[str, str]] = yaml.safe_load((REAL / "index.yaml").read_text())
 
 
@@ -153,6 +156,20 @@ def test_a_keepalived_segfault_in_the_field_is_a_death_and_a_clean_start_is_none
     assert (period.start, period.end) == (0.0, 2.0) and "SIGSEGV" in period.closed
     started = as_journal(real("keepalived-1706-start.txt"))
     assert kh.crashes(started) == [] and kh.starts(started) == 1
+
+
+def test_a_replication_stop_in_the_field_is_found_with_its_cause() -> None:
+    """flynn#4515: the SQL thread aborted after a 1062 (the lines behind another stamp: judged on
+    their order). pdns#10752: the error alone, no stop line in the excerpt: no stop is made up."""
+    (stop,) = ml.stops(as_journal(real("flynn-4515-mariadb-sql-aborted.txt")))
+    assert "slave SQL thread aborted" in stop.line and stop.at == 3.0
+    assert "Slave SQL: Error during XID COMMIT" in stop.cause
+    errors = as_journal(real("pdns-10752-mariadb-1062.txt"))
+    assert ml.stops(errors) == []
+    # MariaDB's own stamp (local time, a one-digit hour) in the node's zone.
+    assert ml.local_stamp(errors[0][1], "+0800") == dt.datetime(2021, 9, 17, 3, 54, 23, tzinfo=CST).timestamp()
+    assert ml.local_stamp("210917  3:54:23 [ERROR] Slave SQL: x", "+0000") == dt.datetime(
+        2021, 9, 17, 3, 54, 23, tzinfo=dt.UTC).timestamp()  # fmt: skip
 
 
 # The lab's stand-in, held against the real tables' shapes ------------------------------------

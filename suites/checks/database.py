@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 import uuid
@@ -10,7 +11,8 @@ import pymysql
 
 from bootstrap.poll import WaitTimeout, wait_until
 from bootstrap.topology import Role
-from suites.context import Context, NotVerifiable
+from suites import mariadb_log
+from suites.context import Context, NotVerifiable, Skip
 from suites.messages import number
 from suites.registry import check
 
@@ -215,3 +217,35 @@ def writable_and_strict(ctx: Context) -> None:
     if str(v["slave_exec_mode"]).upper() != "STRICT":
         problems.append(f"slave_exec_mode is {v['slave_exec_mode']}: replication ignores missing and duplicate rows")
     ctx.require(not problems, f"{ctx.node.name}: " + "; ".join(problems), ev)
+
+
+def _iso(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@check("HA-DBHA-008", facts=("mariadb_log",))
+def replication_never_stopped(ctx: Context) -> None:
+    """MariaDB's error log since boot (the file my.cnf names, else the journal; at most
+    history_days back) on this DB-HA node holds no replication thread given up on an error
+    (suites/mariadb_log.py): a stop someone resumed by skipping the event leaves SHOW SLAVE STATUS
+    clean and the two nodes' data apart."""
+    node = ctx.node
+    assert node is not None
+    days = float(ctx.expected("days"))
+    if days <= 0:
+        raise Skip("history_days is 0: this run does not read the nodes' history")
+    lines = ctx.facts["mariadb_log"]
+    if lines is None:
+        ctx.fail(f"MariaDB is not installed on {node.name} (no my_print_defaults)")
+    now = ctx.facts.runner_after or time.time()
+    stopped = mariadb_log.stops([(t, line) for t, line in lines if now - days * 86400 <= t <= now])
+    ctx.figures.update(replication_stops=len(stopped))
+    if stopped:
+        last = stopped[-1]
+        why = (last.cause or last.line).split("] ", 1)[-1]
+        shown = "\n".join(f"{s.cause}\n{s.line}" if s.cause else s.line for s in stopped[-10:])
+        ctx.fail(
+            f"replication stopped on an error {len(stopped)} time(s) on {node.name} since boot, the last at "
+            f"{_iso(last.at)}, on: {why}",
+            [(f"{node.name}: MariaDB's error log, the replication stops", shown)],
+        )

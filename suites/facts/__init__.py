@@ -11,6 +11,7 @@ from __future__ import annotations
 from bootstrap import layout
 from bootstrap.topology import Role
 from bootstrap.vips import ADDR_COMMAND
+from suites.facts import cluster_values as cv
 from suites.facts import shell
 from suites.facts import values as v
 from suites.facts.core import (
@@ -134,6 +135,8 @@ PROBES: dict[str, Probe] = {
             timeout=20,
             roles=KEEPALIVED_NODES,
         ),
+        # MariaDB's replication events from its error log (HA-DBHA-008's history).
+        Probe("mariadb_log", shell.MARIADB_LOG_COMMAND, v.mariadb_log_lines, A, timeout=20, roles=(Role.DB_HA,)),
         # The control plane's certificates (public parts only), for their lifetimes.
         Probe("certs", shell.CERTS_COMMAND, v.certificates),
         # The control plane's etcd as this node's member sees it: the member list, its own health.
@@ -161,15 +164,15 @@ PROBES: dict[str, Probe] = {
             timeout=5,
         ),
         # The platform's Kubernetes layer as kubectl shows it on a control node (issue 25).
-        Probe("kube_nodes", shell.KUBE_NODES_COMMAND, v.kube_nodes, A, timeout=20, roles=FIRST),
-        Probe("kube_pods", shell.KUBE_PODS_COMMAND, v.kube_pods, A, timeout=20, roles=FIRST),
+        Probe("kube_nodes", shell.KUBE_NODES_COMMAND, cv.kube_nodes, A, timeout=20, roles=FIRST),
+        Probe("kube_pods", shell.KUBE_PODS_COMMAND, cv.kube_pods, A, timeout=20, roles=FIRST),
         # Where the platform's pods may run (nodes' labels, pods' constraints and claims, the
         # volumes' node affinity) and the images they use, as JSON (suites/kube_placement.py).
-        Probe("kube_objects", shell.KUBE_OBJECTS_COMMAND, v.kube_objects, A, timeout=30, roles=FIRST),
+        Probe("kube_objects", shell.KUBE_OBJECTS_COMMAND, cv.kube_objects, A, timeout=30, roles=FIRST),
         # The images in a control node's container runtime, and the names its /etc/hosts pins
         # (ocboot's offline install points private-registry.onecloud at the First Node there).
-        Probe("runtime_images", shell.RUNTIME_IMAGES_COMMAND, v.runtime_images, A, timeout=20, roles=(Role.CONTROL,)),
-        Probe("etc_hosts", "cat /etc/hosts", v.etc_hosts, timeout=5, roles=(Role.CONTROL,)),
+        Probe("runtime_images", shell.RUNTIME_IMAGES_COMMAND, cv.runtime_images, A, timeout=20, roles=(Role.CONTROL,)),
+        Probe("etc_hosts", "cat /etc/hosts", cv.etc_hosts, timeout=5, roles=(Role.CONTROL,)),
         # Links (a bridge's ports carry "master br0"): the static pod's interface may be one.
         Probe("links", "ip -o link show", nonempty, timeout=5),
     )

@@ -189,3 +189,18 @@ RUNTIME_IMAGES_COMMAND = (
 KEEPALIVED_HISTORY_COMMAND = (
     _KEEPALIVED_UNIT + "asroot journalctl -u keepalived -b --no-pager -o short-iso -n 20000 2>&1"
 )
+
+# MariaDB's replication events from its error log: my.cnf's log-error file (the HA document's and
+# ocboot's /var/log/mariadb/mariadb.log), else the unit's journal since boot; only the lines that
+# may matter (replication, errors, starts), the last 5000. "zone <+hhmm>" (MariaDB stamps in local
+# time) and "from <file|journal>" first. No MariaDB: status 3.
+MARIADB_LOG_COMMAND = (
+    "command -v my_print_defaults >/dev/null || exit 3; "
+    "f=$(my_print_defaults --mysqld 2>/dev/null | sed -n 's/^--log[-_]error=//p' | tail -n 1); "
+    + NEED_ROOT
+    + "p='Slave|Replica|slave SQL|replica SQL|\\[ERROR\\]|ready for connections'; "
+    'echo "zone $(date +%z)"; '
+    'if [ -n "$f" ] && asroot test -f "$f"; then echo "from $f"; asroot cat "$f" | grep -E "$p" | tail -n 5000; '
+    'else echo "from journal"; asroot journalctl -b --no-pager -o short-iso -u mariadb -u mysql -u mysqld 2>&1 '
+    '| grep -E "$p" | tail -n 5000; fi'
+)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bootstrap import vips
-from suites import keepalived_history, kube, kube_placement
+from suites import keepalived_history, mariadb_log
 from suites.facts.core import ABSENT, Unreadable
 
 
@@ -348,41 +348,9 @@ def processes(rc: int, output: str) -> list[tuple[int, str]]:
     return found
 
 
-def kube_nodes(rc: int, output: str) -> list[kube.KubeNode] | None:
-    """``kubectl get nodes -o wide`` -> KubeNode per node; None where no kubectl (status 3)."""
-    return None if rc == ABSENT else kube.nodes(output)
-
-
-def kube_pods(rc: int, output: str) -> list[kube.Pod] | None:
-    """``kubectl get pods -A -o wide`` -> Pod per pod; None where no kubectl (status 3)."""
-    return None if rc == ABSENT else kube.pods(output)
-
-
-def kube_objects(rc: int, output: str) -> kube_placement.Cluster | None:
-    """``kubectl get nodes,pods,pv -A -o json`` -> Cluster; None where no kubectl (status 3)."""
-    if rc == ABSENT:
-        return None
-    try:
-        listing = json.loads(output)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
-    return kube_placement.cluster(listing)
-
-
-def runtime_images(rc: int, output: str) -> tuple[str, frozenset[str]] | None:
-    """The container runtime's images -> (runtime, canonical references); None where the node
-    has no runtime the suite knows (status 3)."""
-    if rc == ABSENT:
-        return None
-    try:
-        return kube_placement.runtime_images(output)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"crictl printed no JSON: {exc}") from None
-
-
-def etc_hosts(rc: int, output: str) -> dict[str, str]:
-    """/etc/hosts -> {name (lower case): address}."""
-    return kube_placement.hosts_file(output)
+def mariadb_log_lines(rc: int, output: str) -> list[tuple[float, str]] | None:
+    """MariaDB's replication lines -> [(epoch s, line)]; None where MariaDB is not installed."""
+    return None if rc == ABSENT else mariadb_log.timed(output)
 
 
 def timed_journal(rc: int, output: str) -> list[tuple[float, str]] | Unreadable | None:

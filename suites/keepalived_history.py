@@ -26,6 +26,22 @@ STOP_OR_START = re.compile(r"Stopping Keepalived|Stopped Keepalived|Starting Kee
 START = re.compile(r"Starting Keepalived v")
 
 
+RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d) ")
+
+
+def stamped_lines(text: str) -> list[tuple[float, str]]:
+    """(epoch seconds, line) for each line a container runtime's ``logs --timestamps`` stamped
+    (RFC 3339 with nanoseconds: crictl "2026-12-02T21:14:35.123456789+08:00", docker "...Z")."""
+    found = []
+    for line in text.splitlines():
+        m = RFC3339.match(line)
+        if m:
+            zone = "+00:00" if m.group(3) == "Z" else m.group(3)
+            at = dt.datetime.fromisoformat(m.group(1) + zone).timestamp() + float("0." + (m.group(2) or "0"))
+            found.append((at, line))
+    return found
+
+
 def timed_lines(text: str) -> list[tuple[float, str]]:
     """(epoch seconds, line) for each line with a short-iso time stamp; journalctl's own notes
     ("-- No entries --", "-- Boot ... --") and continuation lines are left out."""
@@ -53,19 +69,20 @@ class Period:
 
 
 def master_periods(node: str, lines: list[tuple[float, str]], instance: str) -> list[Period]:
-    """The node's MASTER periods for the VRRP ``instance``, in time order."""
+    """The node's MASTER periods for the VRRP ``instance`` ("" for any: a static pod's keepalived
+    runs the image's one instance, whose name the manifest does not give), in time order."""
     periods: list[Period] = []
     start: tuple[float, str] | None = None
     for at, line in lines:
         m = STATE.search(line)
-        if m and m["instance"] == instance:
+        if m and instance in ("", m["instance"]):
             if m["state"] == "MASTER":
                 start = start or (at, line)
                 continue
             ends = True
         else:
             zero = ZERO.search(line)
-            ends = bool(zero and zero["instance"] == instance) or STOP_OR_START.search(line) is not None
+            ends = bool(zero and instance in ("", zero["instance"])) or STOP_OR_START.search(line) is not None
         if ends and start is not None:
             periods.append(Period(node, start[0], at, start[1], line))
             start = None

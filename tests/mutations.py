@@ -366,33 +366,47 @@ def _keepalived_crash() -> tuple[Callable[[View, str], None], Callable[[View, st
     return apply, undo
 
 
-def _split_brain() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
-    """A split brain in the past: the node cut off from the lab's bridge (VRRP's adverts stop
-    both ways) until both DB nodes hold the DB VIP, both kept so for 8 s, then healed. Nothing is
-    left to undo but the journals' lines, which are the history HA-KA-010 reads. Raises
-    MutationError, healed, when the node never takes the VIP while cut off."""
+# VRRP (IP protocol 112) dropped on arrival at the node: its own adverts still leave.
+_NO_VRRP = "INPUT -p 112 -j DROP"
+
+
+def _split_brain(
+    vip: str = "db", cut: str = "partition"
+) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """A split brain in the past: the node stops hearing its peers' VRRP adverts until it holds
+    the ``vip`` too, as does a peer, kept so for 8 s, then mended. ``cut``: "partition" (the node
+    off the lab's bridge: the DB VIP), or "vrrp" (only VRRP dropped on arrival, as a firewall or a
+    switch filtering multicast does: the platform VIP, whose track script fails on a partitioned
+    control node, its apiserver having lost etcd's quorum). Nothing is left to undo but the logs'
+    lines, which are the history HA-KA-010 (the DB VIP) and HA-KA-012 (the platform VIP) read.
+    Raises MutationError, mended, when the node never takes the VIP."""
+
+    def mend(v: View, node: str) -> None:
+        if cut == "partition":
+            v.lab.heal(node)
+        else:
+            v.sh(node, f"while iptables -D {_NO_VRRP} 2>/dev/null; do :; done")
 
     def apply(v: View, node: str) -> None:
-        v.lab.partition(node)
+        if cut == "partition":
+            v.lab.partition(node)
+        else:
+            v.sh(node, f"iptables -I {_NO_VRRP}")
         try:
-            peers = set(v.with_role("db-ha"))
 
             def both() -> str | None:
-                held = set(v.status().vips["db"].holders)
-                return None if held == peers else f"DB VIP held by {sorted(held) or 'nobody'}"
+                held = set(v.status().vips[vip].holders)
+                return None if node in held and len(held) > 1 else f"{vip} VIP held by {sorted(held) or 'nobody'}"
 
             try:
-                wait_until(f"{node} taking the DB VIP while cut off", both, 20)
+                wait_until(f"{node} taking the {vip} VIP while cut off", both, 20)
             except WaitTimeout as exc:
                 raise MutationError(str(exc)) from None
             time.sleep(8)
         finally:
-            v.lab.heal(node)
+            mend(v, node)
 
-    def undo(v: View, node: str) -> None:
-        v.lab.heal(node)  # healed by apply; again in case apply was interrupted
-
-    return apply, undo
+    return apply, mend  # undo: mended by apply; again in case apply was interrupted
 
 
 def _stale_etcd_member() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
@@ -947,6 +961,16 @@ MUTATIONS: list[Mutation] = [
         "db2's SQL thread stopped by a duplicate key (1062), then the event skipped and replication restarted",
         "db2",
         (_replication_stop_apply, _replication_stop_undo),
+        overrides={"history_days": 7},  # the harness's other runs leave the lab's history unread
+        alone=True,
+    ),
+    _m(
+        "vrrp-split-brain-platform",
+        "HA-KA-012",
+        "VRRP dropped on arrival at node2 until it holds the platform VIP with the holder, for 8 s, then let in",
+        "node2",
+        _split_brain("platform", cut="vrrp"),
+        subject="vip-platform",
         overrides={"history_days": 7},  # the harness's other runs leave the lab's history unread
         alone=True,
     ),

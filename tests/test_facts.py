@@ -75,7 +75,7 @@ def test_a_user_without_sudo_reads_no_root_only_fact_and_says_so(machine: str) -
                  "kubelet_conf"}  # fmt: skip
     if machine == "node1":
         root_only |= {"yunion", "kube_nodes", "kube_pods", "kube_objects", "runtime_images"}  # kubectl, crictl as root
-    root_only.add("keepalived_history")  # the journal since boot, read as root
+    root_only |= {"keepalived_history", "keepalived_pod_history"}  # the journal, the container log: as root
     if machine == "db1":
         root_only.add("mariadb_log")  # MariaDB's log, read as root
     unreadable = {n for n, val in values.items() if isinstance(val, Unreadable)}
@@ -292,6 +292,20 @@ def test_a_split_brain_in_the_journals_is_found_after_the_fact_with_its_lines_an
     skipped = lab_at("2026-12-02T21:23:00+00:00", history_days=0)
     with pytest.raises(Skip, match="history_days is 0"):
         run_checks(Context(skipped, CATALOG["HA-KA-010"], None, "db"), CHECKS["HA-KA-010"])
+
+
+def test_a_platform_split_brain_in_the_static_pods_logs_is_found_after_the_fact() -> None:
+    """HA-KA-012: VRRP dropped on arrival at node2 (the harness's vrrp-split-brain-platform, at
+    capture): node2 MASTER with node1 for 9 s, read from the static pods' container logs with the
+    runtime's stamps; the partition tried before it left node2 in FAULT (its apiserver lost
+    etcd's quorum), no split brain."""
+    got = outcome(lab_at("2026-12-03T00:30:00+00:00"), "HA-KA-012", None, "platform")
+    assert got.startswith(
+        "failed: node1 and node2 both held the platform VIP 10.213.47.100 for 9 s, 2026-12-03T00:22:38Z to "
+        "2026-12-03T00:22:47Z (node1: (VI_1) Entering MASTER STATE at 2026-12-03T00:02:19Z; node2: (VI_1) "
+        "Entering MASTER STATE at 2026-12-03T00:22:38Z)"
+    ), got
+    assert outcome(lab_at("2026-12-03T00:22:00+00:00"), "HA-KA-012", None, "platform") == "passed"
 
 
 def test_a_keepalived_death_in_the_journal_is_found_after_the_fact() -> None:

@@ -137,6 +137,10 @@ PROBES: dict[str, Probe] = {
         ),
         # MariaDB's replication events from its error log (HA-DBHA-008's history).
         Probe("mariadb_log", shell.MARIADB_LOG_COMMAND, v.mariadb_log_lines, A, timeout=20, roles=(Role.DB_HA,)),
+        # The static pod's container log with time stamps: the platform VIP's history (HA-KA-010).
+        Probe(
+            "keepalived_pod_history", shell.POD_HISTORY_COMMAND, v.pod_history, A, timeout=20, roles=(Role.PLATFORM_HA,)
+        ),
         # The control plane's certificates (public parts only), for their lifetimes.
         Probe("certs", shell.CERTS_COMMAND, v.certificates),
         # The control plane's etcd as this node's member sees it: the member list, its own health.

@@ -58,6 +58,16 @@ POD_LOG_COMMAND = (
     'echo "runtime $rt"; echo "container $id"; '
     'if [ -n "$id" ]; then asroot $rt logs --tail 300 "$id" 2>&1 || exit 4; fi'
 )
+# The keepalived static pod's container log with the runtime's time stamps (RFC 3339, crictl's
+# and docker's --timestamps), the running container's else the last one's, its last 20000 lines:
+# the platform VIP's history. "runtime <cmd>", "container <id>", then the lines.
+POD_HISTORY_COMMAND = (
+    NEED_ROOT + _HAS_MANIFEST + _RUNTIME + "ids=$(asroot $rt $all) || exit 4; "
+    "r=$(asroot $rt $running) || exit 4; id=$(printf '%s\\n' \"$r\" | head -n 1); "
+    '[ -n "$id" ] || id=$(printf \'%s\\n\' "$ids" | head -n 1); '
+    'echo "runtime $rt"; echo "container $id"; '
+    'if [ -n "$id" ]; then asroot $rt logs --timestamps --tail 20000 "$id" 2>&1 || exit 4; fi'
+)
 
 # keepalived's systemd unit: its state and its journal since it last started ("unit <LoadState>
 # <ActiveState>" then the lines; the current invocation's, or the unit's last lines where systemd

@@ -353,6 +353,17 @@ def mariadb_log_lines(rc: int, output: str) -> list[tuple[float, str]] | None:
     return None if rc == ABSENT else mariadb_log.timed(output)
 
 
+def pod_history(rc: int, output: str) -> list[tuple[float, str]] | None:
+    """The static pod's container log with the runtime's stamps -> [(epoch s, line)]; None
+    where the node has no keepalived static pod (status 3)."""
+    if rc == ABSENT:
+        return None
+    head, _, rest = output.partition("\n")
+    if not head.startswith("runtime "):
+        raise ValueError("no 'runtime' line")
+    return keepalived_history.stamped_lines(rest)
+
+
 def timed_journal(rc: int, output: str) -> list[tuple[float, str]] | Unreadable | None:
     """keepalived's journal since boot -> [(epoch s, line)]; None where the unit is not
     installed. Unreadable where journald keeps nothing the user may read, or keepalived runs

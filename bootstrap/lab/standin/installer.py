@@ -66,12 +66,13 @@ if [ "$(basename "$0")" = k3s ]; then
     shift
 fi
 cmd=$1; [ $# -gt 0 ] && shift
-all=no; tail=all; id=
+all=no; tail=all; id=; ts=no
 while [ $# -gt 0 ]; do
     case "$1" in
         -a|--all) all=yes ;;
         -aq|-qa) all=yes ;;
         -q|--quiet) ;;
+        -t|--timestamps) ts=yes ;;
         -o) shift ;;
         --format) shift ;;
         --format=*|-o=*) ;;
@@ -88,8 +89,14 @@ case "$cmd" in
     ps) if running || { [ $all = yes ] && [ -s $pidfile ]; }; then cid; fi ;;
     logs)
         [ -n "$id" ] && [ "$id" = "$(cid)" ] || { echo "error: no such container: $id" >&2; exit 1; }
-        journalctl -o cat --no-pager -u ha-static-pods -n 5000 2>/dev/null \\
-            | awk '/Starting Keepalived/ {n = 0} {l[n++] = $0} END {for (i = 0; i < n; i++) print l[i]}' \\
+        # The runtime's --timestamps: RFC 3339 with nanoseconds in front of each line (the
+        # journal's microseconds, three zeros more), as crictl and docker print them.
+        if [ $ts = yes ]; then
+            journalctl -o short-iso-precise --no-pager -u ha-static-pods -n 20000 2>/dev/null \\
+                | sed -E 's/^([0-9-]+T[0-9:]+\\.[0-9]+)([+-][0-9]{2})([0-9]{2}) [^ ]+ [^:]+: /\\1000\\2:\\3 /'
+        else
+            journalctl -o cat --no-pager -u ha-static-pods -n 5000 2>/dev/null
+        fi | awk '/Starting Keepalived/ {n = 0} {l[n++] = $0} END {for (i = 0; i < n; i++) print l[i]}' \\
             | if [ "$tail" = all ]; then cat; else tail -n "$tail"; fi ;;
     images)
         # What the runtime holds (/etc/ha-standin/images): crictl's JSON, or docker's --format lines.

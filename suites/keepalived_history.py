@@ -126,3 +126,32 @@ CRASH = re.compile(
 def crashes(lines: list[tuple[float, str]]) -> list[tuple[float, str]]:
     """The lines in which keepalived (or one of its children) died unexpectedly (CRASH)."""
     return [(at, line) for at, line in lines if CRASH.search(line)]
+
+
+SCRIPT = re.compile(r"VRRP_Script\((?P<script>[^)]+)\) (?P<verdict>succeeded|failed)")
+
+
+def last_state(lines: list[tuple[float, str]], instance: str) -> tuple[float, str, str, list[str]] | None:
+    """The instance's last state in its log (``instance`` "" for any): (when, MASTER|BACKUP|FAULT,
+    the line, the three lines logged before it: what led there); None where the log holds no
+    state line for it (keepalived stopped after it also counts as none). An instance that logged
+    no state since keepalived started while a track script's last verdict is "failed" is in
+    FAULT: keepalived 2.2.7 whose track script fails from the start logs no "Entering FAULT
+    STATE" (seen on the lab), and an instance whose script only lowers its priority (weight)
+    still logs its BACKUP or MASTER state."""
+    found = None
+    failing: tuple[float, str, list[str]] | None = None
+    for i, (at, line) in enumerate(lines):
+        m = STATE.search(line)
+        script = SCRIPT.search(line)
+        if m and instance in ("", m["instance"]):
+            found = (at, m["state"], line, [text for _, text in lines[max(0, i - 3) : i]])
+        elif START.search(line) or (found and STOP_OR_START.search(line)):
+            found, failing = None, None
+        elif script:
+            failing = (
+                (at, line, [text for _, text in lines[max(0, i - 3) : i]]) if script["verdict"] == "failed" else None
+            )
+    if found is None and failing is not None:
+        return failing[0], "FAULT", failing[1], failing[2]
+    return found

@@ -666,6 +666,17 @@ def _replication_stop_undo(v: View, node: str) -> None:
     v.wait(f"{node} replication running", lambda: "Yes\tYes" in _threads(v, node))
 
 
+def _failing_chk_mysql_apply(v: View, node: str) -> None:
+    backup("/etc/keepalived/chk_mysql")(v, node)
+    v.sh(node, "printf '#!/bin/sh\\n# mutation: always failing\\nexit 1\\n' > /etc/keepalived/chk_mysql")
+    v.wait(f"{node} in FAULT", lambda: "FAULT" in v.sh(node, "journalctl -u keepalived -n 5 --no-pager -o cat"))
+
+
+def _failing_chk_mysql_undo(v: View, node: str) -> None:
+    restore("/etc/keepalived/chk_mysql")(v, node)
+    v.wait(f"{node} in BACKUP", lambda: "BACKUP STATE" in v.sh(node, "journalctl -u keepalived -n 5 --no-pager -o cat"))
+
+
 def _lag_apply(v: View, node: str) -> None:
     """The holder applies its peer's events an hour late; one event written on the peer
     with a timestamp 10 minutes old puts it 600 s behind at once."""
@@ -973,6 +984,24 @@ MUTATIONS: list[Mutation] = [
         subject="vip-platform",
         overrides={"history_days": 7},  # the harness's other runs leave the lab's history unread
         alone=True,
+    ),
+    _m(
+        "ka-db-backup-fault",
+        "HA-KA-013",
+        "the DB VIP's backup (db2) in FAULT: its chk_mysql fails while its MariaDB is fine",
+        "db2",
+        (_failing_chk_mysql_apply, _failing_chk_mysql_undo),
+        subject="vip-db",
+        tolerate=("HA-KA-006[db2]",),  # keepalived reports the failing track script, or not, when asked
+    ),
+    _m(
+        "ka-platform-backup-fault",
+        "HA-KA-014",
+        "a platform-HA control node (node2) in FAULT: its static pod's check_kube fails",
+        "node2",
+        manifest_env("CHECK_KUBE_CMD", lambda v, n: _track_script(v, n, "#!/bin/bash\nexit 1\n")),
+        subject="vip-platform",
+        tolerate=("HA-KA-006[node2]",),
     ),
     _m(
         "vrrp-split-brain",

@@ -342,3 +342,15 @@ def test_overlaps_shorter_than_the_clock_skew_are_not_called() -> None:
     b = kh.Period("db2", 108.5, None, "x", "")
     assert kh.overlaps([a, b], now=200.0, tolerance=2.0) == []
     assert kh.overlaps([a, b], now=200.0, tolerance=1.0) == [(a, b, 108.5, 110.0)]
+
+
+def test_an_instance_whose_track_script_fails_from_the_start_is_in_fault() -> None:
+    """keepalived 2.2.7 (the lab's static pod, seen 2026-12-03) logs no "Entering FAULT STATE"
+    when check_kube fails before the instance's first state: the failed verdict stands for it."""
+    start = [(0.0, "Starting Keepalived v2.2.7 (01/16,2022)"), (1.0, "Startup complete"),
+             (2.0, "VRRP_Script(check_kube) failed (exited with status 1)")]  # fmt: skip
+    assert kh.last_state(start, "")[:2] == (2.0, "FAULT")  # type: ignore[index]
+    recovered = [*start, (3.0, "VRRP_Script(check_kube) succeeded"), (4.0, "(VI_1) Entering BACKUP STATE")]
+    assert kh.last_state(recovered, "")[:2] == (4.0, "BACKUP")  # type: ignore[index]
+    # A new start forgets the old state until the new process logs one.
+    assert kh.last_state([*recovered, (5.0, "Starting Keepalived v2.2.7 (01/16,2022)")], "") is None

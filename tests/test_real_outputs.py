@@ -156,6 +156,9 @@ def test_a_keepalived_segfault_in_the_field_is_a_death_and_a_clean_start_is_none
     assert (period.start, period.end) == (0.0, 2.0) and "SIGSEGV" in period.closed
     started = as_journal(real("keepalived-1706-start.txt"))
     assert kh.crashes(started) == [] and kh.starts(started) == 1
+    # After the crash the instance has no state at all (HA-KA-013 cannot say it is ready).
+    assert kh.last_state(lines, "VI_1") is None
+    assert kh.last_state(lines[:2], "VI_1") == (0.0, "MASTER", lines[0][1], [])
 
 
 def test_a_replication_stop_in_the_field_is_found_with_its_cause() -> None:

@@ -4,19 +4,15 @@ and whether each runs."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-import time
 from dataclasses import dataclass
-from typing import Any
 
 from bootstrap import layout, vips
 from bootstrap.inventory import NodeEntry
 from bootstrap.topology import Role
-from suites import keepalived_history as kh
 from suites.checks import keepalived_conf as kc
 from suites.checks.vip import nic_of
-from suites.context import Context, NotVerifiable, Skip
+from suites.context import Context
 from suites.findings import DB_EQUAL_PRIORITIES
 from suites.registry import check
 
@@ -272,111 +268,3 @@ def db_vip_priorities_differ(ctx: Context) -> None:
         ev,
         findings=(DB_EQUAL_PRIORITIES,),
     )
-
-
-def _iso(at: float) -> str:
-    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _history(ctx: Context, node: NodeEntry, vip: str, fact: str, window: tuple[float, float]) -> tuple[Source, Any]:
-    """The VIP's instance on ``node`` and its keepalived's lines from ``fact`` within ``window``
-    (epoch seconds): the unit's journal for keepalived.conf's instance, the container log for
-    the static pod's. NotVerifiable where the instance is the other kind."""
-    src = source_for(ctx, node, vip)
-    if src is None:
-        ctx.fail(f"no VRRP instance holds the VIP {vip} on {node.name}")
-    if src.static_pod is not (fact == "keepalived_pod_history"):
-        kind = "a static pod" if src.static_pod else "keepalived.conf's"
-        raise NotVerifiable(f"the VIP {vip}'s keepalived on {node.name} is {kind}: this check reads {fact}")
-    lines = ctx.facts_of(node)[fact]
-    if lines is None:
-        ctx.fail(f"keepalived is not installed on {node.name}")
-    return src, [(t, line) for t, line in lines if window[0] <= t <= window[1]]
-
-
-@check("HA-KA-010", facts=("keepalived_history", *KA_FACTS))
-def db_vip_history(ctx: Context) -> None:
-    """The DB VIP's history in its nodes' keepalived journals (HA-KA-010; _vip_history)."""
-    _vip_history(ctx, "keepalived_history")
-
-
-@check("HA-KA-012", facts=("keepalived_pod_history", *KA_FACTS))
-def platform_vip_history(ctx: Context) -> None:
-    """The platform VIP's history in its static pods' container logs (HA-KA-012; _vip_history)."""
-    _vip_history(ctx, "keepalived_pod_history")
-
-
-def _vip_history(ctx: Context, fact: str) -> None:
-    """The VIP's history in its nodes' keepalived logs (``fact``: the unit's journal since boot,
-    or the static pod's current container's log with the runtime's time stamps), at most the
-    profile's history_days back: no two nodes ever MASTER of its instance at once for longer than
-    the clocks may differ (clock_skew_max_s). Figures: MASTER periods (holder changes) and
-    keepalived starts per node."""
-    name = ctx.subject or ""
-    days = float(ctx.expected("days"))
-    if days <= 0:
-        raise Skip("history_days is 0: this run does not read the nodes' history")
-    group = ctx.rt.vip_group(name)
-    if len(group) < 2:
-        raise Skip(f"no keepalived pair holds the {name} VIP in this topology")
-    vip = ctx.rt.vip_address(name)
-    # The history as of when the logs were read (at the run's start: a run's own faults are
-    # not the site's history), at most history_days back.
-    now = max(ctx.facts_of(n).runner_after for n in group) or time.time()
-    periods, ev, started = [], [], {}
-    since = max(now - days * 86400, 0.0)
-    for node in group:
-        src, lines = _history(ctx, node, vip, fact, (since, now))
-        # A static pod's keepalived runs the image's one instance, named by the image: any name.
-        instance = "" if src.static_pod else src.instance.name
-        periods += kh.master_periods(node.name, lines, instance)
-        started[node.name] = kh.starts(lines)
-        told = [line for _, line in lines if kh.STATE.search(line) or kh.ZERO.search(line) or kh.START.search(line)]
-        ev.append((f"{node.name}: {fact} since boot ({src.instance.name})", "\n".join(told[-60:])))
-    ctx.figures.update(master_periods=len(periods), keepalived_starts=started)
-    both = kh.overlaps(periods, now, float(ctx.expected("skew")))
-    problems = [
-        f"{a.node} and {b.node} both held the {name} VIP {vip} for {hi - lo:.0f} s, {_iso(lo)} to {_iso(hi)} "
-        f"({a.node}: {_said(a.opened)} at {_iso(a.start)}; {b.node}: {_said(b.opened)} at {_iso(b.start)})"
-        for a, b, lo, hi in both
-    ]
-    ctx.require(
-        not problems,
-        "; ".join(problems) + f" (a split brain: clients reached either node; {len(periods)} MASTER periods "
-        f"since {_iso(max(since, min((p.start for p in periods), default=now)))})",
-        ev,
-    )
-
-
-def _said(line: str) -> str:
-    """What keepalived said on a log line, without the journal's or the runtime's stamp."""
-    if kh.RFC3339.match(line):
-        return line.split(" ", 1)[1]
-    return line.split(": ", 1)[-1]
-
-
-@check("HA-KA-011", facts=("keepalived_history",))
-def keepalived_never_died(ctx: Context) -> None:
-    """keepalived's journal since boot (at most history_days back) on this node holds no
-    unexpected death of keepalived or of one of its children (keepalived_history.CRASH): a VIP
-    holder whose keepalived dies drops the VIP until it is restarted, and a child respawning in a
-    loop moves it again and again."""
-    node = ctx.node
-    assert node is not None
-    days = float(ctx.expected("days"))
-    if days <= 0:
-        raise Skip("history_days is 0: this run does not read the nodes' history")
-    journal = ctx.facts["keepalived_history"]
-    if journal is None:
-        raise Skip(f"keepalived runs as no systemd unit on {node.name} (a static pod's restarts: HA-K8S-002)")
-    now = ctx.facts.runner_after or time.time()
-    lines = [(t, line) for t, line in journal if now - days * 86400 <= t <= now]
-    died = kh.crashes(lines)
-    ctx.figures.update(keepalived_starts=kh.starts(lines), keepalived_deaths=len(died))
-    if died:
-        last_at, last = died[-1]
-        ctx.fail(
-            f"keepalived died {len(died)} time(s) on {node.name} since boot, the last at {_iso(last_at)}: "
-            f"{last.split(': ', 1)[-1]}",
-            [(f"{node.name}: keepalived's journal since boot, the deaths", "\n".join(line for _, line in died[-20:]))],
-        )

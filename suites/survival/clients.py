@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import subprocess
 
 from bootstrap import inventory as inv
@@ -22,28 +23,26 @@ class ClientViews:
     faults: Faults
     vips: dict[str, str]
 
+    @functools.cached_property
     def runner_unjudged(self) -> dict[str, str]:
         """{VIP name: why} for each VIP whose neighbour entry on the runner cannot be judged from
         this runner (it is off the VIP's segment, or may not forget its entries between scenarios,
         so an earlier scenario's entry would be blamed on this one). Asked once per run. The
         nodes' own entries are judged all the same."""
-        cached: dict[str, str] | None = getattr(self, "_runner_unjudged", None)
-        if cached is None:
-            admin = net_admin_missing()
-            cached = {}
-            for vip, addr in self.vips.items():
-                why = off_segment(addr) or admin
-                if why is not None:
-                    cached[vip] = why
-            self._runner_unjudged = cached
-        return cached
+        admin = net_admin_missing()
+        unjudged = {}
+        for vip, addr in self.vips.items():
+            why = off_segment(addr) or admin
+            if why is not None:
+                unjudged[vip] = why
+        return unjudged
 
     def runner_view_notes(self) -> list[str]:
         """What this run could not verify from the runner, in words for the report."""
         return [
             f"the runner's own neighbour entry for the {vip} VIP {self.vips[vip]} is not verifiable from this "
             f"runner: {why}; the nodes' entries were judged"
-            for vip, why in sorted(self.runner_unjudged().items())
+            for vip, why in sorted(self.runner_unjudged.items())
         ]
 
     def forget_vip_neighbours(self) -> None:
@@ -98,7 +97,7 @@ class ClientViews:
             known.update(entries)
         owners = mac_owners(known, {n.name: str(n.address) for n in self.inv.nodes})
         vip_addresses = set(self.vips.values())
-        judged = {self.vips[vip] for vip in self.vips if vip not in self.runner_unjudged()}
+        judged = {self.vips[vip] for vip in self.vips if vip not in self.runner_unjudged}
         clients = {"the runner": {addr: mac for addr, mac in table.items() if addr in vip_addresses & judged}}
         clients.update({node: {a: m for a, m in e.items() if a in vip_addresses} for node, e in seen.items()})
         problems = []

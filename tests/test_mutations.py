@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,7 +195,7 @@ def suite(inventory: Path, report: Path, *args: str) -> dict[str, str]:
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--inventory={inventory}",
          f"--report-dir={report}", "-q", "--gate-severity=low", f"--waivers={HARNESS_WAIVERS}",
-         *override_args(UNREAD_HISTORY), *args],
+         *override_args(UNREAD_HISTORY), *(_history_window(a) for a in args)],
         cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     results = report / "results.json"
@@ -221,6 +222,23 @@ def settled_suite(view: mx.View, inventory: Path, report: Path, want: Callable[[
         return got, False
     view.settle()
     return suite(inventory, report.with_name(report.name + "-again"), *args), True
+
+
+SINCE = "since:"
+
+
+def since_apply(overrides: dict[str, Any], began: float) -> dict[str, Any]:
+    """mx.SINCE_APPLY values made "since:<began>" (epoch s), which suite() turns into the days
+    from one second before ``began`` to the moment it runs the suite (a settled run asked again
+    later still reads exactly the history this batch made)."""
+    return {k: (f"{SINCE}{began}" if v == mx.SINCE_APPLY else v) for k, v in overrides.items()}
+
+
+def _history_window(arg: str) -> str:
+    name, sep, value = arg.partition("=since:")
+    if not sep:
+        return arg
+    return f"{name}={(time.time() - float(value) + 1.0) / 86400:.8f}"
 
 
 def override_args(overrides: dict[str, Any]) -> list[str]:
@@ -260,11 +278,13 @@ def run_batches(
     for i, batch in enumerate(mx.batches(view, mutations)):
         applied: list[tuple[mx.Mutation, str]] = []
         overrides: dict[str, Any] = dict(UNREAD_HISTORY)
+        began = time.time()
         try:
             for m, node in batch:
                 applied.append((m, node))  # before apply: a half-applied mutation is undone too
                 m.apply(view, node)
                 overrides.update(m.overrides)
+            overrides = since_apply(overrides, began)
 
             def clean(got: dict[str, str], batch: list[tuple[mx.Mutation, str]] = batch) -> bool:
                 return not judge(baseline, got, batch)[1]

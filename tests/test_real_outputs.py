@@ -17,6 +17,7 @@ import yaml
 from bootstrap.lab.standin import kubectl as standin
 from suites import keepalived_history as kh
 from suites import kube
+from suites import kube_placement as kp
 from suites import mariadb_log as ml
 from suites.checks.kubernetes import minio_problems, node_problems, pod_problems, version_skew
 
@@ -173,6 +174,28 @@ def test_a_replication_stop_in_the_field_is_found_with_its_cause() -> None:
     assert ml.local_stamp(errors[0][1], "+0800") == dt.datetime(2021, 9, 17, 3, 54, 23, tzinfo=CST).timestamp()
     assert ml.local_stamp("210917  3:54:23 [ERROR] Slave SQL: x", "+0000") == dt.datetime(
         2021, 9, 17, 3, 54, 23, tzinfo=dt.UTC).timestamp()  # fmt: skip
+
+
+def crictl_image() -> dict[str, Any]:
+    """cri-tools#378's image status object, as crictl prints it (the post's excerpt, closed)."""
+    lines = real("cri-tools-378-inspecti.txt").splitlines()[1:]
+    return json.loads("\n".join(lines).rstrip(",") + "\n}")["status"]
+
+
+def test_crictl_images_are_read_and_a_short_name_is_the_image_it_stores() -> None:
+    runtime, refs = kp.runtime_images("runtime k3s crictl\n" + json.dumps({"images": [crictl_image()]}))
+    assert runtime == "k3s crictl"
+    assert kp.canonical("ubuntu") in refs and kp.canonical("ubuntu:latest") in refs
+    assert any(r.startswith("docker.io/library/ubuntu@sha256:de774a31") for r in refs)
+
+
+def test_the_runtime_standins_images_have_the_real_crictls_fields() -> None:
+    """The lab's runtime stand-in as recorded on node1 (tests/data/facts): each image object
+    carries every field real crictl prints (newer crictl adds spec and pinned)."""
+    recorded = (Path(__file__).parent / "data" / "facts" / "lab-5node-k3s" / "node1" / "runtime_images.txt").read_text()
+    listing = json.loads(recorded.split("\n", 2)[2])
+    assert listing["images"] and all(set(crictl_image()) <= set(i) for i in listing["images"])
+    assert all(isinstance(i["size"], str) and i["uid"] is None for i in listing["images"])
 
 
 # The lab's stand-in, held against the real tables' shapes ------------------------------------

@@ -14,11 +14,13 @@ from typing import Any
 import pytest
 import yaml
 
+from bootstrap.inventory import NodeEntry
 from bootstrap.lab.standin import kubectl as standin
 from suites import keepalived_history as kh
 from suites import kube
 from suites import kube_placement as kp
 from suites import mariadb_log as ml
+from suites.checks import etcd as etcd_checks
 from suites.checks.kubernetes import minio_problems, node_problems, pod_problems, version_skew
 
 REAL = Path(__file__).parent / "data" / "real"
@@ -196,6 +198,34 @@ def test_the_runtime_standins_images_have_the_real_crictls_fields() -> None:
     listing = json.loads(recorded.split("\n", 2)[2])
     assert listing["images"] and all(set(crictl_image()) <= set(i) for i in listing["images"])
     assert all(isinstance(i["size"], str) and i["uid"] is None for i in listing["images"])
+
+
+def etcdctl_members(text: str) -> list[dict[str, Any]]:
+    """etcdctl's member list (its table, or etcd 2's "id: name=... peerURLs=..." lines) as the
+    v3 API's members (what the suite reads through the gateway): ID, name, peerURLs, clientURLs,
+    isLearner. The conversion is this test's; the judgement is the suite's."""
+    members = []
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and re.fullmatch(r"[0-9a-f]{16}", cells[0]):
+            members.append({"ID": cells[0], "name": cells[2], "peerURLs": cells[3].split(","),
+                            "clientURLs": cells[4].split(","), "isLearner": cells[5] == "true"})  # fmt: skip
+        elif m := re.match(r"([0-9a-f]+): name=(\S*) peerURLs=(\S*) clientURLs=(\S*)", line):
+            members.append({"ID": m[1], "name": m[2], "peerURLs": [m[3]], "clientURLs": [m[4]] if m[4] else []})
+    return members
+
+
+def test_real_etcd_member_lists_through_the_membership_judgement() -> None:
+    """k3s#7974: three started members, matched to the servers by peer address despite k3s's
+    hashed names. etcd#2422: the member added and never started is named."""
+    servers = [NodeEntry(name=f"node{i}", address=f"10.106.108.{217 + i}", roles=["control"]) for i in range(3)]
+    members = etcdctl_members(real("k3s-7974-etcd-members.txt"))
+    assert len(members) == 3
+    problems, node_of = etcd_checks._membership(members, servers)
+    assert problems == [] and sorted(node_of.values()) == ["node0", "node1", "node2"]
+    local = [NodeEntry(name=f"infra{i}", address="127.0.0.1", roles=["control"]) for i in (1,)]
+    problems, _ = etcd_checks._membership(etcdctl_members(real("etcd-2422-unstarted-member.txt")), local)
+    assert "member ID a1855f305e50a3bc (http://localhost:7004) has never started" in problems
 
 
 # The lab's stand-in, held against the real tables' shapes ------------------------------------

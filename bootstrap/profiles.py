@@ -50,8 +50,10 @@ class Profile:
     # A platform pod younger than this may still be starting or being replaced: only a failure
     # status (CrashLoopBackOff, ImagePullBackOff...) fails it before (engineering default).
     pod_settle_s: int = 300
-    # How far back the history checks read the nodes' logs (since boot at most; 0: not read).
+    # How far back the history checks read the nodes' logs (since boot at most; 0: not read),
+    # and from when at the earliest (epoch seconds; 0: no such bound), e.g. the last signed run.
     history_days: float = 7.0
+    history_since: float = 0.0
 
     def with_overrides(self, overrides: dict[str, Any]) -> Profile:
         unknown = set(overrides) - set(self.__dataclass_fields__)

@@ -409,6 +409,22 @@ def _split_brain(
     return apply, mend  # undo: mended by apply; again in case apply was interrupted
 
 
+def _etcd_api(v: View, node: str, path: str, body: str = "{}", url: str = "http://127.0.0.1:2379") -> Any:
+    return json.loads(v.sh(node, f"curl -s --max-time 10 -X POST -d {shlex.quote(body)} {url}/v3/{path}"))
+
+
+def _leader_storm(v: View, node: str) -> None:
+    """Four elections in a row: leadership moved off the current leader four times (etcd's
+    transfer-leadership, sent to the leader; each ends in an election), each awaited."""
+    for _ in range(4):
+        leader = str(_etcd_api(v, node, "maintenance/status")["leader"])
+        members = _etcd_api(v, node, "cluster/member/list")["members"]
+        target = next(str(m["ID"]) for m in members if str(m["ID"]) != leader)
+        at = next(m["clientURLs"][0] for m in members if str(m["ID"]) == leader)
+        _etcd_api(v, node, "maintenance/transfer-leadership", json.dumps({"targetID": target}), at)
+        v.wait("the new etcd leader", lambda t=target: str(_etcd_api(v, node, "maintenance/status")["leader"]) == t)
+
+
 def _stale_etcd_member() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
     """An etcd member added and never started (a lab address nobody has), as a failed join
     leaves one: quorum 3 of 4; undo removes it by its ID."""
@@ -846,12 +862,11 @@ def _not_written(rid: str) -> Callable[[View, str], None]:
     return refuse
 
 
-# The history of this mutation alone: history_days covering from just before it was applied (the
-# harness puts the figure in at run time, tests/test_mutations.py). Its other runs leave the lab's
-# history unread; and one history mutation's traces (a split brain, a crash) must not be blamed
-# on the next one's run.
+# The history of this mutation alone: read from just before it was applied (the harness puts
+# the time in, tests/test_mutations.py). Its other runs leave the lab's history unread; and one
+# history mutation's traces (a split brain, a crash) must not be blamed on the next one's run.
 SINCE_APPLY = "since-apply"
-HISTORY_OF_THIS_MUTATION = {"history_days": SINCE_APPLY}
+HISTORY_OF_THIS_MUTATION = {"history_days": 7, "history_since": SINCE_APPLY}
 
 
 def _m(id: str, requirement: str, what: str, where: str | Where, pair: tuple[Any, Any], **kw: Any) -> Mutation:
@@ -922,6 +937,9 @@ MUTATIONS: list[Mutation] = [
         DB_PEER,
         (_netmask_apply, _netmask_undo),
         subject="vip-db",
+        also=(
+            ("HA-KA-013[vip-db]", "off its /24 the peer's VRRP instance sits in FAULT: it cannot take the VIP over"),
+        ),
     ),
     _m(
         "db-vip-blackholed",
@@ -948,6 +966,7 @@ MUTATIONS: list[Mutation] = [
             "HA-WEB-002[site]",
             "HA-CP-007[site]",
             "HA-KA-006[node1]",  # keepalived reports the flipping track failing, or not, when asked
+            "HA-KA-014[vip-platform]",  # in FAULT or not, depending on when it is asked
         ),
     ),
     _m(
@@ -1000,6 +1019,7 @@ MUTATIONS: list[Mutation] = [
         "db2",
         (_failing_chk_mysql_apply, _failing_chk_mysql_undo),
         subject="vip-db",
+        also=(("HA-KA-003[{node}]", "the failing chk_mysql no longer probes the database"),),
         tolerate=("HA-KA-006[db2]",),  # keepalived reports the failing track script, or not, when asked
     ),
     _m(
@@ -1010,6 +1030,16 @@ MUTATIONS: list[Mutation] = [
         manifest_env("CHECK_KUBE_CMD", lambda v, n: _track_script(v, n, "#!/bin/bash\nexit 1\n")),
         subject="vip-platform",
         tolerate=("HA-KA-006[node2]",),
+    ),
+    _m(
+        "etcd-leader-storm",
+        "HA-CP-010",
+        "etcd's leadership moved four times in a row (four elections within a minute)",
+        "node1",
+        (_leader_storm, lambda v, n: None),
+        subject="site",
+        overrides=HISTORY_OF_THIS_MUTATION,
+        alone=True,
     ),
     _m(
         "vrrp-split-brain",
@@ -1184,8 +1214,9 @@ MUTATIONS: list[Mutation] = [
         "the platform keepalived's static pod not running (the lab's kubelet stand-in stopped)",
         "node3",
         (_service("stop", "ha-static-pods"), _service("start", "ha-static-pods")),
-        # No container, no log: the static pod's track scripts cannot be judged (never a pass).
-        tolerate=("HA-KA-006[node3]",),
+        # No container, no log: the static pod's track scripts and its VRRP state cannot be judged
+        # (never a pass).
+        tolerate=("HA-KA-006[node3]", "HA-KA-014[vip-platform]"),
     ),
     _m(
         "ka-disabled",
@@ -1260,6 +1291,7 @@ MUTATIONS: list[Mutation] = [
         also=(
             ("HA-CP-008[site]", "a stopped etcd is an unhealthy quorum member"),
             ("HA-KA-006[{node}]", "its control-plane health track fails while its etcd is stopped: keepalived says so"),
+            ("HA-KA-014[vip-platform]", "with its etcd stopped its check_kube fails: it sits in FAULT"),
         ),
     ),
     _m(

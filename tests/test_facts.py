@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bootstrap import inventory as inv
+from suites import etcd_log
 from suites import keepalived_history as kh
 from suites.catalog import load
 from suites.checks import certificates as cert_checks
@@ -75,7 +76,7 @@ def test_a_user_without_sudo_reads_no_root_only_fact_and_says_so(machine: str) -
                  "kubelet_conf"}  # fmt: skip
     if machine == "node1":
         root_only |= {"yunion", "kube_nodes", "kube_pods", "kube_objects", "runtime_images"}  # kubectl, crictl as root
-    root_only |= {"keepalived_history", "keepalived_pod_history"}  # the journal, the container log: as root
+    root_only |= {"keepalived_history", "keepalived_pod_history", "etcd_history"}  # journals, container logs: as root
     if machine == "db1":
         root_only.add("mariadb_log")  # MariaDB's log, read as root
     unreadable = {n for n, val in values.items() if isinstance(val, Unreadable)}
@@ -354,3 +355,20 @@ def test_an_instance_whose_track_script_fails_from_the_start_is_in_fault() -> No
     assert kh.last_state(recovered, "")[:2] == (4.0, "BACKUP")  # type: ignore[index]
     # A new start forgets the old state until the new process logs one.
     assert kh.last_state([*recovered, (5.0, "Starting Keepalived v2.2.7 (01/16,2022)")], "") is None
+
+
+def test_etcd_elections_are_one_per_term_and_four_in_15_minutes_are_a_storm() -> None:
+    """Lines in the shapes public reports show (etcd 3.4's capnslog text on the lab and in
+    etcd#9668, 3.5's JSON in etcd#13352); every member logs each election."""
+    text = "raft2026/12/03 00:31:23 INFO: raft.node: 77db302c07cdd69f elected leader 11763299c3c5b5eb at term {t}"
+    js = '{{"level":"info","msg":"raft.node: 27ecc6d4a68d02f lost leader 27ecc6d4a68d02f at term {t}"}}'
+    lines = [(0.0, text.format(t=2)), (0.5, text.format(t=2)), (100.0, js.format(t=3)), (101.0, text.format(t=3)),
+             (200.0, text.format(t=4)), (800.0, js.format(t=5))]  # fmt: skip
+    found = etcd_log.elections(lines)
+    assert [(e.term, e.leader, e.at) for e in found] == [
+        (2, "11763299c3c5b5eb", 0.0), (3, "11763299c3c5b5eb", 100.0), (4, "11763299c3c5b5eb", 200.0), (5, "", 800.0)
+    ]  # fmt: skip
+    (storm,) = etcd_log.storms(found)
+    assert [e.term for e in storm] == [2, 3, 4, 5]
+    assert etcd_log.storms(found[:3]) == []
+    assert etcd_log.storms([*found[:3], etcd_log.Election(901.0, "x", 6, "")]) == []  # 901 s apart: no storm

@@ -195,7 +195,7 @@ def suite(inventory: Path, report: Path, *args: str) -> dict[str, str]:
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--inventory={inventory}",
          f"--report-dir={report}", "-q", "--gate-severity=low", f"--waivers={HARNESS_WAIVERS}",
-         *override_args(UNREAD_HISTORY), *(_history_window(a) for a in args)],
+         *override_args(UNREAD_HISTORY), *args],
         cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     results = report / "results.json"
@@ -224,21 +224,10 @@ def settled_suite(view: mx.View, inventory: Path, report: Path, want: Callable[[
     return suite(inventory, report.with_name(report.name + "-again"), *args), True
 
 
-SINCE = "since:"
-
-
 def since_apply(overrides: dict[str, Any], began: float) -> dict[str, Any]:
-    """mx.SINCE_APPLY values made "since:<began>" (epoch s), which suite() turns into the days
-    from one second before ``began`` to the moment it runs the suite (a settled run asked again
-    later still reads exactly the history this batch made)."""
-    return {k: (f"{SINCE}{began}" if v == mx.SINCE_APPLY else v) for k, v in overrides.items()}
-
-
-def _history_window(arg: str) -> str:
-    name, sep, value = arg.partition("=since:")
-    if not sep:
-        return arg
-    return f"{name}={(time.time() - float(value) + 1.0) / 86400:.8f}"
+    """mx.SINCE_APPLY values made ``began`` less one second (epoch s): the run reads only the
+    history this batch made."""
+    return {k: (f"{began - 1.0:.3f}" if v == mx.SINCE_APPLY else v) for k, v in overrides.items()}
 
 
 def override_args(overrides: dict[str, Any]) -> list[str]:

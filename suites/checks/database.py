@@ -11,8 +11,8 @@ import pymysql
 
 from bootstrap.poll import WaitTimeout, wait_until
 from bootstrap.topology import Role
-from suites import mariadb_log
-from suites.context import Context, NotVerifiable, Skip
+from suites import history, mariadb_log
+from suites.context import Context, NotVerifiable
 from suites.messages import number
 from suites.registry import check
 
@@ -231,14 +231,11 @@ def replication_never_stopped(ctx: Context) -> None:
     clean and the two nodes' data apart."""
     node = ctx.node
     assert node is not None
-    days = float(ctx.expected("days"))
-    if days <= 0:
-        raise Skip("history_days is 0: this run does not read the nodes' history")
+    since, now = history.window(ctx, ctx.facts.runner_after or time.time())
     lines = ctx.facts["mariadb_log"]
     if lines is None:
         ctx.fail(f"MariaDB is not installed on {node.name} (no my_print_defaults)")
-    now = ctx.facts.runner_after or time.time()
-    stopped = mariadb_log.stops([(t, line) for t, line in lines if now - days * 86400 <= t <= now])
+    stopped = mariadb_log.stops([(t, line) for t, line in lines if since <= t <= now])
     ctx.figures.update(replication_stops=len(stopped))
     if stopped:
         last = stopped[-1]

@@ -1,4 +1,4 @@
-"""HA-CP-008: the control plane's etcd quorum as every member sees it.
+"""HA-CP-008, HA-CP-010: the control plane's etcd quorum as every member sees it.
 
 Each control node's own etcd is asked (127.0.0.1:2379, through the node's own client certificate:
 suites/facts/shell.py) for its member list, its health, its status (cluster id, leader) and the
@@ -10,12 +10,15 @@ members that are started and whose own etcd answers healthy.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from bootstrap.inventory import NodeEntry
 from bootstrap.topology import Role
+from suites import etcd_log, history
 from suites.context import Context, NotVerifiable
 from suites.facts.values import EtcdReply
 from suites.registry import check
@@ -146,3 +149,33 @@ def etcd_quorum_membership(ctx: Context) -> None:
         f"{len(fit)} started and healthy: tolerating {tolerated} failure(s)): " + "; ".join(problems),
         ev,
     )
+
+
+@check("HA-CP-010", facts=("etcd_history",))
+def etcd_leader_stable(ctx: Context) -> None:
+    """etcd's elections in the control nodes' etcd logs since boot (at most history_days back),
+    one per term across the members: no storm of 4 or more within 15 minutes (etcd's own
+    etcdHighNumberOfLeaderChanges alert; suites/etcd_log.py). Figures: elections seen."""
+    control = ctx.inventory.nodes_with(Role.CONTROL)
+    since, now = history.window(ctx, max((ctx.facts_of(n).runner_after for n in control), default=0.0) or time.time())
+    lines: list[tuple[float, str]] = []
+    for node in control:
+        got = ctx.facts_of(node)["etcd_history"]
+        if got is None:
+            raise NotVerifiable(f"no etcd log on {node.name} (no etcd or k3s unit, no etcd container)")
+        lines += [(t, f"{node.name}: {line}") for t, line in got if since <= t <= now]
+    found = etcd_log.elections(sorted(lines))
+    ctx.figures.update(etcd_elections=len(found))
+    runs = etcd_log.storms(found)
+    if runs:
+        worst = max(runs, key=len)
+        ctx.fail(
+            f"etcd elected a leader {len(worst)} times within {(worst[-1].at - worst[0].at) / 60:.0f} min, "
+            f"{_iso(worst[0].at)} to {_iso(worst[-1].at)} (terms {worst[0].term} to {worst[-1].term}; "
+            f"{len(runs)} such storm(s) since boot): a leader changing that often stalls the cluster's writes",
+            [("etcd's elections in the control nodes' logs, one per term", "\n".join(e.line for e in worst))],
+        )
+
+
+def _iso(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

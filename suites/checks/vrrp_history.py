@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from bootstrap.inventory import NodeEntry
+from suites import history
 from suites import keepalived_history as kh
 from suites.checks.keepalived import KA_FACTS, Source, source_for
 from suites.context import Context, NotVerifiable, Skip
@@ -55,18 +56,14 @@ def _vip_history(ctx: Context, fact: str) -> None:
     the clocks may differ (clock_skew_max_s). Figures: MASTER periods (holder changes) and
     keepalived starts per node."""
     name = ctx.subject or ""
-    days = float(ctx.expected("days"))
-    if days <= 0:
-        raise Skip("history_days is 0: this run does not read the nodes' history")
     group = ctx.rt.vip_group(name)
+    # The history as of when the logs were read (at the run's start: a run's own faults are
+    # not the site's history), within the profile's window.
+    since, now = history.window(ctx, max((ctx.facts_of(n).runner_after for n in group), default=0.0) or time.time())
     if len(group) < 2:
         raise Skip(f"no keepalived pair holds the {name} VIP in this topology")
     vip = ctx.rt.vip_address(name)
-    # The history as of when the logs were read (at the run's start: a run's own faults are
-    # not the site's history), at most history_days back.
-    now = max(ctx.facts_of(n).runner_after for n in group) or time.time()
     periods, ev, started = [], [], {}
-    since = max(now - days * 86400, 0.0)
     for node in group:
         src, lines = _history(ctx, node, vip, fact, (since, now))
         # A static pod's keepalived runs the image's one instance, named by the image: any name.
@@ -149,14 +146,11 @@ def keepalived_never_died(ctx: Context) -> None:
     loop moves it again and again."""
     node = ctx.node
     assert node is not None
-    days = float(ctx.expected("days"))
-    if days <= 0:
-        raise Skip("history_days is 0: this run does not read the nodes' history")
+    since, now = history.window(ctx, ctx.facts.runner_after or time.time())
     journal = ctx.facts["keepalived_history"]
     if journal is None:
         raise Skip(f"keepalived runs as no systemd unit on {node.name} (a static pod's restarts: HA-K8S-002)")
-    now = ctx.facts.runner_after or time.time()
-    lines = [(t, line) for t, line in journal if now - days * 86400 <= t <= now]
+    lines = [(t, line) for t, line in journal if since <= t <= now]
     died = kh.crashes(lines)
     ctx.figures.update(keepalived_starts=kh.starts(lines), keepalived_deaths=len(died))
     if died:

@@ -148,6 +148,8 @@ PROBES: dict[str, Probe] = {
         Probe("etcd_health", shell.ETCD_HEALTH_COMMAND, v.etcd_reply, (0, *shell.CURL_NO_ANSWER), timeout=8),
         Probe("etcd_status", shell.ETCD_STATUS_COMMAND, v.etcd_reply, (0, *shell.CURL_NO_ANSWER), timeout=8),
         Probe("etcd_alarms", shell.ETCD_ALARMS_COMMAND, v.etcd_reply, (0, *shell.CURL_NO_ANSWER), timeout=8),
+        # etcd's leader elections in its log (HA-CP-010's history).
+        Probe("etcd_history", shell.ETCD_HISTORY_COMMAND, v.etcd_log_lines, A, timeout=20, roles=(Role.CONTROL,)),
         # The DB-HA page's interface switcher, where installed (its cron file and scripts).
         Probe(
             "interface_switcher",

@@ -214,3 +214,20 @@ MARIADB_LOG_COMMAND = (
     'else echo "from journal"; asroot journalctl -b --no-pager -o short-iso -u mariadb -u mysql -u mysqld 2>&1 '
     '| grep -E "$p" | tail -n 5000; fi'
 )
+
+# etcd's leader elections in this control node's etcd log: the etcd unit's journal since boot,
+# else k3s's (its embedded etcd), else the kubeadm line's etcd static pod container log with the
+# runtime's stamps; only the election lines, the last 5000. "from <source>" first. None: status 3.
+ETCD_HISTORY_COMMAND = NEED_ROOT + (
+    "p='elected leader|lost leader'; "
+    'unit() { [ "$(systemctl show -p LoadState "$1" 2>/dev/null)" = LoadState=loaded ]; }; '
+    'if unit etcd; then echo "from journal etcd"; asroot journalctl -b -u etcd --no-pager -o short-iso 2>&1 '
+    '| grep -E "$p" | tail -n 5000; '
+    'elif unit k3s; then echo "from journal k3s"; asroot journalctl -b -u k3s --no-pager -o short-iso 2>&1 '
+    '| grep -E "$p" | tail -n 5000; '
+    'elif k=$(command -v crictl) && i=$(asroot "$k" ps -q --name etcd 2>/dev/null | head -n 1) && [ -n "$i" ]; then '
+    'echo "from container $i"; asroot "$k" logs --timestamps "$i" 2>&1 | grep -E "$p" | tail -n 5000; '
+    'elif k=$(command -v docker) && i=$(asroot "$k" ps -q --filter name=k8s_etcd | head -n 1) && [ -n "$i" ]; then '
+    'echo "from container $i"; asroot "$k" logs --timestamps "$i" 2>&1 | grep -E "$p" | tail -n 5000; '
+    "else exit 3; fi"
+)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bootstrap import vips
-from suites import keepalived_history, mariadb_log
+from suites import etcd_log, keepalived_history, mariadb_log
 from suites.facts.core import ABSENT, Unreadable
 
 
@@ -362,6 +362,11 @@ def pod_history(rc: int, output: str) -> list[tuple[float, str]] | None:
     if not head.startswith("runtime "):
         raise ValueError("no 'runtime' line")
     return keepalived_history.stamped_lines(rest)
+
+
+def etcd_log_lines(rc: int, output: str) -> list[tuple[float, str]] | None:
+    """etcd's election lines -> [(epoch s, line)]; None where etcd runs nowhere here (status 3)."""
+    return None if rc == ABSENT else etcd_log.timed(output)
 
 
 def timed_journal(rc: int, output: str) -> list[tuple[float, str]] | Unreadable | None:

@@ -290,6 +290,11 @@ def test_a_split_brain_in_the_journals_is_found_after_the_fact_with_its_lines_an
     # Asked before the split, the same journals hold no overlap; a window that starts after it neither.
     assert outcome(lab_at("2026-12-02T21:14:00+00:00"), "HA-KA-010", None, "db") == "passed"
     assert outcome(lab_at("2026-12-02T21:23:00+00:00", history_days=0.005), "HA-KA-010", None, "db") == "passed"
+    # A window opening after db1 became MASTER (20:34:48) but before the split still sees it: the
+    # holder's period opened before the window.
+    since = dt.datetime.fromisoformat("2026-12-02T21:14:00+00:00").timestamp()
+    got = outcome(lab_at("2026-12-02T21:23:00+00:00", history_since=since), "HA-KA-010", None, "db")
+    assert got.startswith("failed: db1 and db2 both held the db VIP 10.213.47.101 for 8 s"), got
     skipped = lab_at("2026-12-02T21:23:00+00:00", history_days=0)
     with pytest.raises(Skip, match="history_days is 0"):
         run_checks(Context(skipped, CATALOG["HA-KA-010"], None, "db"), CHECKS["HA-KA-010"])

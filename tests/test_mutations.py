@@ -70,7 +70,7 @@ def judge(
     collateral = sorted(
         f"{cid}: {baseline.get(cid, 'absent')} -> {got.get(cid, 'absent')}"
         for cid in set(baseline) | set(got)
-        if cid not in declared and baseline.get(cid) != got.get(cid)
+        if cid not in declared and baseline.get(cid) != got.get(cid) and not history_read(cid, baseline, got)
     )
     verdicts = []
     for m, node in batch:
@@ -81,6 +81,12 @@ def judge(
         ]
         verdicts.append(Verdict(m.id, m.requirement, node, not missing, detail, collateral, coupled))
     return verdicts, collateral
+
+
+def history_read(cid: str, baseline: dict[str, str], got: dict[str, str]) -> bool:
+    """A history check the baseline left unread (skipped) that passed in a run reading the
+    history (a history mutation's): not a change the batch made."""
+    return cid.startswith(HISTORY) and baseline.get(cid) == "skipped" and got.get(cid) == "passed"
 
 
 def test_judge_finds_survivors_and_collateral() -> None:

@@ -65,15 +65,19 @@ def _vip_history(ctx: Context, fact: str) -> None:
     vip = ctx.rt.vip_address(name)
     periods, ev, started = [], [], {}
     for node in group:
-        src, lines = _history(ctx, node, vip, fact, (since, now))
+        # Every line up to now: a holder MASTER since before the window opened its period there.
+        src, lines = _history(ctx, node, vip, fact, (0.0, now))
         # A static pod's keepalived runs the image's one instance, named by the image: any name.
         instance = "" if src.static_pod else src.instance.name
         periods += kh.master_periods(node.name, lines, instance)
-        started[node.name] = kh.starts(lines)
+        started[node.name] = kh.starts([(t, line) for t, line in lines if t >= since])
         told = [line for _, line in lines if kh.STATE.search(line) or kh.ZERO.search(line) or kh.START.search(line)]
         ev.append((f"{node.name}: {fact} since boot ({src.instance.name})", "\n".join(told[-60:])))
+    periods = [p for p in periods if p.until(now) > since]  # those the window sees
     ctx.figures.update(master_periods=len(periods), keepalived_starts=started)
-    both = kh.overlaps(periods, now, float(ctx.expected("skew")))
+    # Overlaps within the window only (clipped to it).
+    both = [(a, b, max(lo, since), hi) for a, b, lo, hi in kh.overlaps(periods, now, float(ctx.expected("skew")))
+            if hi - max(lo, since) > float(ctx.expected("skew"))]  # fmt: skip
     problems = [
         f"{a.node} and {b.node} both held the {name} VIP {vip} for {hi - lo:.0f} s, {_iso(lo)} to {_iso(hi)} "
         f"({a.node}: {_said(a.opened)} at {_iso(a.start)}; {b.node}: {_said(b.opened)} at {_iso(b.start)})"

@@ -155,7 +155,7 @@ def _pod(item: Mapping[str, Any], nodes: Mapping[str, Mapping[str, str]], pvs: M
     for vol in spec.get("volumes") or []:
         claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
         pv = pvs.get((ns, claim)) if claim else None
-        by_volume = selector_nodes(((pv or {}).get("spec") or {}).get("nodeAffinity", {}).get("required"), nodes)
+        by_volume = selector_nodes((((pv or {}).get("spec") or {}).get("nodeAffinity") or {}).get("required"), nodes)
         if pv is not None and by_volume is not None:
             eligible = _narrow(eligible, by_volume)
             pv_class = (pv.get("spec") or {}).get("storageClassName") or "no storage class"

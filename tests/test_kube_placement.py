@@ -207,3 +207,15 @@ def test_images_missing_on_a_node_fail_only_when_their_registry_is_the_first_nod
     assert images_without_first_node(need, present, {}, {"10.213.47.11"}) == []
     # minio-0 is bound to node1 by its volume: node2 never needs its image for that pod.
     assert "onecloud-minio/minio-0" not in need[f"{REG}/minio:RELEASE.2023-03-24T21-41-23Z"]
+
+
+def test_nulls_where_the_api_leaves_a_field_out_are_no_constraint() -> None:
+    """JSON null for a volume's nodeAffinity or a pod's affinity (as some clients write them)."""
+    items = _nodes({"kubernetes.io/hostname": "n0"}, {"kubernetes.io/hostname": "n1"})
+    items.append({"kind": "PersistentVolume", "metadata": {"name": "pv"},
+                  "spec": {"claimRef": {"namespace": "onecloud", "name": "d"}, "nodeAffinity": None}})  # fmt: skip
+    items.append(
+        _pod("x-0", {"affinity": None, "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "d"}}]})
+    )
+    found = kp.cluster({"items": items})
+    assert found.pods[0].eligible is None and kp.stranded(found) == {}

@@ -3,6 +3,8 @@ history_days back from when the logs were read, and not before its history_since
 
 from __future__ import annotations
 
+import datetime as dt
+
 from suites.context import Context, Skip
 
 
@@ -13,3 +15,8 @@ def window(ctx: Context, now: float) -> tuple[float, float]:
     if days <= 0:
         raise Skip("history_days is 0: this run does not read the nodes' history")
     return max(now - days * 86400, float(ctx.expected("since")), 0.0), now
+
+
+def iso(at: float) -> str:
+    """Epoch seconds as the reports print a moment: UTC, to the second ("2026-12-03T00:22:38Z")."""
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import time
 import uuid
@@ -219,10 +218,6 @@ def writable_and_strict(ctx: Context) -> None:
     ctx.require(not problems, f"{ctx.node.name}: " + "; ".join(problems), ev)
 
 
-def _iso(at: float) -> str:
-    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @check("HA-DBHA-008", facts=("mariadb_log",))
 def replication_never_stopped(ctx: Context) -> None:
     """MariaDB's error log since boot (the file my.cnf names, else the journal; at most
@@ -243,6 +238,6 @@ def replication_never_stopped(ctx: Context) -> None:
         shown = "\n".join(f"{s.cause}\n{s.line}" if s.cause else s.line for s in stopped[-10:])
         ctx.fail(
             f"replication stopped on an error {len(stopped)} time(s) on {node.name} since boot, the last at "
-            f"{_iso(last.at)}, on: {why}",
+            f"{history.iso(last.at)}, on: {why}",
             [(f"{node.name}: MariaDB's error log, the replication stops", shown)],
         )

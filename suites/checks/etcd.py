@@ -10,7 +10,6 @@ members that are started and whose own etcd answers healthy.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import time
 from dataclasses import dataclass
@@ -171,11 +170,7 @@ def etcd_leader_stable(ctx: Context) -> None:
         worst = max(runs, key=len)
         ctx.fail(
             f"etcd elected a leader {len(worst)} times within {(worst[-1].at - worst[0].at) / 60:.0f} min, "
-            f"{_iso(worst[0].at)} to {_iso(worst[-1].at)} (terms {worst[0].term} to {worst[-1].term}; "
+            f"{history.iso(worst[0].at)} to {history.iso(worst[-1].at)} (terms {worst[0].term} to {worst[-1].term}; "
             f"{len(runs)} such storm(s) since boot): a leader changing that often stalls the cluster's writes",
             [("etcd's elections in the control nodes' logs, one per term", "\n".join(e.line for e in worst))],
         )
-
-
-def _iso(at: float) -> str:
-    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

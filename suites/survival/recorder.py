@@ -11,7 +11,6 @@ Probes are POSIX sh with time limits, so a CentOS 7 node or a hung one costs sec
 from __future__ import annotations
 
 import concurrent.futures
-import datetime as dt
 import shlex
 import subprocess
 import time
@@ -24,6 +23,7 @@ from bootstrap import inventory as inv
 from bootstrap.topology import Role
 from suites.context import CheckError, NodeUnreachable, SiteRuntime
 from suites.facts import AS_ROOT, KA_CONF_CHAIN, POD_LOG_COMMAND
+from suites.history import iso
 
 # (title, command); ``{since}`` is the scenario's start as seconds since the epoch.
 NODE_PROBES: tuple[tuple[str, str], ...] = (
@@ -58,7 +58,7 @@ def record(rt: SiteRuntime, scenario: str, since: float, out_dir: Path, why: str
     written: list[Path] = []
 
     def node_file(node: inv.NodeEntry) -> Path:
-        parts = [f"# {node.name} ({node.address}), scenario {scenario}, since {_iso(stamp)}"]
+        parts = [f"# {node.name} ({node.address}), scenario {scenario}, since {iso(stamp)}"]
         for title, command in NODE_PROBES:
             cmd = command.format(since=stamp)
             try:
@@ -81,7 +81,10 @@ def record(rt: SiteRuntime, scenario: str, since: float, out_dir: Path, why: str
 
 
 def _runner_file(rt: SiteRuntime, target: Path, scenario: str, why: str) -> Path:
-    parts = [f"# runner, scenario {scenario}, at {_iso(time.time())}", f"\n## why recorded\n{why or '(on request)'}"]
+    parts = [
+        f"# runner, scenario {scenario}, at {iso(time.time())}",
+        f"\n## why recorded\n{why or '(on request)'}",
+    ]
     for title, argv in RUNNER_PROBES:
         try:
             out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False).stdout
@@ -120,7 +123,3 @@ def _db_file(rt: SiteRuntime, target: Path) -> Path | None:
     path = target / "db.txt"
     path.write_text(rt.redact("\n".join(parts)) + "\n")
     return path
-
-
-def _iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -135,23 +135,24 @@ def last_state(lines: list[tuple[float, str]], instance: str) -> tuple[float, st
     """The instance's last state in its log (``instance`` "" for any): (when, MASTER|BACKUP|FAULT,
     the line, the three lines logged before it: what led there); None where the log holds no
     state line for it (keepalived stopped after it also counts as none). An instance that logged
-    no state since keepalived started while a track script's last verdict is "failed" is in
-    FAULT: keepalived 2.2.7 whose track script fails from the start logs no "Entering FAULT
-    STATE" (seen on the lab), and an instance whose script only lowers its priority (weight)
-    still logs its BACKUP or MASTER state."""
+    no state since keepalived started while one of its track scripts' last verdict is "failed" is
+    in FAULT: keepalived 2.2.7 whose track script fails from the start logs no "Entering FAULT
+    STATE" (seen on the lab, with one script and with ocboot's two), and an instance whose script
+    only lowers its priority (weight) still logs its BACKUP or MASTER state."""
     found = None
-    failing: tuple[float, str, list[str]] | None = None
+    verdicts: dict[str, tuple[float, str, list[str], bool]] = {}  # script -> its last verdict
     for i, (at, line) in enumerate(lines):
         m = STATE.search(line)
         script = SCRIPT.search(line)
         if m and instance in ("", m["instance"]):
             found = (at, m["state"], line, [text for _, text in lines[max(0, i - 3) : i]])
         elif START.search(line) or (found and STOP_OR_START.search(line)):
-            found, failing = None, None
+            found, verdicts = None, {}
         elif script:
-            failing = (
-                (at, line, [text for _, text in lines[max(0, i - 3) : i]]) if script["verdict"] == "failed" else None
-            )
-    if found is None and failing is not None:
-        return failing[0], "FAULT", failing[1], failing[2]
+            verdicts[script["script"]] = (at, line, [text for _, text in lines[max(0, i - 3) : i]],
+                                          script["verdict"] == "failed")  # fmt: skip
+    failing = sorted(v for v in verdicts.values() if v[3])
+    if found is None and failing:
+        at, line, before, _ = failing[-1]
+        return at, "FAULT", line, before
     return found

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bootstrap import inventory as inv
-from suites import etcd_log
+from suites import etcd_log, mariadb_log
 from suites import keepalived_history as kh
 from suites.catalog import load
 from suites.checks import certificates as cert_checks
@@ -358,6 +358,11 @@ def test_an_instance_whose_track_script_fails_from_the_start_is_in_fault() -> No
     assert kh.last_state(start, "")[:2] == (2.0, "FAULT")  # type: ignore[index]
     recovered = [*start, (3.0, "VRRP_Script(check_kube) succeeded"), (4.0, "(VI_1) Entering BACKUP STATE")]
     assert kh.last_state(recovered, "")[:2] == (4.0, "BACKUP")  # type: ignore[index]
+    # ocboot's two track scripts: check_mariadb failing, check_interface succeeding after it (on
+    # the lab's ocboot variant under dash): FAULT, for the failing one.
+    two = [start[0], (1.0, "VRRP_Script(check_mariadb) failed (exited with status 2)"),
+           (2.0, "VRRP_Script(check_interface) succeeded")]  # fmt: skip
+    assert kh.last_state(two, "VI_1")[:3] == (1.0, "FAULT", two[1][1])  # type: ignore[index]
     # A new start forgets the old state until the new process logs one.
     assert kh.last_state([*recovered, (5.0, "Starting Keepalived v2.2.7 (01/16,2022)")], "") is None
 
@@ -377,3 +382,20 @@ def test_etcd_elections_are_one_per_term_and_four_in_15_minutes_are_a_storm() ->
     assert [e.term for e in storm] == [2, 3, 4, 5]
     assert etcd_log.storms(found[:3]) == []
     assert etcd_log.storms([*found[:3], etcd_log.Election(901.0, "x", 6, "")]) == []  # 901 s apart: no storm
+
+
+def test_mariadbs_own_log_file_is_read_in_the_nodes_zone() -> None:
+    """The file branch (my.cnf's log-error, as the HA document and ocboot set it): MariaDB's own
+    stamps, 10.x and 5.5 forms, in the zone the node reported; lines without a stamp are left out."""
+    out = (
+        "zone +0800\nfrom /var/log/mariadb/mariadb.log\n"
+        "2026-12-03  8:12:49 14 [ERROR] Slave SQL: Could not execute Write_rows_v1 event; Duplicate entry '1'\n"
+        "2026-12-03  8:12:49 14 [ERROR] Error running query, slave SQL thread aborted.\n"
+        "  continuation without a stamp\n"
+        "261203  8:12:50 [Note] Slave SQL thread initialized\n"
+    )
+    lines = PROBES["mariadb_log"].read(0, out)
+    at = dt.datetime.fromisoformat("2026-12-03T00:12:49+00:00").timestamp()
+    assert [t for t, _ in lines] == [at, at, at + 1]
+    (stop,) = mariadb_log.stops(lines)
+    assert stop.at == at and "Duplicate entry" in stop.cause

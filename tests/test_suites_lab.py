@@ -180,7 +180,8 @@ def test_ocboots_db_ha_on_debian_is_one_root_cause_in_one_sentence(tmp_path: Pat
     failed = {k for k, v in got.items() if v == "failed"}
     # The same cause, as the track-script requirement sees it on each DB node; and ocboot's equal
     # priorities, the named finding of cloudpods#18484 (docs/findings/db-equal-priorities.md).
-    same_cause = {"ROOT-VIP[db]", "HA-VIP-001[vip-db]", "HA-KA-006[db1]", "HA-KA-006[db2]"}
+    # Both DB nodes' instances in FAULT for it: neither can take the VIP (HA-KA-013).
+    same_cause = {"ROOT-VIP[db]", "HA-VIP-001[vip-db]", "HA-KA-006[db1]", "HA-KA-006[db2]", "HA-KA-013[vip-db]"}
     assert failed == same_cause | {"HA-KA-009[site]"}, failed
     equal = next(c for c in doc["checks"] if c["id"] == "HA-KA-009[site]")
     assert "(db1 99, db2 99)" in equal["message"], equal["message"]

@@ -200,6 +200,17 @@ KEEPALIVED_HISTORY_COMMAND = (
     _KEEPALIVED_UNIT + "asroot journalctl -u keepalived -b --no-pager -o short-iso -n 20000 2>&1"
 )
 
+# jgrep UNIT...: the units' journal since boot (short-iso), only its lines matching $p, the last
+# 5000. journalctl's own --grep filters before formatting (a k3s server's journal since boot is
+# large); where it has none (systemd 219, CentOS 7) or fails (built without pattern matching),
+# grep does it. "-- No entries --" with status 1 is --grep finding nothing.
+_JOURNAL_MATCHING = (
+    'jgrep() { a=; for u in "$@"; do a="$a -u $u"; done; '
+    'if out=$(asroot journalctl -b --no-pager -o short-iso $a -g "$p" 2>&1) || [ "$out" = "-- No entries --" ]; '
+    'then printf \'%s\\n\' "$out"; else asroot journalctl -b --no-pager -o short-iso $a 2>&1 | grep -E "$p"; fi '
+    "| tail -n 5000; }; "
+)
+
 # MariaDB's replication events from its error log: my.cnf's log-error file (the HA document's and
 # ocboot's /var/log/mariadb/mariadb.log), else the unit's journal since boot; only the lines that
 # may matter (replication, errors, starts), the last 5000. "zone <+hhmm>" (MariaDB stamps in local
@@ -210,21 +221,20 @@ MARIADB_LOG_COMMAND = (
     + NEED_ROOT
     + "p='Slave|Replica|slave SQL|replica SQL|\\[ERROR\\]|ready for connections'; "
     'echo "zone $(date +%z)"; '
-    'if [ -n "$f" ] && asroot test -f "$f"; then echo "from $f"; asroot cat "$f" | grep -E "$p" | tail -n 5000; '
-    'else echo "from journal"; asroot journalctl -b --no-pager -o short-iso -u mariadb -u mysql -u mysqld 2>&1 '
-    '| grep -E "$p" | tail -n 5000; fi'
+    + _JOURNAL_MATCHING
+    + 'if [ -n "$f" ] && asroot test -f "$f"; then echo "from $f"; asroot cat "$f" | grep -E "$p" | tail -n 5000; '
+    'else echo "from journal"; jgrep mariadb mysql mysqld; fi'
 )
 
 # etcd's leader elections in this control node's etcd log: the etcd unit's journal since boot,
 # else k3s's (its embedded etcd), else the kubeadm line's etcd static pod container log with the
 # runtime's stamps; only the election lines, the last 5000. "from <source>" first. None: status 3.
-ETCD_HISTORY_COMMAND = NEED_ROOT + (
-    "p='elected leader|lost leader'; "
+ETCD_HISTORY_COMMAND = (
+    NEED_ROOT + "p='elected leader|lost leader'; "
     'unit() { [ "$(systemctl show -p LoadState "$1" 2>/dev/null)" = LoadState=loaded ]; }; '
-    'if unit etcd; then echo "from journal etcd"; asroot journalctl -b -u etcd --no-pager -o short-iso 2>&1 '
-    '| grep -E "$p" | tail -n 5000; '
-    'elif unit k3s; then echo "from journal k3s"; asroot journalctl -b -u k3s --no-pager -o short-iso 2>&1 '
-    '| grep -E "$p" | tail -n 5000; '
+    + _JOURNAL_MATCHING
+    + 'if unit etcd; then echo "from journal etcd"; jgrep etcd; '
+    'elif unit k3s; then echo "from journal k3s"; jgrep k3s; '
     'elif k=$(command -v crictl) && i=$(asroot "$k" ps -q --name etcd 2>/dev/null | head -n 1) && [ -n "$i" ]; then '
     'echo "from container $i"; asroot "$k" logs --timestamps "$i" 2>&1 | grep -E "$p" | tail -n 5000; '
     'elif k=$(command -v docker) && i=$(asroot "$k" ps -q --filter name=k8s_etcd | head -n 1) && [ -n "$i" ]; then '

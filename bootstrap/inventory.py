@@ -122,6 +122,11 @@ class StorageSettings(_Strict):
     secret_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     secret_key_file: Path | None = None
     bucket: str = Field(default="ha-conformance-probe", pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$")
+    admin_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/\s]+$",
+        description="MinIO's admin API (/minio/admin/v3) where endpoint does not route it; default: endpoint",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> StorageSettings:

@@ -1154,6 +1154,28 @@ MUTATIONS: list[Mutation] = [
         subject="site",
     ),
     _m(
+        "minio-drive-faulty",
+        "HA-ST-002",
+        "MinIO's drive of minio-1 faulty by MinIO's own account (its pod still Running and Ready)",
+        "node1",
+        cluster_state("next(p for p in s['pods'] if p['name'] == 'minio-1')['drive'] = 'faulty'"),
+        subject="site",
+    ),
+    _m(
+        "platform-version-skew",
+        "HA-K8S-007",
+        "the region component left on the previous release (v3.11.11) after an upgrade to the cluster's v3.11.12",
+        "node1",
+        cluster_state(
+            "next(p for p in s['pods'] if p['name'].startswith('default-region'))['images'] = "
+            "[s['release']['repository'] + '/region:v3.11.11']"
+        ),
+        subject="site",
+        also=(
+            ("HA-K8S-006[site]", "the old release's region image is on no other control node: only in the registry"),
+        ),
+    ),
+    _m(
         "k8s-stranded-workload",
         "HA-K8S-005",
         "victoria-metrics as one Deployment pod on a local-path volume on node2 (cloudpods-operator's default)",

@@ -75,7 +75,14 @@ def test_a_user_without_sudo_reads_no_root_only_fact_and_says_so(machine: str) -
                  "keepalived_scripts", "keepalived_log", "certs", "etcd_members", "etcd_health", "admin_conf",
                  "kubelet_conf"}  # fmt: skip
     if machine == "node1":
-        root_only |= {"yunion", "kube_nodes", "kube_pods", "kube_objects", "runtime_images"}  # kubectl, crictl as root
+        root_only |= {
+            "yunion",
+            "kube_nodes",
+            "kube_pods",
+            "kube_objects",
+            "kube_release",
+            "runtime_images",
+        }  # kubectl, crictl as root
     root_only |= {"keepalived_history", "keepalived_pod_history", "etcd_history"}  # journals, container logs: as root
     if machine == "db1":
         root_only.add("mariadb_log")  # MariaDB's log, read as root

@@ -48,6 +48,7 @@ MASKED_UNITS: tuple[str, ...] = (
 SHARED_MOUNT = "/srv/ha-shared"
 TOOLS_MOUNT = "/opt/ha-lab/bin"
 S3_PORT = 8333
+MINIO_ADMIN_PORT = 9000  # the stand-in for MinIO's admin API (MinIO's own port)
 S3_ACCESS_KEY = "ha-lab"
 
 DEFAULT_SUBNET = "10.213.47.0/24"

@@ -52,6 +52,9 @@ def write_inventory(paths: config.LabPaths, st: LabState) -> None:
             "endpoint": f"http://{st.vips['storage']}:{config.S3_PORT}",
             "access_key": config.S3_ACCESS_KEY,
             "secret_key_file": str(paths.s3_secret_file),
+            # The lab's S3 (SeaweedFS) has no admin API: MinIO's is the stand-in's, on the First
+            # Node (bootstrap/lab/standin/admin_api.py).
+            "admin_endpoint": f"http://{st.with_role(Role.FIRST)[0]}:{config.MINIO_ADMIN_PORT}",
         },
         "expect": {"kernel": platform.release()},
     }

@@ -11,7 +11,7 @@ from typing import Any
 
 from bootstrap.inventory import NodeEntry
 from bootstrap.topology import Role
-from suites import kube, kube_placement
+from suites import kube, kube_placement, platform_release
 from suites.context import Context, NotVerifiable, Skip
 from suites.findings import STRANDED_WORKLOADS
 from suites.registry import check
@@ -243,3 +243,39 @@ def control_nodes_start_without_first(ctx: Context) -> None:
         "; ".join(problems) + ": with the First Node down, a pod moved there cannot start",
         _placement_evidence(ctx, first, found) + evidence,
     )
+
+
+def release_problems(releases: list[platform_release.Release], found: kube_placement.Cluster) -> list[str]:
+    """Per OnecloudCluster, its components on another tag than its release, grouped by tag."""
+    problems = []
+    for rel in releases:
+        for tag, pods in sorted(platform_release.skew(rel, found.pods).items()):
+            shown = ", ".join(pods[:6]) + (f" and {len(pods) - 6} more" if len(pods) > 6 else "")
+            problems.append(
+                f"{len(pods)} pod(s) of OnecloudCluster {rel.namespace}/{rel.name} run {tag} "
+                f"where its release is {rel.version}: {shown}"
+            )
+    return problems
+
+
+@check("HA-K8S-007", facts=("kube_release", "kube_objects"))
+def platform_release_agrees(ctx: Context) -> None:
+    """Every component cloudpods-operator versions with the release runs the release the
+    OnecloudCluster names (spec.version), or a tag its spec pins on purpose: an upgrade stopped
+    midway, or a node the rollout has not reached, leaves components of two releases talking."""
+    first, releases = _first(ctx, "kube_release")
+    _, found = _first(ctx, "kube_objects")
+    view = ctx.facts_of(first)
+    if not releases:
+        raise NotVerifiable(f"the cluster has no OnecloudCluster ({view.fact('kube_release').command})")
+    named = "; ".join(
+        f"{r.namespace}/{r.name}: version {r.version}, repository {r.repository or '(none)'}, "
+        f"pinned tags {', '.join(sorted(r.pinned)) or 'none'}"
+        for r in releases
+    )
+    images = sorted(
+        {f"{p.key}: {', '.join(p.images)}" for p in found.pods if p.namespace in {r.namespace for r in releases}}
+    )
+    evidence = [(view.fact("kube_release").command, named), (view.fact("kube_objects").command, "\n".join(images))]
+    problems = release_problems(releases, found)
+    ctx.require(not problems, "; ".join(problems), evidence)

@@ -175,6 +175,8 @@ PROBES: dict[str, Probe] = {
         # Where the platform's pods may run (nodes' labels, pods' constraints and claims, the
         # volumes' node affinity) and the images they use, as JSON (suites/kube_placement.py).
         Probe("kube_objects", shell.KUBE_OBJECTS_COMMAND, cv.kube_objects, A, timeout=30, roles=FIRST),
+        # The release the OnecloudCluster names and the tags it pins (suites/platform_release.py).
+        Probe("kube_release", shell.KUBE_RELEASE_COMMAND, cv.kube_release, A, timeout=20, roles=FIRST),
         # The images in a control node's container runtime, and the names its /etc/hosts pins
         # (ocboot's offline install points private-registry.onecloud at the First Node there).
         Probe("runtime_images", shell.RUNTIME_IMAGES_COMMAND, cv.runtime_images, A, timeout=20, roles=(Role.CONTROL,)),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from suites import kube, kube_placement
+from suites import kube, kube_placement, platform_release
 from suites.facts.core import ABSENT
 
 
@@ -29,6 +29,12 @@ def kube_objects(rc: int, output: str) -> kube_placement.Cluster | None:
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc}") from None
     return kube_placement.cluster(listing)
+
+
+def kube_release(rc: int, output: str) -> list[platform_release.Release] | None:
+    """``kubectl get onecloudclusters -A -o json`` -> Release per OnecloudCluster; None where no
+    kubectl (status 3)."""
+    return None if rc == ABSENT else platform_release.releases(output)
 
 
 def runtime_images(rc: int, output: str) -> tuple[str, frozenset[str]] | None:

@@ -181,6 +181,8 @@ KUBE_PODS_COMMAND = _KUBECTL + "get pods --all-namespaces -o wide"
 # persistent volumes (their node affinity), as JSON: the placement questions need fields no
 # table shows.
 KUBE_OBJECTS_COMMAND = _KUBECTL + "get nodes,pods,pv --all-namespaces -o json"
+# The platform's release as cloudpods-operator's custom resource names it (spec.version).
+KUBE_RELEASE_COMMAND = _KUBECTL + "get onecloudclusters --all-namespaces -o json"
 # The images in this node's container runtime: "runtime <cmd>" then its answer (crictl's JSON;
 # docker's "repo:tag repo@digest" lines). k3s's crictl on the k3s line, docker on the kubeadm
 # line, a standalone crictl (containerd) otherwise; none: status 3.

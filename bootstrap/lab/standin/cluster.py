@@ -90,7 +90,16 @@ def cluster_state(d: Deployment, line: str) -> dict[str, object]:
         for n in d.nodes(Role.CONTROL, Role.COMPUTE)
     ]  # fmt: skip
     pods, volumes = _pods(d)
-    return {"nodes": nodes, "pods": pods, "volumes": volumes}
+    # cloudpods-operator's OnecloudCluster (ocboot names it onecloud/default): the release
+    # every component follows, the repository its images come from, tags pinned per component.
+    release = {
+        "namespace": "onecloud",
+        "name": "default",
+        "version": PLATFORM_TAG,
+        "repository": REGISTRY,
+        "pinned": {},
+    }
+    return {"nodes": nodes, "pods": pods, "volumes": volumes, "release": release}
 
 
 # Images of the offline bundle the lab runs no pod of (ocboot's load-images loads every image its

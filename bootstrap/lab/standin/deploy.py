@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, cast
 from bootstrap import layout
 from bootstrap.deploy.core import MARK, DeployError
 from bootstrap.deploy.keepalived import Vrrp, vrrp_script
+from bootstrap.lab import config
 from bootstrap.profiles import platform_auth_pass, platform_router_id
 from bootstrap.topology import Role
 
@@ -32,6 +33,7 @@ def _lab(d: Deployment) -> LabInstaller:
 
 
 SERVER_SOURCE = Path(__file__).with_name("server.py")
+ADMIN_API_SOURCE = Path(__file__).with_name("admin_api.py")  # MinIO's admin API stand-in, served by server.py
 TLS_CRT, TLS_KEY = "/etc/ha-standin/tls.crt", "/etc/ha-standin/tls.key"  # what the stand-in serves
 ETCD_DEFAULTS = "/etc/default/etcd"
 
@@ -228,9 +230,10 @@ def standin(d: Deployment, node: NodeEntry, unit: str = "ha-standin", line: str 
     serving certificate signed by the ``line``'s cluster CA (``cluster_ca`` made it)."""
     r, step = d.remote(node), "standin"
     changed = False
-    if r.put("/usr/local/lib/ha-standin/server.py", SERVER_SOURCE.read_text(), mode=0o755):
-        changed = True
-        d.changed(node, step, "installed the stand-in server")
+    for source in (SERVER_SOURCE, ADMIN_API_SOURCE):
+        if r.put(f"/usr/local/lib/ha-standin/{source.name}", source.read_text(), mode=0o755):
+            changed = True
+            d.changed(node, step, f"installed the stand-in server's {source.name}")
     if _serving_cert(d, node, layout.LINES[line].cluster_ca):
         changed = True
         d.changed(node, step, "made the API server's serving certificate (signed by the cluster's CA)")
@@ -239,15 +242,16 @@ def standin(d: Deployment, node: NodeEntry, unit: str = "ha-standin", line: str 
     if r.put("/etc/ha-standin/db.cnf", cnf, mode=0o600):
         changed = True
         d.changed(node, step, "wrote the database client credentials (0600)")
-    config = {
+    settings = {
         "etcd_url": "http://127.0.0.1:2379",
         "db_host": str(db_host),
         "db_port": d.inventory.db.port,
         "db_cnf": "/etc/ha-standin/db.cnf",
         "cert": TLS_CRT,
         "key": TLS_KEY,
+        "minio_admin_port": config.MINIO_ADMIN_PORT,
     }
-    if r.put("/etc/ha-standin/config.json", json.dumps(config, indent=2) + "\n"):
+    if r.put("/etc/ha-standin/config.json", json.dumps(settings, indent=2) + "\n"):
         changed = True
         d.changed(node, step, "wrote /etc/ha-standin/config.json")
     if r.put(f"/etc/systemd/system/{unit}.service", STANDIN_UNIT):

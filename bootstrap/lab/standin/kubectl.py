@@ -224,6 +224,16 @@ def volume_object(v: dict[str, Any], born: float) -> dict[str, Any]:
     }
 
 
+def release_object(r: dict[str, Any], born: float) -> dict[str, Any]:
+    """cloudpods-operator's OnecloudCluster: the release, the repository, components' own tags
+    (``pinned``: {component: tag}, as ``spec.<component>.tag``)."""
+    spec: dict[str, Any] = {"version": r["version"], "imageRepository": r["repository"]}
+    for component, tag in r.get("pinned", {}).items():
+        spec[component] = {"tag": tag, "replicas": 1}
+    meta = {"name": r["name"], "namespace": r["namespace"], "creationTimestamp": _iso(born), "generation": 1}
+    return {"apiVersion": "onecloud.yunion.io/v1alpha1", "kind": "OnecloudCluster", "metadata": meta, "spec": spec}
+
+
 def listing(state: dict[str, Any], ready: dict[str, bool], kinds: list[str]) -> str:
     """``get nodes,pods,pv -A -o json``: one List of the kinds asked, in the order asked."""
     items: list[dict[str, Any]] = []
@@ -235,6 +245,8 @@ def listing(state: dict[str, Any], ready: dict[str, bool], kinds: list[str]) -> 
             items += [pod_object(p, ready.get(p.get("node") or "", False), born) for p in state["pods"]]
         elif kind in ("pv", "persistentvolumes", "persistentvolume"):
             items += [volume_object(v, born) for v in state.get("volumes", [])]
+        elif kind in ("onecloudclusters", "onecloudcluster", "oc"):
+            items += [release_object(state["release"], born)] if "release" in state else []
         else:
             fail(f"the lab's kubectl stand-in does not know 'get {kind}'")
     return json.dumps(

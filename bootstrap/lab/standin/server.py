@@ -8,7 +8,9 @@ the suite probes on a real install, with the same dependencies:
   (the k8s API server's health depends on etcd the same way);
 - HTTPS :443 -> the web console's front page;
 - HTTPS :30500 ``/ping`` -> ``pong`` only while the database answers a query
-  through the DB VIP (keystone needs its database).
+  through the DB VIP (keystone needs its database);
+- HTTP :9000 (``minio_admin_port``) ``/minio/admin/v3/info`` -> MinIO's server information
+  (admin_api.py) for the MinIO pods the lab's kubectl reports, to a request signed with its keys.
 
 Configuration: /etc/ha-standin/config.json; DB credentials in a 0600 client
 option file, never on a command line.
@@ -25,6 +27,8 @@ import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import admin_api  # bootstrap/lab/standin/admin_api.py, copied beside this file
 
 CONFIG = "/etc/ha-standin/config.json"
 CACHE_SECONDS = 0.3
@@ -98,7 +102,7 @@ def handler(routes: dict) -> type[BaseHTTPRequestHandler]:  # type: ignore[type-
             if route is None:
                 self._send(404, "text/plain", "not found\n")
                 return
-            status, ctype, body = route()
+            status, ctype, body = route(self)
             self._send(status, ctype, body)
 
         def _send(self, status: int, ctype: str, body: str) -> None:
@@ -149,21 +153,22 @@ def main() -> None:
     etcd = Probe(lambda: etcd_quorum(cfg))
     db = Probe(lambda: database(cfg))
 
-    def healthz() -> tuple[int, str, str]:
+    def healthz(_req: BaseHTTPRequestHandler) -> tuple[int, str, str]:
         ok, why = etcd()
         return (200, "text/plain", "ok") if ok else (500, "text/plain", why)
 
-    def console() -> tuple[int, str, str]:
+    def console(_req: BaseHTTPRequestHandler) -> tuple[int, str, str]:
         page = "<!doctype html><title>Cloudpods</title><h1>Cloudpods web console (lab stand-in)</h1>"
         return 200, "text/html; charset=utf-8", page
 
-    def ping() -> tuple[int, str, str]:
+    def ping(_req: BaseHTTPRequestHandler) -> tuple[int, str, str]:
         ok, why = db()
         return (200, "text/plain", "pong") if ok else (503, "text/plain", why)
 
     serve(6443, {"/healthz": healthz, "/readyz": healthz, "/livez": healthz}, tls)
     serve(443, {"/": console}, tls)
     serve(30500, {"/ping": ping}, tls)
+    serve(cfg["minio_admin_port"], {"/minio/admin/v3/info": admin_api.admin_info}, None)
     while True:
         time.sleep(3600)
 

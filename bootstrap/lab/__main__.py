@@ -56,6 +56,12 @@ def parser() -> argparse.ArgumentParser:
         help="Each node's address on a bridge br0 (host0 its port), as the product's Host service leaves it",
     )
     up.add_argument(
+        "--machines",
+        choices=("nspawn", "vm"),
+        default="nspawn",
+        help="Machine driver: nspawn containers (default) or QEMU VMs with their own kernel, clock and page cache",
+    )
+    up.add_argument(
         "--subnet", type=_subnet, default=None, help="Private /24 for the lab (default 10.213.47.0/24, $HA_LAB_SUBNET)"
     )
     dep = sub.add_parser(
@@ -94,6 +100,9 @@ def parser() -> argparse.ArgumentParser:
 def _print_status(status: LabStatus) -> None:
     layout = f"line {status.line}  DB HA {status.db_ha}"
     layout += "  addresses on br0" if status.host_bridge else ""
+    if status.machines == "vm":
+        emulated = ": emulated, timings not comparable with hardware" if status.accel == "tcg" else ""
+        layout += f"  VMs ({status.accel}{emulated})"
     print(f"topology {status.topology}  {layout}  subnet {status.subnet}  bridge {status.bridge}")
     print(f"{'NODE':10} {'ADDRESS':15} {'STATE':12} {'MEM MiB':>8}  ROLES")
     for n in status.nodes:
@@ -105,7 +114,7 @@ def _print_status(status: LabStatus) -> None:
 
 def _up(lab: Lab, args: argparse.Namespace) -> int:
     lab.up(args.topology, args.compute, args.subnet, log=sys.stderr, line=args.line, db_ha=args.db_ha,
-           host_bridge=args.host_bridge)  # fmt: skip
+           host_bridge=args.host_bridge, machines=args.machines)  # fmt: skip
     _print_status(lab.status())
     return 0
 

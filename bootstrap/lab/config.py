@@ -34,6 +34,11 @@ PACKAGES: tuple[str, ...] = (
     "iptables",
     "ca-certificates",
 )
+# The VM driver's guests (issue 26) boot their own kernel: Debian's, with its initramfs, udev to
+# name the NIC (host0, as nspawn names it) and the QEMU guest agent to read addresses without
+# the network (a partitioned VM still holds its VIPs).
+_KERNEL = {"x86_64": "linux-image-amd64", "aarch64": "linux-image-arm64"}.get(os.uname().machine, "linux-image-amd64")
+VM_PACKAGES: tuple[str, ...] = (*PACKAGES, _KERNEL, "initramfs-tools", "udev", "kmod", "qemu-guest-agent")
 SUITE = debian.SUITE
 # Bumped whenever the one-time fixes applied to the cached tree change.
 RECIPE_VERSION = 1

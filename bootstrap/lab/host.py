@@ -16,6 +16,7 @@ from bootstrap.lab import config
 from bootstrap.lab.hostenv import LabError, run
 from bootstrap.lab.machine import Machine, lab_cgroup, mounted_paths, rmtree_cgroup
 from bootstrap.lab.state import LabState
+from bootstrap.lab.vm import TAP_PREFIX
 
 
 def ensure_bridge(st: LabState) -> None:
@@ -100,6 +101,9 @@ def teardown(p: config.LabPaths, st: LabState | None) -> list[str]:
             home=p.nodes_dir / name,
         )
         m.destroy()
+        tap = f"/sys/class/net/{TAP_PREFIX}{name}"  # a VM's (bootstrap/lab/vm.py)
+        if Path(tap).exists():
+            run(["ip", "link", "del", Path(tap).name], check=False)
         removed.append(name)
     # Overlays whose node directory vanished (a half-finished down).
     for mp in mounted_paths():
@@ -130,6 +134,8 @@ def leftovers(p: config.LabPaths) -> list[str]:
     for link in Path("/sys/class/net").iterdir():
         if link.name.startswith("vb-"):
             found.append(f"veth {link.name}")
+        if link.name.startswith(TAP_PREFIX):
+            found.append(f"tap {link.name}")
     if p.nodes_dir.exists():
         found.append(f"directory {p.nodes_dir}")
     if p.state_file.exists():

@@ -31,6 +31,8 @@ HOST_TOOLS = {
     "setsid": "util-linux",
     "nsenter": "util-linux",
 }
+# What the VM driver needs besides (issue 26): QEMU, its image tool, mke2fs for the guest disk.
+VM_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "qemu-img": "qemu-utils", "mke2fs": "e2fsprogs"}
 
 
 def run(
@@ -57,7 +59,7 @@ def require_root() -> None:
 def require_tools(tools: Sequence[str] = tuple(HOST_TOOLS)) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
-        pkgs = sorted({HOST_TOOLS.get(t, t) for t in missing})
+        pkgs = sorted({{**HOST_TOOLS, **VM_TOOLS}.get(t, t) for t in missing})
         raise LabError(
             f"missing host tools: {', '.join(missing)}; install them with: apt-get install -y {' '.join(pkgs)}"
         )

@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock, Timeout
 
 from bootstrap import inventory as inv
-from bootstrap.lab import config, files, host, rootfs
+from bootstrap.lab import config, files, host, rootfs, vm_image
 from bootstrap.lab import state as labstate
 from bootstrap.lab.hostenv import LabError, check_subnet, require_root, require_tools
 from bootstrap.lab.machine import Machine, State
 from bootstrap.lab.state import LabState, LabStatus, NodeStatus, VipStatus
+from bootstrap.lab.vm import VmMachine, choose_accel
 from bootstrap.layout import DEFAULT_LINE
 from bootstrap.remote import CommandTimeout, NodeUnreachable, Remote, Result, remote_for
 from bootstrap.topology import Role
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from bootstrap.lab.standin.installer import LabInstaller
 
 BOOT_TIMEOUT = 90.0
+VM_BOOT_TIMEOUT = 900.0  # five guests under emulation reach their login prompts in about 3 min here
 
 
 class Lab:
@@ -65,19 +67,23 @@ class Lab:
             raise LabError(f"another lab command holds {self.paths.lock_file} for over {timeout:g} s") from None
 
     def _machines(self, st: LabState) -> dict[str, Machine]:
-        return {
-            name: Machine(
-                name=name,
-                address=ipaddress.IPv4Address(node.address),
-                prefixlen=st.network.prefixlen,
-                bridge=st.bridge,
-                rootfs=Path(st.rootfs),
-                home=self.paths.nodes_dir / name,
-                binds=self._binds(node.roles),
-                host_bridge=st.host_bridge,
-            )
-            for name, node in st.nodes.items()
-        }
+        machines: dict[str, Machine] = {}
+        for name, node in st.nodes.items():
+            common: dict[str, Any] = {
+                "name": name,
+                "address": ipaddress.IPv4Address(node.address),
+                "prefixlen": st.network.prefixlen,
+                "bridge": st.bridge,
+                "home": self.paths.nodes_dir / name,
+                "binds": self._binds(node.roles),
+                "host_bridge": st.host_bridge,
+            }
+            if st.machines == "vm":
+                machines[name] = VmMachine(rootfs=Path("/nonexistent"), image=Path(st.rootfs), accel=st.accel or "tcg",
+                                           **common)  # fmt: skip
+            else:
+                machines[name] = Machine(rootfs=Path(st.rootfs), **common)
+        return machines
 
     def _binds(self, roles: tuple[str, ...]) -> tuple[tuple[Path, str, bool], ...]:
         binds = [(self.paths.tools_dir, config.TOOLS_MOUNT, True)]
@@ -104,19 +110,20 @@ class Lab:
         line: str = DEFAULT_LINE,
         db_ha: str = "manual",
         host_bridge: bool = False,
+        machines: str = "nspawn",
     ) -> LabState:
         """Bring the lab to the given topology, install line (k3s, the product's default, or
-        kubeadm), DB-HA variant and, with ``host_bridge``, each node's address on a bridge br0;
-        idempotent and self-repairing. Raises LabError when another lab is up or the host lacks
-        what the lab needs."""
+        kubeadm), DB-HA variant, machine driver (nspawn containers, or QEMU VMs) and, with
+        ``host_bridge``, each node's address on a bridge br0; idempotent and self-repairing.
+        Raises LabError when another lab is up or the host lacks what the lab needs."""
         require_root()
         require_tools()
         subnet = subnet or config.default_subnet()
-        want = self.plan(topology, compute, subnet, line=line, db_ha=db_ha, host_bridge=host_bridge)
+        want = self.plan(topology, compute, subnet, line=line, db_ha=db_ha, host_bridge=host_bridge, machines=machines)
         with self._locked():
             current = self._reconcile(labstate.load(self.paths), want)
             check_subnet(subnet)
-            want = want.model_copy(update={"rootfs": str(rootfs.build(log=log) if log else rootfs.build())})
+            want = want.model_copy(update=self._disk(want, log))
             if current is not None and current.rootfs != want.rootfs:
                 if self._running(current):
                     raise LabError(
@@ -132,6 +139,14 @@ class Lab:
             files.write_inventory(self.paths, want)
             rootfs.prune(keep={Path(want.rootfs)})
             return want
+
+    def _disk(self, want: LabState, log: Any) -> dict[str, str]:
+        """What the machines boot from: the cached tree (nspawn), or the VMs' image and the
+        accelerator that runs them."""
+        if want.machines != "vm":
+            return {"rootfs": str(rootfs.build(log=log) if log else rootfs.build())}
+        image = vm_image.build(log=log) if log else vm_image.build()
+        return {"rootfs": str(image), "accel": choose_accel(image, config.paths().cache / "accel.json")}
 
     def _running(self, st: LabState) -> list[str]:
         return [n for n, m in self._machines(st).items() if m.populated()]
@@ -178,7 +193,7 @@ class Lab:
         to_boot = [m for m in machines if not m.populated()]
         for m in to_boot:
             m.boot()
-        self._wait_ready(machines)
+        self._wait_ready(machines, VM_BOOT_TIMEOUT if st.machines == "vm" else BOOT_TIMEOUT)
 
     def _wait_ready(self, machines: list[Machine], timeout: float = BOOT_TIMEOUT) -> None:
         """Wait until every machine answers SSH and its systemd finished booting."""
@@ -190,12 +205,12 @@ class Lab:
                 if not m.populated():
                     tail = _tail(m.console_log)
                     raise LabError(f"{m.name}: the machine exited while booting; console:\n{tail}")
-                if _ssh_banner(str(m.address)):
-                    proc = self.ssh(m.name, "systemctl is-system-running --wait", timeout=timeout)
+                if _ssh_banner(str(m.address), timeout=2.0 if isinstance(m, VmMachine) else 0.5):
+                    proc = self.ssh(m.name, "systemctl is-system-running --wait", timeout=deadline - time.monotonic())
                     last = proc.stdout.strip()
                     if last in ("running", "degraded"):
                         return
-                time.sleep(0.05)
+                time.sleep(1.0 if isinstance(m, VmMachine) else 0.05)  # gentle with an emulated guest's sshd
             raise LabError(f"{m.name}: not ready after {timeout:g} s (systemd: {last or 'no SSH'})")
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(machines))) as pool:
@@ -325,6 +340,8 @@ class Lab:
             subnet=st.subnet,
             bridge=st.bridge,
             inventory=str(self.paths.inventory),
+            machines=st.machines,
+            accel=st.accel,
             nodes=nodes,
             vips={name: VipStatus(address=addr, holders=tuple(held[name])) for name, addr in st.vips.items()},
         )

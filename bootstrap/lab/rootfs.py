@@ -32,10 +32,10 @@ UseDNS no
 """
 
 
-def manifest() -> dict[str, object]:
+def manifest(packages: tuple[str, ...] = config.PACKAGES) -> dict[str, object]:
     return {
         "suite": config.SUITE,
-        "packages": sorted(config.PACKAGES),
+        "packages": sorted(packages),
         "recipe": config.RECIPE_VERSION,
         "disabled": list(config.DISABLED_SERVICES),
         "masked": list(config.MASKED_UNITS),
@@ -43,13 +43,15 @@ def manifest() -> dict[str, object]:
     }
 
 
-def cache_key() -> str:
-    blob = json.dumps(manifest(), sort_keys=True).encode()
+def cache_key(packages: tuple[str, ...] = config.PACKAGES) -> str:
+    blob = json.dumps(manifest(packages), sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def rootfs_path() -> Path:
-    return config.paths().cache / f"rootfs-{cache_key()}"
+def rootfs_path(packages: tuple[str, ...] = config.PACKAGES) -> Path:
+    """The tree for ``packages``: the containers' list, or the VMs' (config.VM_PACKAGES adds a
+    kernel), each cached under its own key."""
+    return config.paths().cache / f"rootfs-{cache_key(packages)}"
 
 
 def is_built(path: Path | None = None) -> bool:
@@ -80,11 +82,11 @@ def _fix_identity(root: Path) -> None:
     (root / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
 
 
-def build(force: bool = False, log=sys.stderr) -> Path:  # type: ignore[no-untyped-def]
-    """Build the cached root file system if missing; return its path."""
+def build(force: bool = False, log=sys.stderr, packages: tuple[str, ...] = config.PACKAGES) -> Path:  # type: ignore[no-untyped-def]
+    """Build the cached root file system of ``packages`` if missing; return its path."""
     require_root()
     require_tools(["debootstrap", "chroot"])
-    target = rootfs_path()
+    target = rootfs_path(packages)
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.parent / ".build.lock"), timeout=1800):
         if is_built(target) and not force:
@@ -99,7 +101,7 @@ def build(force: bool = False, log=sys.stderr) -> Path:  # type: ignore[no-untyp
         argv = [
             "debootstrap",
             "--variant=minbase",
-            f"--include={','.join(config.PACKAGES)}",
+            f"--include={','.join(packages)}",
             config.SUITE,
             str(tmp),
             mirror,
@@ -114,20 +116,21 @@ def build(force: bool = False, log=sys.stderr) -> Path:  # type: ignore[no-untyp
             shutil.rmtree(tmp, ignore_errors=True)
             raise LabError(f"debootstrap failed (exit {proc.returncode}):\n{tail}")
         _fix_identity(tmp)
-        (tmp / COMPLETE_MARK).write_text(json.dumps(manifest(), indent=2))
+        (tmp / COMPLETE_MARK).write_text(json.dumps(manifest(packages), indent=2))
         tmp.rename(target)
         print(f"ha-lab: root file system ready in {time.monotonic() - start:.0f} s", file=log)
         return target
 
 
 def prune(keep: set[Path]) -> list[Path]:
-    """Remove cached trees of older recipes that no lab uses."""
+    """Remove cached trees of older recipes that no lab uses (the VMs' current one stays)."""
     removed: list[Path] = []
     cache = config.paths().cache
     if not cache.is_dir():
         return removed
     for entry in cache.glob("rootfs-*"):
-        if entry.is_dir() and entry not in keep and entry != rootfs_path():
+        current = (rootfs_path(), rootfs_path(config.VM_PACKAGES))
+        if entry.is_dir() and entry not in keep and entry not in current:
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed

@@ -18,6 +18,7 @@ from bootstrap.lab.hostenv import LabError
 from bootstrap.layout import DEFAULT_LINE, HA_DB_VARIANTS, LINES
 from bootstrap.topology import NodeSlot, Role, compute_slots, get_topology
 
+MACHINE_DRIVERS = ("nspawn", "vm")
 NOT_UP = "no lab is up; start one with: python -m bootstrap.lab up --topology 5node"
 
 
@@ -43,7 +44,9 @@ class LabState(_Frozen):
     bridge_address: str
     nodes: dict[str, NodePlan]
     vips: dict[str, str]  # VIP name -> address; "storage" is the lab's own S3 VIP
-    rootfs: str = ""  # the cached root file system the machines run (set by up)
+    rootfs: str = ""  # the cached root file system the machines run, or the VMs' image (set by up)
+    machines: str = "nspawn"  # the machine driver: nspawn containers, or QEMU VMs (issue 26)
+    accel: str = ""  # the VMs' accelerator ("kvm", "tcg"; set by up)
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -55,7 +58,7 @@ class LabState(_Frozen):
 
     def same_layout(self, other: LabState) -> bool:
         """Whether ``other`` is this lab with at most another number of compute nodes."""
-        keys = ("topology", "subnet", "line", "db_ha", "host_bridge")
+        keys = ("topology", "subnet", "line", "db_ha", "host_bridge", "machines")
         return all(getattr(self, k) == getattr(other, k) for k in keys)
 
     def describe(self) -> str:
@@ -63,6 +66,7 @@ class LabState(_Frozen):
         shown = f"{self.line} line, "
         shown += f"DB HA {self.db_ha}, " if self.db_ha != "manual" else ""
         shown += "addresses on br0, " if self.host_bridge else ""
+        shown += "VMs, " if self.machines == "vm" else ""
         return f"{self.topology} lab ({shown}{self.subnet})"
 
 
@@ -74,9 +78,10 @@ def plan(
     line: str = DEFAULT_LINE,
     db_ha: str = "manual",
     host_bridge: bool = False,
+    machines: str = "nspawn",
 ) -> LabState:
     """The lab for ``topology`` with ``compute`` compute nodes on ``subnet``. Raises LabError
-    naming the option (``--line``, ``--db-ha``, ``--compute``) a bad value came from."""
+    naming the option (``--line``, ``--db-ha``, ``--compute``, ``--machines``) a bad value came from."""
     topo = get_topology(topology)
     if line not in LINES:
         raise LabError(f"--line must be one of {', '.join(sorted(LINES))}, not {line!r}")
@@ -84,6 +89,8 @@ def plan(
         raise LabError(f"--db-ha must be manual or ocboot, not {db_ha!r}")
     if db_ha == "ocboot" and not any(Role.DB_HA in s.roles for s in topo.slots):
         raise LabError(f"--db-ha=ocboot needs DB-HA nodes; {topology} has a single DB node")
+    if machines not in MACHINE_DRIVERS:
+        raise LabError(f"--machines must be one of {', '.join(MACHINE_DRIVERS)}, not {machines!r}")
     if compute < 0 or compute > 20:
         raise LabError(f"--compute must be between 0 and 20, not {compute}")
     hosts = list(subnet.hosts())
@@ -106,6 +113,7 @@ def plan(
         bridge_address=str(hosts[config.GATEWAY_HOST - 1]),
         nodes=nodes,
         vips=vips,
+        machines=machines,
     )
 
 
@@ -156,6 +164,8 @@ class LabStatus(_Frozen):
     subnet: str
     bridge: str
     inventory: str
+    machines: str = "nspawn"
+    accel: str = ""
     nodes: tuple[NodeStatus, ...]
     vips: dict[str, VipStatus]
 

@@ -1,0 +1,249 @@
+"""A lab machine as a QEMU virtual machine (issue 26): its own kernel, clock and page cache.
+
+The VM runs in the node's cgroup like an nspawn machine (``Machine``), so a power cut is the
+same one write of ``cgroup.kill`` (QEMU dies: what the guest had not written to its disk, its
+page cache, is lost), and what the lab counts and removes per node stays one code path. The
+differences, as physics has them: a clean stop is ACPI power-down (QMP ``system_powerdown``);
+a frozen machine is the VM paused (QMP ``stop``/``cont``); a partition is the VM's tap taken off
+the bridge; its addresses are read through the QEMU guest agent, which needs no network (a
+partitioned VM still holds its VIPs). Identity comes from a per-VM 9p seed share
+(bootstrap/lab/vm_image.py), written by the same ``personalize`` as a container's.
+
+Accelerator: hardware KVM where a guest kernel really boots under it within ``KVM_TRIAL_S``
+(``choose_accel``), else emulation (TCG: timings are not comparable with hardware's).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bootstrap.lab import vm_image
+from bootstrap.lab.hostenv import LabError, require_tools, run
+from bootstrap.lab.machine import Machine
+from bootstrap.poll import WaitTimeout, wait_until
+
+TAP_PREFIX = "vt-"
+KVM_TRIAL_S = 20.0
+QEMU = "qemu-system-x86_64" if os.uname().machine == "x86_64" else "qemu-system-aarch64"
+CMDLINE = "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.show_status=0"
+
+
+def mac_for(address: str) -> str:
+    """A locally administered MAC derived from the node's IPv4 address (stable per node)."""
+    return "52:54:" + ":".join(f"{int(b):02x}" for b in address.split("."))
+
+
+def qemu_argv(m: VmMachine) -> list[str]:
+    """QEMU's command line for the machine (no secret on it: keys travel in the seed share)."""
+    smp = "1" if m.accel == "tcg" else "2"
+    cpu = "max" if m.accel == "tcg" else "host"
+    argv = [
+        QEMU, "-name", m.name, "-nodefaults", "-no-user-config", "-display", "none",
+        "-machine", f"q35,accel={m.accel}", "-cpu", cpu, "-smp", smp, "-m", str(m.memory_mib),
+        "-kernel", str(m.image / vm_image.KERNEL), "-initrd", str(m.image / vm_image.INITRD), "-append", CMDLINE,
+        "-drive", f"file={m.disk},if=virtio,format=qcow2",
+        "-netdev", f"tap,id=n0,ifname={m.veth},script=no,downscript=no",
+        "-device", f"virtio-net-pci,netdev=n0,mac={mac_for(str(m.address))}",
+        "-virtfs", f"local,path={m.seed},mount_tag=seed,security_model=passthrough,readonly=on",
+        "-chardev", f"socket,id=qga,path={m.qga_socket},server=on,wait=off",
+        "-device", "virtio-serial-pci", "-device", "virtserialport,chardev=qga,name=org.qemu.guest_agent.0",
+        "-qmp", f"unix:{m.qmp_socket},server=on,wait=off",
+        "-serial", f"file:{m.console_log}",
+        "-rtc", f"base={m.rtc_base}",
+    ]  # fmt: skip
+    for i, (src, _dst, ro) in enumerate(m.binds):
+        share = f"local,path={src},mount_tag=share{i},security_model=passthrough"
+        argv += ["-virtfs", share + (",readonly=on" if ro else "")]
+    return argv
+
+
+def _rpc(path: Path, commands: list[dict[str, Any]], timeout: float = 5.0, greeting: bool = False) -> Any:
+    """Send JSON commands over a QEMU unix socket (QMP: ``greeting``; the guest agent: none);
+    return the last command's ``return``. Raises LabError on no answer or an error answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.connect(str(path))
+            reader = s.makefile("r", encoding="utf-8")
+            if greeting:
+                reader.readline()
+            answer: Any = None
+            for cmd in commands:
+                s.sendall(json.dumps(cmd).encode() + b"\n")
+                while True:
+                    line = reader.readline()
+                    if not line:
+                        raise LabError(f"{path.name}: connection closed")
+                    answer = json.loads(line)
+                    if "event" not in answer:
+                        break
+                if "error" in answer:
+                    raise LabError(f"{path.name}: {cmd['execute']}: {answer['error'].get('desc', answer['error'])}")
+        except (OSError, ValueError) as exc:
+            raise LabError(f"{path.name}: no answer: {exc}") from None
+    return answer.get("return") if isinstance(answer, dict) else None
+
+
+def ip_json(interfaces: list[dict[str, Any]]) -> str:
+    """The guest agent's ``guest-network-get-interfaces`` as ``ip -j -4 addr show`` prints it
+    (the fields bootstrap/vips.py reads)."""
+    out = []
+    for i in interfaces:
+        info = [{"family": "inet", "local": a["ip-address"], "prefixlen": a.get("prefix", 32)}
+                for a in i.get("ip-addresses", []) if a.get("ip-address-type") == "ipv4"]  # fmt: skip
+        out.append({"ifname": i.get("name", "?"), "addr_info": info})
+    return json.dumps(out)
+
+
+@dataclass
+class VmMachine(Machine):
+    image: Path = Path("/nonexistent")  # vm_image.build()'s directory
+    accel: str = "tcg"
+    memory_mib: int = 1280
+    rtc_base: str = "utc"  # QEMU's -rtc base=: "utc" or a date the guest's clock starts from
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def veth(self) -> str:  # the tap on the bridge plays the veth's part
+        return TAP_PREFIX + self.name
+
+    @property
+    def seed(self) -> Path:
+        return self.home / "seed"
+
+    @property
+    def merged(self) -> Path:  # what personalize() writes: the seed's tree, copied over / at boot
+        return self.seed / "root"
+
+    @property
+    def disk(self) -> Path:
+        return self.home / "disk.qcow2"
+
+    @property
+    def qmp_socket(self) -> Path:
+        return self.home / "qmp.sock"
+
+    @property
+    def qga_socket(self) -> Path:
+        return self.home / "qga.sock"
+
+    def ensure_mounted(self) -> None:
+        """The VM's overlay disk on the shared image, and its seed share's skeleton."""
+        require_tools([QEMU, "qemu-img"])
+        (self.merged / "etc/ssh").mkdir(parents=True, exist_ok=True)
+        (self.merged / "etc/machine-id").touch()
+        mounts = "".join(f"share{i} {dst} {'ro' if ro else 'rw'}\n" for i, (_src, dst, ro) in enumerate(self.binds))
+        (self.seed / "mounts").write_text(mounts)
+        if not self.disk.exists():
+            base = self.image / vm_image.BASE
+            run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(base), str(self.disk)])
+
+    def personalize(self, hosts: dict[str, Any], authorized_key: str) -> str:
+        key = super().personalize(hosts, authorized_key)
+        (self.merged / "etc/machine-id").unlink(missing_ok=True)  # the guest's systemd makes its own
+        return key
+
+    def _tap(self) -> None:
+        if not Path(f"/sys/class/net/{self.veth}").exists():
+            run(["ip", "tuntap", "add", "dev", self.veth, "mode", "tap"])
+        run(["ip", "link", "set", self.veth, "master", self.bridge])
+        run(["ip", "link", "set", self.veth, "up"])
+
+    def boot(self) -> None:
+        """Start QEMU in the node's cgroup, its tap on the bridge; returns once QEMU runs."""
+        if self.populated():
+            return
+        self.clear_runtime_leftovers()
+        self.cgroup.mkdir(parents=True, exist_ok=True)
+        self._tap()
+        script = 'echo $$ > "$0/cgroup.procs" && exec "$@"'
+        with open(self.home / "qemu.log", "wb") as log:
+            subprocess.run(["setsid", "-f", "sh", "-c", script, str(self.cgroup), *qemu_argv(self)],
+                           stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=True, timeout=10)  # fmt: skip
+        try:
+            wait_until("QEMU started", lambda: None if self.qmp_socket.exists() else "not yet", 10, interval=0.05)
+        except WaitTimeout:
+            why = (self.home / "qemu.log").read_text(errors="replace").strip()[-300:]
+            raise LabError(f"{self.name}: QEMU did not start: {why or 'no output'}") from None
+
+    def shutdown(self, timeout: float = 120.0) -> None:
+        """ACPI power-down, as a power button pressed; a guest that does not stop in time is cut."""
+        if not self.populated():
+            return
+        try:
+            _rpc(self.qmp_socket, [{"execute": "qmp_capabilities"}, {"execute": "system_powerdown"}], greeting=True)
+            self._wait_empty(timeout, "shutdown")
+        except LabError:
+            self.kill()
+
+    def pause(self, frozen: bool = True) -> None:
+        """Freeze the VM (its clock and all) or let it run on: QMP ``stop``/``cont``."""
+        command = {"execute": "stop" if frozen else "cont"}
+        _rpc(self.qmp_socket, [{"execute": "qmp_capabilities"}, command], greeting=True)
+
+    def addr_output(self) -> str:
+        """The guest's addresses through its agent ("" when the VM is not running)."""
+        if not self.populated():
+            return ""
+        sync = {"execute": "guest-sync", "arguments": {"id": int(time.time()) % 100000}}
+        try:
+            return ip_json(_rpc(self.qga_socket, [sync, {"execute": "guest-network-get-interfaces"}]) or [])
+        except LabError as exc:
+            if not self.populated():
+                return ""
+            raise LabError(f"{self.name}: its addresses could not be read through the guest agent: {exc}") from None
+
+    def leader(self) -> int | None:
+        return None  # no process of the host is inside the guest
+
+    def clear_runtime_leftovers(self) -> None:
+        if self.populated():
+            return
+        super().clear_runtime_leftovers()
+        if Path(f"/sys/class/net/{self.veth}").exists():
+            run(["ip", "link", "del", self.veth], check=False)
+        for sock in (self.qmp_socket, self.qga_socket):
+            sock.unlink(missing_ok=True)
+
+
+def choose_accel(image: Path, cache: Path) -> str:
+    """ "kvm" when a guest kernel boots under hardware KVM within KVM_TRIAL_S, else "tcg"; the
+    answer cached per host kernel, QEMU and guest kernel. ``HA_LAB_ACCEL`` forces one."""
+    forced = os.environ.get("HA_LAB_ACCEL", "")
+    if forced in ("kvm", "tcg"):
+        return forced
+    if not os.path.exists("/dev/kvm"):
+        return "tcg"
+    version = run([QEMU, "--version"]).stdout.splitlines()[0]
+    key = f"{os.uname().release}|{version}|{vm_image.kernel_release(image)}"
+    with contextlib.suppress(OSError, ValueError):
+        known = json.loads(cache.read_text())
+        if known.get("key") == key:
+            return str(known["accel"])
+    accel = "kvm" if _kvm_boots(image) else "tcg"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"key": key, "accel": accel}) + "\n")
+    return accel
+
+
+def _kvm_boots(image: Path) -> bool:
+    """Boot the guest kernel under KVM with no root: it must reach its panic (the proof it ran)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        console = Path(tmp) / "console"
+        argv = [QEMU, "-nodefaults", "-display", "none", "-no-reboot", "-machine", "q35,accel=kvm", "-cpu", "host",
+                "-m", "256", "-kernel", str(image / vm_image.KERNEL), "-append", "console=ttyS0 panic=-1",
+                "-serial", f"file:{console}"]  # fmt: skip
+        try:
+            subprocess.run(argv, capture_output=True, timeout=KVM_TRIAL_S, check=False)
+        except subprocess.TimeoutExpired:
+            return False
+        return "Kernel panic" in console.read_text(errors="replace") if console.exists() else False

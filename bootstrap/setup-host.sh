@@ -12,7 +12,12 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 packages=(systemd-container debootstrap iproute2 openssh-client util-linux python3 python3-venv ca-certificates
-    chromium)  # chromium: the self-test that opens report.html headless
+    chromium  # chromium: the self-test that opens report.html headless
+    qemu-utils e2fsprogs)  # the VM machine driver (--machines=vm): overlays, the guest disk
+case $(uname -m) in  # and QEMU itself, for this host's architecture
+    x86_64) packages+=(qemu-system-x86) ;;
+    aarch64) packages+=(qemu-system-arm) ;;
+esac
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

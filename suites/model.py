@@ -118,6 +118,16 @@ class LayoutRecord(_Strict):
     sources: dict[str, str] = Field(description="where each value came from")
 
 
+class MachinesRecord(_Strict):
+    """What the local lab's machines are: ``driver`` nspawn (containers on the host's kernel) or
+    vm (QEMU guests), ``accel`` the VMs' accelerator (kvm, tcg), ``note`` what that means for the
+    run's timings."""
+
+    driver: Literal["nspawn", "vm"]
+    accel: str = ""
+    note: str = ""
+
+
 class RunResult(_Strict):
     """One results.json."""
 
@@ -134,6 +144,7 @@ class RunResult(_Strict):
     nodes: list[NodeRecord]
     discovered: dict[str, str] | None = Field(default=None, description="inventory fields --discover read")
     layout: LayoutRecord | None = None
+    machines: MachinesRecord | None = Field(default=None, description="the local lab's machine driver (lab runs)")
     started_at: str = Field(description="UTC, ISO 8601")
     finished_at: str = Field(description="UTC, ISO 8601")
     requirements: dict[str, RequirementRecord]

@@ -44,7 +44,7 @@ def vm(tmp_path: Path, **kw: object) -> VmMachine:
 def test_qemus_command_line_carries_the_disk_tap_seed_and_shares_and_no_secret(tmp_path: Path) -> None:
     argv = qemu_argv(vm(tmp_path))
     joined = " ".join(argv)
-    assert argv[0] == QEMU and "q35,accel=tcg" in joined and "-cpu max" in joined
+    assert argv[0] == QEMU and "-accel tcg,tb-size=256" in joined and "-cpu max" in joined
     assert f"file={tmp_path}/vmtest/disk.qcow2,if=virtio,format=qcow2" in joined
     assert "tap,id=n0,ifname=vt-vmtest,script=no,downscript=no" in joined
     assert f"mac={mac_for('10.213.98.10')}" in joined and mac_for("10.213.98.10") == "52:54:0a:d5:62:0a"
@@ -52,7 +52,7 @@ def test_qemus_command_line_carries_the_disk_tap_seed_and_shares_and_no_secret(t
     assert f"path={tmp_path}/tools,mount_tag=share0,security_model=passthrough,readonly=on" in joined
     assert "root=/dev/vda" in joined and "-rtc base=utc" in joined
     assert "password" not in joined.lower() and "secret" not in joined.lower()
-    assert "accel=kvm" in " ".join(qemu_argv(vm(tmp_path, accel="kvm")))
+    assert "-accel kvm -cpu host" in " ".join(qemu_argv(vm(tmp_path, accel="kvm")))
 
 
 def test_the_guest_agents_interfaces_read_as_ip_json() -> None:
@@ -65,7 +65,8 @@ def test_the_guest_agents_interfaces_read_as_ip_json() -> None:
             {"ip-address-type": "ipv6", "ip-address": "fe80::5054:aff:fed5:620a", "prefix": 64}]},
     ]  # fmt: skip
     assert addresses(ip_json(agent))["10.213.98.100"] == ("host0", 32)
-    assert json.loads(ip_json(agent))[1]["addr_info"][1] == {"family": "inet", "local": "10.213.98.100", "prefixlen": 32}
+    vip = {"family": "inet", "local": "10.213.98.100", "prefixlen": 32}
+    assert json.loads(ip_json(agent))[1]["addr_info"][1] == vip
 
 
 def test_the_plan_and_the_command_line_carry_the_machine_driver() -> None:
@@ -140,7 +141,8 @@ def test_a_vm_runs_its_own_kernel_and_a_power_cut_loses_what_it_never_synced(
     booted: tuple[VmMachine, Path, Path],
 ) -> None:
     m, key, known = booted
-    facts = ssh(key, known, "uname -r; systemd-detect-virt; cat /etc/hostname; ls /opt/ha-lab/bin >/dev/null && echo share")
+    ask = "uname -r; systemd-detect-virt; cat /etc/hostname; ls /opt/ha-lab/bin >/dev/null && echo share"
+    facts = ssh(key, known, ask)
     kernel, virt, hostname, share = facts.stdout.split()
     assert kernel == vm_image.kernel_release(m.image) != os.uname().release
     assert virt in ("kvm", "qemu") and hostname == "vmtest" and share == "share"

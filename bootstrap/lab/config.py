@@ -35,10 +35,12 @@ PACKAGES: tuple[str, ...] = (
     "ca-certificates",
 )
 # The VM driver's guests (issue 26) boot their own kernel: Debian's, with its initramfs, udev to
-# name the NIC (host0, as nspawn names it) and the QEMU guest agent to read addresses without
-# the network (a partitioned VM still holds its VIPs).
+# name the NIC (host0, as nspawn names it), the QEMU guest agent to read addresses without the
+# network (a partitioned VM still holds its VIPs), and chrony: a VM keeps its own clock, so the
+# deployer runs the distribution's time service there (bootstrap/deploy/steps.py), and the lab
+# has no mirror to fetch it from.
 _KERNEL = {"x86_64": "linux-image-amd64", "aarch64": "linux-image-arm64"}.get(os.uname().machine, "linux-image-amd64")
-VM_PACKAGES: tuple[str, ...] = (*PACKAGES, _KERNEL, "initramfs-tools", "udev", "kmod", "qemu-guest-agent")
+VM_PACKAGES: tuple[str, ...] = (*PACKAGES, _KERNEL, "initramfs-tools", "udev", "kmod", "qemu-guest-agent", "chrony")
 SUITE = debian.SUITE
 # Bumped whenever the one-time fixes applied to the cached tree change.
 RECIPE_VERSION = 1

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import platform
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bootstrap import inventory as inv
-from bootstrap.lab import config
+from bootstrap.lab import config, vm_image
 from bootstrap.lab.state import LabState
 from bootstrap.topology import Role
 
@@ -56,7 +57,8 @@ def write_inventory(paths: config.LabPaths, st: LabState) -> None:
             # Node (bootstrap/lab/standin/admin_api.py).
             "admin_endpoint": f"http://{st.with_role(Role.FIRST)[0]}:{config.MINIO_ADMIN_PORT}",
         },
-        "expect": {"kernel": platform.release()},
+        # The kernel the nodes run: the host's in containers, the guest image's in VMs.
+        "expect": {"kernel": vm_image.kernel_release(Path(st.rootfs)) if st.machines == "vm" else platform.release()},
     }
     inv.dump(inv.parse(data, "lab inventory"), paths.inventory)
     write_ocboot_config(paths, st)

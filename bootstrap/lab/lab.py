@@ -138,6 +138,7 @@ class Lab:
             self._start(self._machines(want).values(), want)
             files.write_inventory(self.paths, want)
             rootfs.prune(keep={Path(want.rootfs)})
+            vm_image.prune(keep={Path(want.rootfs)})
             return want
 
     def _disk(self, want: LabState, log: Any) -> dict[str, str]:

@@ -123,13 +123,14 @@ def build(force: bool = False, log=sys.stderr, packages: tuple[str, ...] = confi
 
 
 def prune(keep: set[Path]) -> list[Path]:
-    """Remove cached trees of older recipes that no lab uses (the VMs' current one stays)."""
+    """Remove cached trees of older recipes that no lab uses (``keep``: the running lab's);
+    the current ones (the containers' and the VMs') stay."""
     removed: list[Path] = []
     cache = config.paths().cache
     if not cache.is_dir():
         return removed
+    current = (rootfs_path(), rootfs_path(config.VM_PACKAGES))
     for entry in cache.glob("rootfs-*"):
-        current = (rootfs_path(), rootfs_path(config.VM_PACKAGES))
         if entry.is_dir() and entry not in keep and entry not in current:
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)

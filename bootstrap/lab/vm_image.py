@@ -143,6 +143,16 @@ def build(log=sys.stderr) -> Path:  # type: ignore[no-untyped-def]
         return target
 
 
+def prune(keep: set[Path]) -> list[Path]:
+    """Remove VM images of older trees or recipes that no lab uses (``keep``: the running lab's)."""
+    removed = []
+    for entry in config.paths().cache.glob("vm-*"):
+        if entry.is_dir() and entry not in keep and entry != image_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
 def kernel_release(image: Path) -> str:
     """The guests' kernel release ("6.1.0-41-amd64"), from the image's record."""
     return str(json.loads((image / COMPLETE_MARK).read_text())["kernel"]).removeprefix("vmlinuz-")

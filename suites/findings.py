@@ -10,6 +10,7 @@ STALE_ANNOUNCEMENT = "stale-vip-announcement"
 HUNG_DATABASE = "hung-database-undetected"
 DB_EQUAL_PRIORITIES = "db-equal-priorities"
 STRANDED_WORKLOADS = "local-volume-strands-workload"
+BINLOG_LOST = "binlog-lost-in-power-cut"
 
 FINDINGS: dict[str, str] = {
     STALE_ANNOUNCEMENT: (
@@ -34,5 +35,10 @@ FINDINGS: dict[str, str] = {
         "for victoria-metrics, influxdb, glance without S3; a nodeSelector one node matches) stays Pending "
         "when that node is lost, until the node returns or its claims and data are deleted (the vendor's "
         "control-node replacement document); docs/findings/local-volume-strands-workload.md"
+    ),
+    BINLOG_LOST: (
+        "the document's my.cnf leaves sync_binlog at 0, so a DB-HA node's power cut loses its binary log's "
+        "recent events (its peer never receives them: the pair diverges) and rolls back the last "
+        "acknowledged transaction; docs/findings/binlog-lost-in-power-cut.md"
     ),
 }

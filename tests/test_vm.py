@@ -10,8 +10,6 @@ import ipaddress
 import json
 import os
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +17,9 @@ import pytest
 
 from bootstrap.lab import __main__ as lab_cli
 from bootstrap.lab import config, vm_image
-from bootstrap.lab.hostenv import LabError, check_subnet, run
+from bootstrap.lab.hostenv import LabError, check_subnet
 from bootstrap.lab.lab import Lab
-from bootstrap.lab.vm import QEMU, VmMachine, choose_accel, ip_json, mac_for, qemu_argv
+from bootstrap.lab.vm import QEMU, Standalone, VmMachine, choose_accel, ip_json, mac_for, qemu_argv, standalone
 from bootstrap.vips import addresses
 
 SUBNET = ipaddress.IPv4Network("10.213.98.0/24")
@@ -89,28 +87,8 @@ def _usable() -> str | None:
     return None
 
 
-def ssh(key: Path, known: Path, command: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    argv = ["ssh", "-i", str(key), "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "root@10.213.98.10", command]  # fmt: skip
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def wait_ssh(m: VmMachine, key: Path, known: Path, timeout: float = 600) -> float:
-    """Seconds until the VM answers ``true`` over SSH; fails with the console's tail."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        assert m.populated(), f"QEMU exited: {(m.home / 'qemu.log').read_text()[-500:]}"
-        try:
-            if ssh(key, known, "true", timeout=20).returncode == 0:
-                return time.monotonic() - start
-        except subprocess.TimeoutExpired:
-            pass
-        time.sleep(2)
-    pytest.fail(f"no SSH within {timeout:g} s; console: {m.console_log.read_text(errors='replace')[-800:]}")
-
-
 @pytest.fixture
-def booted(tmp_path: Path) -> Iterator[tuple[VmMachine, Path, Path]]:
+def booted(tmp_path: Path) -> Iterator[Standalone]:
     why = _usable()
     if why:
         pytest.skip(why)
@@ -118,41 +96,24 @@ def booted(tmp_path: Path) -> Iterator[tuple[VmMachine, Path, Path]]:
     image = vm_image.build()
     (tmp_path / "tools").mkdir()
     m = vm(tmp_path, image=image, accel=choose_accel(image, config.paths().cache / "accel.json"))
-    key = tmp_path / "id"
-    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)])
-    run(["ip", "link", "add", BRIDGE, "type", "bridge"])
-    try:
-        run(["ip", "addr", "add", f"{SUBNET[1]}/24", "dev", BRIDGE])
-        run(["ip", "link", "set", BRIDGE, "up"])
-        m.ensure_mounted()
-        host_key = m.personalize({}, key.with_suffix(".pub").read_text().strip())
-        known = tmp_path / "known_hosts"
-        known.write_text(f"10.213.98.10 ssh-ed25519 {host_key}\n")
-        m.boot()
-        wait_ssh(m, key, known)
-        yield m, key, known
-    finally:
-        m.destroy()
-        run(["ip", "link", "del", BRIDGE], check=False)
+    with standalone(m, str(SUBNET[1])) as booted:
+        yield booted
 
 
 @pytest.mark.lab
-def test_a_vm_runs_its_own_kernel_and_a_power_cut_loses_what_it_never_synced(
-    booted: tuple[VmMachine, Path, Path],
-) -> None:
-    m, key, known = booted
+def test_a_vm_runs_its_own_kernel_and_a_power_cut_loses_what_it_never_synced(booted: Standalone) -> None:
+    m = booted.machine
     ask = "uname -r; systemd-detect-virt; cat /etc/hostname; ls /opt/ha-lab/bin >/dev/null && echo share"
-    facts = ssh(key, known, ask)
-    kernel, virt, hostname, share = facts.stdout.split()
+    kernel, virt, hostname, share = booted.ssh(ask).stdout.split()
     assert kernel == vm_image.kernel_release(m.image) != os.uname().release
     assert virt in ("kvm", "qemu") and hostname == "vmtest" and share == "share"
     assert "10.213.98.10" in addresses(m.addr_output())  # through the guest agent, not the network
     # A synced file, then one written and not synced (ext4 commits its journal every 5 s): cut at once.
-    ssh(key, known, "echo kept > /root/synced && sync && echo lost > /root/unsynced")
+    booted.ssh("echo kept > /root/synced && sync && echo lost > /root/unsynced")
     m.kill()
     assert not m.populated()
     m.boot()
-    wait_ssh(m, key, known)
-    after = ssh(key, known, "cat /root/synced; cat /root/unsynced 2>/dev/null || echo '(missing)'").stdout.split("\n")
+    booted.wait()
+    after = booted.ssh("cat /root/synced; cat /root/unsynced 2>/dev/null || echo '(missing)'").stdout.split("\n")
     assert after[0] == "kept"
     assert after[1] in ("", "(missing)"), f"the unsynced write survived a power cut: {after[1]!r}"

@@ -11,6 +11,7 @@ from bootstrap.topology import Role
 if TYPE_CHECKING:
     from bootstrap.deploy.core import Deployment
     from bootstrap.inventory import NodeEntry
+    from bootstrap.profiles import Profile
 
 
 def sql_quote(value: str) -> str:
@@ -22,7 +23,12 @@ def db_ha_index(d: Deployment, node: NodeEntry) -> int:
 
 
 def mariadb_config(d: Deployment, node: NodeEntry) -> str:
-    p = d.profile
+    return render_config(d.profile, db_ha_index(d, node) + 1 if node.has(Role.DB_HA) else None)
+
+
+def render_config(p: Profile, server_id: int | None) -> str:
+    """The document's my.cnf for a DB-HA node with ``server_id`` (1 or 2: its auto-increment
+    offset too), or for a single DB node (None)."""
     lines = [
         MARK.strip(),
         "[mysqld]",
@@ -31,8 +37,8 @@ def mariadb_config(d: Deployment, node: NodeEntry) -> str:
         f"expire_logs_days = {p.expire_logs_days}",
         "innodb_file_per_table = ON",
     ]
-    if node.has(Role.DB_HA):
-        i = db_ha_index(d, node) + 1
+    if server_id is not None:
+        i = server_id
         lines += [
             f"max_connections = {p.max_connections_ha}",
             "log-bin = mysql-bin",

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,3 +252,61 @@ def _kvm_boots(image: Path) -> bool:
         except subprocess.TimeoutExpired:
             return False
         return "Kernel panic" in console.read_text(errors="replace") if console.exists() else False
+
+
+@dataclass
+class Standalone:
+    """One VM on a bridge of its own (self-tests, benchmarks): ``ssh`` runs a command on it as
+    root with its host key pinned; ``wait`` returns the seconds until it answers."""
+
+    machine: VmMachine
+    key: Path
+    known_hosts: Path
+
+    def ssh(self, command: str, timeout: float = 60, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """The command's result (stdin: what it reads, e.g. SQL with a password: never argv)."""
+        argv = ["ssh", "-i", str(self.key), "-o", f"UserKnownHostsFile={self.known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+                f"root@{self.machine.address}", command]  # fmt: skip
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, input=stdin)
+
+    def wait(self, timeout: float = 600) -> float:
+        """Seconds until the VM answers ``true`` over SSH, polled every 2 s (an emulated sshd
+        refuses an impatient poller: MaxStartups). Raises LabError with the console's tail."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if not self.machine.populated():
+                raise LabError(f"QEMU exited: {(self.machine.home / 'qemu.log').read_text(errors='replace')[-500:]}")
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                if self.ssh("true", timeout=20).returncode == 0:
+                    return time.monotonic() - start
+            time.sleep(2)
+        tail = self.machine.console_log.read_text(errors="replace")[-800:]
+        raise LabError(f"{self.machine.name}: no SSH within {timeout:g} s; console: {tail}")
+
+
+@contextlib.contextmanager
+def standalone(machine: VmMachine, subnet_gateway: str) -> Iterator[Standalone]:
+    """Boot ``machine`` on its own bridge (``machine.bridge``, created here with
+    ``subnet_gateway``/prefix as the host's address: no uplink, no forwarding) and yield it once
+    it answers SSH; destroy the VM and the bridge after, also on failure or Ctrl-C."""
+    home = machine.home
+    home.mkdir(parents=True, exist_ok=True)
+    key = home / "id_ed25519"
+    if not key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)])
+    run(["ip", "link", "add", machine.bridge, "type", "bridge"])
+    try:
+        run(["ip", "addr", "add", f"{subnet_gateway}/{machine.prefixlen}", "dev", machine.bridge])
+        run(["ip", "link", "set", machine.bridge, "up"])
+        machine.ensure_mounted()
+        host_key = machine.personalize({}, key.with_suffix(".pub").read_text().strip())
+        known = home / "known_hosts"
+        known.write_text(f"{machine.address} ssh-ed25519 {host_key}\n")
+        machine.boot()
+        vm = Standalone(machine, key, known)
+        vm.wait()
+        yield vm
+    finally:
+        machine.destroy()
+        run(["ip", "link", "del", machine.bridge], check=False)

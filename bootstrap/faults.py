@@ -115,6 +115,11 @@ class Driver(ABC):
         install would (``layout``: the driver's options, e.g. line, db_ha); managed drivers only."""
         raise FaultError(f"the {self.name} driver's machines are given, not created")
 
+    def machines(self) -> dict[str, str] | None:
+        """What the machines are, for results.json (``driver``, ``accel``, ``note``); None: the
+        site's own."""
+        return None
+
     def destroy(self) -> None:
         """Remove every machine this driver created (managed drivers only)."""
         raise FaultError(f"the {self.name} driver's machines are given, not destroyed")

@@ -110,8 +110,8 @@ def test_coverage_gate_names_unknown_and_unchecked_requirements(pytester: pytest
                 "justification": "approved by the customer",
                 "expires": "2030-01-01",
             },
-            "waivers[0].finding: unknown finding 'stale-arp'; known: db-equal-priorities, hung-database-undetected, "
-            "local-volume-strands-workload, stale-vip-announcement",
+            "waivers[0].finding: unknown finding 'stale-arp'; known: binlog-lost-in-power-cut, db-equal-priorities, "
+            "hung-database-undetected, local-volume-strands-workload, stale-vip-announcement",
         ),
     ],
 )

@@ -29,13 +29,8 @@ def _topology(value: str) -> str:
     return value
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m bootstrap.lab",
-        description="A local lab of systemd-nspawn machines shaped like an HA topology.",
-    )
-    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    up = sub.add_parser("up", help="Bring the lab up (idempotent; repairs a crashed lab)")
+def _up_options(up: argparse.ArgumentParser) -> None:
+    """The layout options of ``up``: topology, compute nodes, install line, DB HA, machines."""
     up.add_argument("--topology", type=_topology, required=True, help="3node, 4node or 5node")
     up.add_argument("--compute", type=int, default=0, help="Number of compute nodes (default 0)")
     up.add_argument(
@@ -64,6 +59,15 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--subnet", type=_subnet, default=None, help="Private /24 for the lab (default 10.213.47.0/24, $HA_LAB_SUBNET)"
     )
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m bootstrap.lab",
+        description="A local lab of systemd-nspawn machines shaped like an HA topology.",
+    )
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    _up_options(sub.add_parser("up", help="Bring the lab up (idempotent; repairs a crashed lab)"))
     dep = sub.add_parser(
         "deploy", help="Deploy the lab's topology: the document's steps and the installer's stand-in (idempotent)"
     )

@@ -9,6 +9,7 @@ from typing import Any
 from bootstrap.deploy import DeployError
 from bootstrap.faults import Driver, FaultError, Journal
 from bootstrap.inventory import InventoryError
+from bootstrap.lab import state as labstate
 from bootstrap.lab.hostenv import LabError
 from bootstrap.lab.lab import Lab
 from bootstrap.lab.machine import State
@@ -35,6 +36,14 @@ class LabDriver(Driver):
 
     def destroy(self) -> None:
         self.lab.down()
+
+    def machines(self) -> dict[str, str]:
+        """The lab's machine driver and accelerator (results.json's ``machines``)."""
+        st = labstate.load(self.lab.paths)
+        if st is None or st.machines != "vm":
+            return {"driver": "nspawn", "note": "containers: the host's kernel, clock and page cache"}
+        note = "emulated (TCG): timings are not comparable with hardware's" if st.accel == "tcg" else "hardware KVM"
+        return {"driver": "vm", "accel": st.accel, "note": note}
 
     def is_up(self) -> bool:
         return self.lab.is_up()

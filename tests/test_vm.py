@@ -10,17 +10,24 @@ import ipaddress
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+from bootstrap import inventory as inv
 from bootstrap.lab import __main__ as lab_cli
 from bootstrap.lab import config, vm_image
 from bootstrap.lab.hostenv import LabError, check_subnet
 from bootstrap.lab.lab import Lab
 from bootstrap.lab.vm import QEMU, Standalone, VmMachine, choose_accel, ip_json, mac_for, qemu_argv, standalone
 from bootstrap.vips import addresses
+from suites.context import SiteRuntime
+from suites.facts import PROBES
+from suites.factsource import RecordedFactSource
+from tests.test_facts import LAB, outcome
 
 SUBNET = ipaddress.IPv4Network("10.213.98.0/24")
 BRIDGE = "ha-vmt0"
@@ -51,6 +58,9 @@ def test_qemus_command_line_carries_the_disk_tap_seed_and_shares_and_no_secret(t
     assert "root=/dev/vda" in joined and "-rtc base=utc" in joined
     assert "password" not in joined.lower() and "secret" not in joined.lower()
     assert "-accel kvm -cpu host" in " ".join(qemu_argv(vm(tmp_path, accel="kvm")))
+    other = " ".join(qemu_argv(vm(tmp_path, alt_kernel=True, rtc_base="2026-12-03T10:02:00")))
+    assert f"-kernel {tmp_path}/image/vmlinuz-alt -initrd {tmp_path}/image/initrd-alt.img" in other
+    assert "-rtc base=2026-12-03T10:02:00" in other
 
 
 def test_the_guest_agents_interfaces_read_as_ip_json() -> None:
@@ -117,3 +127,40 @@ def test_a_vm_runs_its_own_kernel_and_a_power_cut_loses_what_it_never_synced(boo
     after = booted.ssh("cat /root/synced; cat /root/unsynced 2>/dev/null || echo '(missing)'").stdout.split("\n")
     assert after[0] == "kept"
     assert after[1] in ("", "(missing)"), f"the unsynced write survived a power cut: {after[1]!r}"
+
+
+@pytest.fixture
+def clock_ahead(tmp_path: Path) -> Iterator[Standalone]:
+    """A VM whose clock starts 120 s ahead (QEMU's -rtc base=), with no time server to reach."""
+    why = _usable()
+    if why:
+        pytest.skip(why)
+    check_subnet(SUBNET)
+    image = vm_image.build()
+    ahead = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 120))
+    (tmp_path / "tools").mkdir()
+    m = vm(tmp_path, image=image, accel=choose_accel(image, config.paths().cache / "accel.json"), rtc_base=ahead)
+    with standalone(m, str(SUBNET[1])) as booted:
+        yield booted
+
+
+@pytest.mark.lab
+def test_the_clock_mutation_is_real_on_a_vm_and_caught(clock_ahead: Standalone) -> None:
+    """HA-OS-006 judges the VM's own answer to its probe, in node1's place of the recorded 5node
+    lab: a clock that started 120 s ahead (no wrapper around date, unlike on nspawn)."""
+    done = clock_ahead.ssh(PROBES["date"].command)
+    source = RecordedFactSource.from_dir(LAB, at=time.time() - 0.1)
+    source.outputs["node1"]["date"] = (done.returncode, done.stdout)  # type: ignore[index]
+    inventory = inv.parse(yaml.safe_load((LAB / "inventory.yaml").read_text()))
+    rt = SiteRuntime.create(inventory, None, "postinstall", source=source)
+    clock = outcome(rt, "HA-OS-006", "node1", None)
+    assert clock.startswith("failed: clock differs from the runner's by"), clock
+    assert 100 < float(clock.split(" by ")[1].split(" s")[0]) < 140, clock
+
+
+def test_a_guest_that_cannot_read_its_seed_says_so_at_once(tmp_path: Path) -> None:
+    m = vm(tmp_path)
+    m.home.mkdir(parents=True)
+    assert m.boot_failure() is None  # no console yet
+    m.console_log.write_text("[FAILED] Failed to start ha-lab-seed.service - ha-lab: this VM's identity\n")
+    assert m.boot_failure() == "vmtest: the guest could not read its seed share (9p): no identity, no SSH key"

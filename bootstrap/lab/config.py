@@ -39,8 +39,18 @@ PACKAGES: tuple[str, ...] = (
 # network (a partitioned VM still holds its VIPs), and chrony: a VM keeps its own clock, so the
 # deployer runs the distribution's time service there (bootstrap/deploy/steps.py), and the lab
 # has no mirror to fetch it from.
-_KERNEL = {"x86_64": "linux-image-amd64", "aarch64": "linux-image-arm64"}.get(os.uname().machine, "linux-image-amd64")
-VM_PACKAGES: tuple[str, ...] = (*PACKAGES, _KERNEL, "initramfs-tools", "udev", "kmod", "qemu-guest-agent", "chrony")
+# One kernel: Debian 12's cloud flavour, the other kernel of the archive, has no 9p, so a node
+# booted with it cannot read its seed share (tried 2026-12-03); the kernel mutation needs another.
+_KERNELS = {"x86_64": ("linux-image-amd64",), "aarch64": ("linux-image-arm64",)}
+VM_PACKAGES: tuple[str, ...] = (
+    *PACKAGES,
+    *_KERNELS.get(os.uname().machine, ()),
+    "initramfs-tools",
+    "udev",
+    "kmod",
+    "qemu-guest-agent",
+    "chrony",
+)
 SUITE = debian.SUITE
 # Bumped whenever the one-time fixes applied to the cached tree change.
 RECIPE_VERSION = 1

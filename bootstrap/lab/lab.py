@@ -210,6 +210,9 @@ class Lab:
                 if not m.populated():
                     tail = _tail(m.console_log)
                     raise LabError(f"{m.name}: the machine exited while booting; console:\n{tail}")
+                failed = m.boot_failure()
+                if failed:
+                    raise LabError(failed)
                 if _ssh_banner(str(m.address), timeout=2.0 if isinstance(m, VmMachine) else 0.5):
                     proc = self.ssh(m.name, "systemctl is-system-running --wait", timeout=deadline - time.monotonic())
                     last = proc.stdout.strip()

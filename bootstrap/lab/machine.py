@@ -167,6 +167,11 @@ class Machine:
             return None
         return master.name if master.exists() else None
 
+    def boot_failure(self) -> str | None:
+        """Why the machine cannot come up, where it says so before a time limit would (a VM's
+        console); None: nothing known."""
+        return None
+
     def state(self) -> State:
         if not self.home.exists():
             return State.ABSENT

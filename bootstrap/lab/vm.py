@@ -37,7 +37,9 @@ KVM_TRIAL_S = 20.0
 QEMU = "qemu-system-x86_64" if os.uname().machine == "x86_64" else "qemu-system-aarch64"
 # mitigations=off: the guest's Spectre/Meltdown work on every system call, emulated, costs more
 # than anything the lab's guests do; none runs code it does not trust.
-CMDLINE = "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.show_status=0 mitigations=off"
+# systemd.show_status=error: a unit that fails at boot (the seed share unread) says so on the console.
+CMDLINE = "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.show_status=error mitigations=off"
+SEED_FAILED = "Failed to start ha-lab-seed.service"
 TCG_TB_MIB = 256  # the translation cache per VM (QEMU's default takes up to 1 GiB of RSS)
 
 
@@ -51,10 +53,11 @@ def qemu_argv(m: VmMachine) -> list[str]:
     smp = "1" if m.accel == "tcg" else "2"
     cpu = "max" if m.accel == "tcg" else "host"
     accel = f"tcg,tb-size={TCG_TB_MIB}" if m.accel == "tcg" else m.accel
+    kernel, initrd = (vm_image.ALT_KERNEL, vm_image.ALT_INITRD) if m.alt_kernel else (vm_image.KERNEL, vm_image.INITRD)
     argv = [
         QEMU, "-name", m.name, "-nodefaults", "-no-user-config", "-display", "none",
         "-machine", "q35", "-accel", accel, "-cpu", cpu, "-smp", smp, "-m", str(m.memory_mib),
-        "-kernel", str(m.image / vm_image.KERNEL), "-initrd", str(m.image / vm_image.INITRD), "-append", CMDLINE,
+        "-kernel", str(m.image / kernel), "-initrd", str(m.image / initrd), "-append", CMDLINE,
         "-drive", f"file={m.disk},if=virtio,format=qcow2",
         "-netdev", f"tap,id=n0,ifname={m.veth},script=no,downscript=no",
         "-device", f"virtio-net-pci,netdev=n0,mac={mac_for(str(m.address))}",
@@ -115,6 +118,7 @@ class VmMachine(Machine):
     accel: str = "tcg"
     memory_mib: int = 1280
     rtc_base: str = "utc"  # QEMU's -rtc base=: "utc" or a date the guest's clock starts from
+    alt_kernel: bool = False  # boot the image's other kernel (the kernel mutation)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -210,6 +214,14 @@ class VmMachine(Machine):
     def leader(self) -> int | None:
         return None  # no process of the host is inside the guest
 
+    def boot_failure(self) -> str | None:
+        """Why the guest cannot come up, read off its console (its seed share unread: no
+        address, no key), or None."""
+        with contextlib.suppress(OSError):
+            if SEED_FAILED in self.console_log.read_text(errors="replace"):
+                return f"{self.name}: the guest could not read its seed share (9p): no identity, no SSH key"
+        return None
+
     def clear_runtime_leftovers(self) -> None:
         if self.populated():
             return
@@ -277,6 +289,9 @@ class Standalone:
         while time.monotonic() - start < timeout:
             if not self.machine.populated():
                 raise LabError(f"QEMU exited: {(self.machine.home / 'qemu.log').read_text(errors='replace')[-500:]}")
+            failed = self.machine.boot_failure()
+            if failed:
+                raise LabError(failed)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 if self.ssh("true", timeout=20).returncode == 0:
                     return time.monotonic() - start

@@ -46,6 +46,7 @@ class Info:
     servers: tuple[Server, ...]
     parity: int | None  # the standard storage class's parity drives per set; None: not given
     drives_per_set: tuple[int, ...]  # per pool
+    backend: str = ""  # "Erasure", "FS", ...; "" when not given
 
     @property
     def drives(self) -> list[Drive]:
@@ -104,6 +105,7 @@ def parse_info(text: str) -> Info:
         parse_servers(data["servers"]),
         parity if isinstance(parity, int) and not isinstance(parity, bool) else None,
         tuple(n for n in per_set if isinstance(n, int)),
+        str(backend.get("backendType") or ""),
     )
 
 

@@ -24,11 +24,16 @@ from typing import Any
 
 from suites import kube_placement
 
-# Images whose tag is a version of their own, not the release (cloudpods-operator defaults.go at
-# f4a2691, 2026-07-20): OVN's openvswitch, host-image, host-health, influxdb, victoria-metrics,
-# telegraf and its init and RAID plugin, guacd, echarts-ssr.
+# Images whose tag is not the release (cloudpods-operator at f4a2691, 2026-07-20): a version of
+# their own in defaults.go (OVN's openvswitch, host-image, host-health, influxdb, victoria-metrics,
+# telegraf and its init and RAID plugin, guacd, echarts-ssr) or constants.go (the operator's etcd
+# cluster, default-etcd, and its busybox init container); and the operator itself, deployed by
+# ocboot's chart with its own tag, not by the OnecloudCluster.
 OWN_VERSION = frozenset(
     {
+        "etcd",
+        "busybox",
+        "onecloud-operator",
         "openvswitch",
         "host-image",
         "host-health",

@@ -161,3 +161,13 @@ def test_the_check_with_wrong_keys_or_no_minio_is_not_verifiable(served: str, mo
 
 def test_the_check_on_a_closed_port_is_an_error_naming_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     assert check_outcome("127.0.0.1:9", monkeypatch).startswith("error: MinIO's admin API at http://127.0.0.1:9: ")
+
+
+def test_a_minio_that_lists_no_drives_is_not_verifiable(
+    served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gateway or an FS-mode server lists no drives: nothing to judge, never a failure or a pass."""
+    (tmp_path / "k8s.json").write_text(json.dumps({"nodes": NODES, "pods": []}))
+    assert check_outcome(served, monkeypatch) == (
+        f"not verifiable: MinIO at http://{served} lists no drives (backend Erasure)"
+    )

@@ -54,6 +54,9 @@ def test_a_component_left_on_the_previous_release_is_named_with_both_versions() 
     [
         f"{REG}/region:v3.11.12-hotfix1",  # pinned in the OnecloudCluster's spec on purpose
         f"{REG}/host-image:v1.0.8",  # a version of its own (cloudpods-operator defaults.go)
+        f"{REG}/etcd:3.5.12",  # default-etcd's (constants.go), and its init container's busybox
+        f"{REG}/busybox:1.37.0-glibc",
+        f"{REG}/onecloud-operator:v4.0.3",  # the operator: ocboot's chart versions it, not the cluster
         "registry.example/other/region:v3.10.0",  # another repository: not the operator's image
     ],
 )

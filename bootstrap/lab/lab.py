@@ -36,12 +36,10 @@ if TYPE_CHECKING:
     from bootstrap.deploy.core import Log
     from bootstrap.lab.standin.installer import LabInstaller
 
-BOOT_TIMEOUT = 90.0
 TCG_NOTE = (
     "note: these VMs are emulated (TCG); on a host this small a guest spawns a process in about 0.4 s, so "
     "the document's 1 s track scripts time out and keepalived holds no VIP (docs/lab.md, VM machines)"
 )
-VM_BOOT_TIMEOUT = 900.0  # five guests under emulation reach their login prompts in about 3 min here
 
 
 class Lab:
@@ -198,12 +196,14 @@ class Lab:
         to_boot = [m for m in machines if not m.populated()]
         for m in to_boot:
             m.boot()
-        self._wait_ready(machines, VM_BOOT_TIMEOUT if st.machines == "vm" else BOOT_TIMEOUT)
+        self._wait_ready(machines)
 
-    def _wait_ready(self, machines: list[Machine], timeout: float = BOOT_TIMEOUT) -> None:
-        """Wait until every machine answers SSH and its systemd finished booting."""
+    def _wait_ready(self, machines: list[Machine]) -> None:
+        """Wait until every machine answers SSH and its systemd finished booting (each within
+        its own ``boot_timeout``)."""
 
         def ready(m: Machine) -> None:
+            timeout = m.boot_timeout
             deadline = time.monotonic() + timeout
             last = ""
             while time.monotonic() < deadline:
@@ -213,12 +213,12 @@ class Lab:
                 failed = m.boot_failure()
                 if failed:
                     raise LabError(failed)
-                if _ssh_banner(str(m.address), timeout=2.0 if isinstance(m, VmMachine) else 0.5):
+                if _ssh_banner(str(m.address), timeout=m.banner_timeout):
                     proc = self.ssh(m.name, "systemctl is-system-running --wait", timeout=deadline - time.monotonic())
                     last = proc.stdout.strip()
                     if last in ("running", "degraded"):
                         return
-                time.sleep(1.0 if isinstance(m, VmMachine) else 0.05)  # gentle with an emulated guest's sshd
+                time.sleep(m.poll_interval)
             raise LabError(f"{m.name}: not ready after {timeout:g} s (systemd: {last or 'no SSH'})")
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(machines))) as pool:

@@ -91,6 +91,10 @@ class Machine:
     # The node's address on a bridge br0 with host0 as its port, as the product's Host service
     # leaves a node (real-sites.md); False: on host0 itself.
     host_bridge: bool = False
+    # Readiness (Lab._wait_ready): seconds to boot, to wait for the SSH banner, between polls.
+    boot_timeout = 90.0
+    banner_timeout = 0.5
+    poll_interval = 0.05
 
     def __post_init__(self) -> None:
         if len(self.name) > MAX_NAME:

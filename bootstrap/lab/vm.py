@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +53,10 @@ def qemu_argv(m: VmMachine) -> list[str]:
     smp = "1" if m.accel == "tcg" else "2"
     cpu = "max" if m.accel == "tcg" else "host"
     accel = f"tcg,tb-size={TCG_TB_MIB}" if m.accel == "tcg" else m.accel
-    kernel, initrd = (vm_image.ALT_KERNEL, vm_image.ALT_INITRD) if m.alt_kernel else (vm_image.KERNEL, vm_image.INITRD)
     argv = [
         QEMU, "-name", m.name, "-nodefaults", "-no-user-config", "-display", "none",
         "-machine", "q35", "-accel", accel, "-cpu", cpu, "-smp", smp, "-m", str(m.memory_mib),
-        "-kernel", str(m.image / kernel), "-initrd", str(m.image / initrd), "-append", CMDLINE,
+        "-kernel", str(m.image / vm_image.KERNEL), "-initrd", str(m.image / vm_image.INITRD), "-append", CMDLINE,
         "-drive", f"file={m.disk},if=virtio,format=qcow2",
         "-netdev", f"tap,id=n0,ifname={m.veth},script=no,downscript=no",
         "-device", f"virtio-net-pci,netdev=n0,mac={mac_for(str(m.address))}",
@@ -118,8 +117,11 @@ class VmMachine(Machine):
     accel: str = "tcg"
     memory_mib: int = 1280
     rtc_base: str = "utc"  # QEMU's -rtc base=: "utc" or a date the guest's clock starts from
-    alt_kernel: bool = False  # boot the image's other kernel (the kernel mutation)
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Readiness as an emulated guest bears it: five reach their login prompts in about 3 min
+    # here, and an sshd polled every 50 ms refuses connections (MaxStartups).
+    boot_timeout = 900.0
+    banner_timeout = 2.0
+    poll_interval = 1.0
 
     @property
     def veth(self) -> str:  # the tap on the bridge plays the veth's part

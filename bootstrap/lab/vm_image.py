@@ -26,12 +26,10 @@ from filelock import FileLock
 from bootstrap.lab import config, rootfs
 from bootstrap.lab.hostenv import LabError, require_root, require_tools, run
 
-RECIPE = 2  # bumped when the files below or the image's making change
+RECIPE = 3  # bumped when the files below or the image's making change
 IMAGE_SIZE = "6G"  # sparse: what the guests write lands in their overlays
 COMPLETE_MARK = "image.json"
 BASE, KERNEL, INITRD = "base.raw", "vmlinuz", "initrd.img"
-# The other kernel of the tree (Debian's cloud flavour), which the kernel mutation boots.
-ALT_KERNEL, ALT_INITRD = "vmlinuz-alt", "initrd-alt.img"
 
 LINK_FILE = "[Match]\nDriver=virtio_net\n\n[Link]\nName=host0\n"
 SEED_UNIT = """\
@@ -98,19 +96,15 @@ def _guest_files(tree: Path) -> None:
     (tree / "etc/fstab").write_text("# ha-lab: the root is the kernel command line's; shares mount from the seed\n")
 
 
-def _boot_files(tree: Path) -> list[tuple[Path, Path]]:
-    """(kernel, initramfs) of the tree: the generic flavour first, then any other."""
-    kernels = sorted((tree / "boot").glob("vmlinuz-*"), key=lambda k: ("cloud" in k.name, k.name))
+def _boot_files(tree: Path) -> tuple[Path, Path]:
+    kernels = sorted((tree / "boot").glob("vmlinuz-*"))
     if not kernels:
         raise LabError(f"the VM root file system {tree} has no kernel in /boot (config.VM_PACKAGES)")
-    found = []
-    for kernel in kernels:
-        version = kernel.name.removeprefix("vmlinuz-")
-        initrd = tree / "boot" / f"initrd.img-{version}"
-        if not initrd.is_file():
-            raise LabError(f"the VM root file system {tree} has no initramfs for kernel {version}")
-        found.append((kernel, initrd))
-    return found
+    version = kernels[-1].name.removeprefix("vmlinuz-")
+    initrd = tree / "boot" / f"initrd.img-{version}"
+    if not initrd.is_file():
+        raise LabError(f"the VM root file system {tree} has no initramfs for kernel {version}")
+    return kernels[-1], initrd
 
 
 def build(log=sys.stderr) -> Path:  # type: ignore[no-untyped-def]
@@ -131,10 +125,9 @@ def build(log=sys.stderr) -> Path:  # type: ignore[no-untyped-def]
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         _guest_files(tree)
-        boot = _boot_files(tree)
-        for (kernel, initrd), (k_name, i_name) in zip(boot, ((KERNEL, INITRD), (ALT_KERNEL, ALT_INITRD)), strict=False):
-            shutil.copy2(kernel, tmp / k_name)
-            shutil.copy2(initrd, tmp / i_name)
+        kernel, initrd = _boot_files(tree)
+        shutil.copy2(kernel, tmp / KERNEL)
+        shutil.copy2(initrd, tmp / INITRD)
         raw = tmp / BASE
         proc = run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "ha-lab-root", "-d", str(tree), str(raw), IMAGE_SIZE],
                    check=False, timeout=900)  # fmt: skip
@@ -142,7 +135,7 @@ def build(log=sys.stderr) -> Path:  # type: ignore[no-untyped-def]
             shutil.rmtree(tmp, ignore_errors=True)
             raise LabError(f"mke2fs could not make the VMs' image: {(proc.stderr or proc.stdout).strip()[-300:]}")
         raw.chmod(0o444)  # the overlays' backing file: never written
-        meta = {"tree": tree.name, "kernels": [k.name for k, _ in boot[:2]], "recipe": RECIPE, "size": IMAGE_SIZE}
+        meta = {"tree": tree.name, "kernel": kernel.name, "recipe": RECIPE, "size": IMAGE_SIZE}
         (tmp / COMPLETE_MARK).write_text(json.dumps(meta, indent=2))
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
@@ -160,10 +153,6 @@ def prune(keep: set[Path]) -> list[Path]:
     return removed
 
 
-def kernel_release(image: Path, alt: bool = False) -> str:
-    """The guests' kernel release ("6.1.0-50-amd64"; ``alt``: the other one, "6.1.0-50-cloud-amd64"),
-    from the image's record. Raises LabError when the image has no other kernel."""
-    kernels = json.loads((image / COMPLETE_MARK).read_text())["kernels"]
-    if alt and len(kernels) < 2:
-        raise LabError(f"the VM image {image} has one kernel only (the kernel mutation needs two)")
-    return str(kernels[1 if alt else 0]).removeprefix("vmlinuz-")
+def kernel_release(image: Path) -> str:
+    """The guests' kernel release ("6.1.0-50-amd64"), from the image's record."""
+    return str(json.loads((image / COMPLETE_MARK).read_text())["kernel"]).removeprefix("vmlinuz-")

@@ -159,6 +159,16 @@ class Driver(ABC):
         """The node back after power_cut or stop (on a site: wait for its return)."""
 
     @abstractmethod
+    def reboot(self, node: str) -> None:
+        """The node reboots itself (``systemctl reboot``); returns once it answers again. Raises
+        FaultError when it does not come back."""
+
+    def freeze(self, node: str, frozen: bool = True) -> None:
+        """Freeze the whole machine (``frozen``) or let it run on: a hung host, which only a
+        hypervisor or the lab's freezer can make. Raises FaultError where the driver cannot."""
+        raise FaultError(f"the {self.name} driver cannot freeze {node}: that needs the machine's hypervisor")
+
+    @abstractmethod
     def partition(self, node: str) -> None:
         """Cut the node off the network (it keeps running)."""
 
@@ -192,14 +202,20 @@ class Driver(ABC):
             self.stop(fault.node)
         elif fault.kind == "partition":
             self.partition(fault.node)
+        elif fault.kind == "reboot":
+            self.reboot(fault.node)
+        elif fault.kind == "freeze":
+            self.freeze(fault.node)
         elif fault.kind == "service":
             self.run(fault.node, service_commands(fault.service or "")[0], timeout=60)
         else:
             raise FaultError(f"unknown fault kind {fault.kind!r}")
 
     def undo(self, fault: Fault) -> None:
-        if fault.kind in ("kill", "stop"):
+        if fault.kind in ("kill", "stop", "reboot"):  # a reboot that failed midway: the node started
             self.start(fault.node)
+        elif fault.kind == "freeze":
+            self.freeze(fault.node, frozen=False)
         elif fault.kind == "partition":
             self.heal(fault.node)
         elif fault.kind == "service" and self.service_restorable(fault.node):
@@ -264,6 +280,10 @@ class SiteDriver(Driver):
 
     def stop(self, node: str) -> None:
         self._last_words(node, "systemctl reboot", 10)
+
+    def reboot(self, node: str) -> None:
+        self.stop(node)  # a site's clean shutdown is already its reboot
+        self.start(node)
 
     def start(self, node: str) -> None:
         try:

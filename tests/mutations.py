@@ -177,6 +177,36 @@ def wrapper(command: str, body: str) -> tuple[Callable[[View, str], None], Calla
     return apply, undo
 
 
+def on_vm(
+    wrapped: tuple[Callable[[View, str], None], Callable[[View, str], None]], **boot: Callable[[], str]
+) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """The mutation made real on the VM driver: the node shut down and booted with ``boot``
+    (VmMachine fields, each computed at apply time: ``kernel``, ``rtc_base``), and undone by a
+    boot with the image's kernel and the host's clock; on containers, which share the host's
+    kernel and clock, ``wrapped`` (a wrapper that fakes the command's answer)."""
+
+    def reboot(v: View, node: str, **fields: str) -> None:
+        v.lab.stop(node)
+        v.lab.start(node, **fields)
+        v.settle()
+
+    def apply(v: View, node: str) -> None:
+        if v.status().machines != "vm":
+            return wrapped[0](v, node)
+        return reboot(v, node, **{name: make() for name, make in boot.items()})
+
+    def undo(v: View, node: str) -> None:
+        if v.status().machines != "vm":
+            return wrapped[1](v, node)
+        return reboot(v, node)
+
+    return apply, undo
+
+
+def _clock_ahead(seconds: int) -> Callable[[], str]:
+    return lambda: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + seconds))
+
+
 def drop_port(
     vip: str, port: int, data_only: bool = False
 ) -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
@@ -878,9 +908,12 @@ MUTATIONS: list[Mutation] = [
     _m(
         "other-kernel",
         "HA-OS-002",
-        "the node runs another kernel (uname -r)",
+        "the node runs another kernel (VMs: booted with the image's cloud kernel; containers: uname -r)",
         "node3",
-        wrapper("uname", '[ "$1" = -r ] && { echo 3.10.0-957.el7.x86_64; exit 0; }; exec /bin/uname "$@"'),
+        on_vm(
+            wrapper("uname", '[ "$1" = -r ] && { echo 3.10.0-957.el7.x86_64; exit 0; }; exec /bin/uname "$@"'),
+            kernel=lambda: "cloud",
+        ),
     ),
     _m(
         "hostname-localhost",
@@ -894,9 +927,9 @@ MUTATIONS: list[Mutation] = [
     _m(
         "clock-ahead",
         "HA-OS-006",
-        "the node's clock an hour ahead (date)",
+        "the node's clock an hour ahead (VMs: its RTC at boot, no time server; containers: date)",
         "node1",
-        wrapper("date", 'exec /bin/date -d "+3600 seconds" "$@"'),
+        on_vm(wrapper("date", 'exec /bin/date -d "+3600 seconds" "$@"'), rtc_base=_clock_ahead(3600)),
     ),
     _m(
         "nonlocal-bind-off",
@@ -1514,6 +1547,16 @@ SCENARIOS: list[ScenarioMutation] = [
         lambda v, n: v.sh(n, "systemctl enable --now mariadb"),
         "after the DB node returned",
         topology="4node",
+    ),
+    ScenarioMutation(
+        "db-node-not-enabled-reboot",
+        "HA-SURV-006",
+        "MariaDB not enabled at boot on a DB-HA node: after its reboot replication does not run both ways",
+        "HA-SURV-006[reboot-{node}]",
+        "db2",
+        _service("disable", "mariadb"),
+        lambda v, n: v.sh(n, "systemctl enable --now mariadb"),
+        "did not converge",
     ),
 ]
 

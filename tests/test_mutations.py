@@ -89,6 +89,41 @@ def history_read(cid: str, baseline: dict[str, str], got: dict[str, str]) -> boo
     return cid.startswith(HISTORY) and baseline.get(cid) == "skipped" and got.get(cid) == "passed"
 
 
+def test_the_kernel_and_clock_mutations_reboot_a_vm_and_wrap_a_container() -> None:
+    """On the VM driver the node is booted with the other kernel or its RTC ahead (issue 26),
+    then booted plainly on undo; on containers the wrappers stay."""
+
+    class FakeLab:
+        def __init__(self, machines: str) -> None:
+            self.machines = machines
+            self.calls: list[str] = []
+
+        def status(self) -> Any:
+            return type("S", (), {"machines": self.machines, "vips": {}})()
+
+        def stop(self, node: str) -> None:
+            self.calls.append(f"stop {node}")
+
+        def start(self, node: str, **vm: str) -> None:
+            self.calls.append(f"start {node} {sorted(vm)}")
+
+        def ssh(self, node: str, command: str, timeout: float = 60) -> Any:
+            self.calls.append(f"ssh {node} {command.split(maxsplit=1)[0]}")
+            return subprocess.CompletedProcess([], 0, "", "")
+
+    by_id = {m.id: m for m in mx.MUTATIONS}
+    for mid, field_ in (("other-kernel", "kernel"), ("clock-ahead", "rtc_base")):
+        vm = FakeLab("vm")
+        view = mx.View(vm)  # type: ignore[arg-type]
+        view.settle = lambda: None  # type: ignore[method-assign]
+        by_id[mid].apply(view, "node3")
+        by_id[mid].undo(view, "node3")
+        assert vm.calls == ["stop node3", f"start node3 ['{field_}']", "stop node3", "start node3 []"], vm.calls
+        nspawn = FakeLab("nspawn")
+        by_id[mid].apply(mx.View(nspawn), "node3")  # type: ignore[arg-type]
+        assert nspawn.calls == ["ssh node3 printf"], nspawn.calls
+
+
 def test_judge_finds_survivors_and_collateral() -> None:
     m = mx.MUTATIONS[0]  # HA-OS-001 on node2
     base = {"HA-OS-001[node2]": "passed", "HA-OS-001[node1]": "passed", "HA-DB-003[db1]": "passed"}

@@ -1,8 +1,10 @@
 """The VM machine driver (issue 26, bootstrap/lab/vm.py): its pieces without a VM (QEMU's
-command line, the guest agent's addresses in ``ip -j`` shape, the lab's plan), and one real VM on
-a bridge of its own: it boots and answers over SSH, runs its own kernel under a hypervisor the
-guest can see, and a power cut (QEMU killed) loses a file the guest wrote but never synced,
-while a synced one survives. Skipped, with the reason, where QEMU or root is missing."""
+command line, the guest agent's addresses in ``ip -j`` shape, the lab's plan), and real VMs on
+a bridge of their own: one boots and answers over SSH, runs its own kernel under a hypervisor
+the guest can see, passes HA-OS-002 and HA-OS-006, and a power cut (QEMU killed) loses a file
+the guest wrote but never synced, while a synced one survives; another, booted with the other
+kernel and its clock ahead, fails both checks. Skipped, with the reason, where QEMU or root is
+missing."""
 
 from __future__ import annotations
 
@@ -53,12 +55,19 @@ def test_qemus_command_line_carries_the_disk_tap_seed_and_shares_and_no_secret(t
     assert f"file={tmp_path}/vmtest/disk.qcow2,if=virtio,format=qcow2" in joined
     assert "tap,id=n0,ifname=vt-vmtest,script=no,downscript=no" in joined
     assert f"mac={mac_for('10.213.98.10')}" in joined and mac_for("10.213.98.10") == "52:54:0a:d5:62:0a"
-    assert f"path={tmp_path}/vmtest/seed,mount_tag=seed" in joined
+    assert f"file={tmp_path}/vmtest/seed.img,if=virtio,format=raw,readonly=on" in joined
+    assert joined.index("disk.qcow2") < joined.index("seed.img")  # the root stays /dev/vda
+    assert f"-kernel {tmp_path}/image/vmlinuz -initrd {tmp_path}/image/initrd.img" in joined
     assert f"path={tmp_path}/tools,mount_tag=share0,security_model=passthrough,readonly=on" in joined
     assert "root=/dev/vda" in joined and "-rtc base=utc" in joined
     assert "password" not in joined.lower() and "secret" not in joined.lower()
     assert "-accel kvm -cpu host" in " ".join(qemu_argv(vm(tmp_path, accel="kvm")))
     assert "-rtc base=2026-12-03T10:02:00" in " ".join(qemu_argv(vm(tmp_path, rtc_base="2026-12-03T10:02:00")))
+    assert f"-kernel {tmp_path}/image/vmlinuz-cloud -initrd {tmp_path}/image/initrd.img-cloud" in " ".join(
+        qemu_argv(vm(tmp_path, kernel="cloud"))
+    )
+    with pytest.raises(LabError, match="no kernel flavour 'rt'"):
+        qemu_argv(vm(tmp_path, kernel="rt"))
 
 
 def test_the_guest_agents_interfaces_read_as_ip_json() -> None:
@@ -113,6 +122,20 @@ def booted(tmp_path: Path) -> Iterator[Standalone]:
     yield from boot_one(tmp_path)
 
 
+def judged(vm: Standalone, requirement: str) -> str:
+    """``requirement`` judged on the VM's own answers to its probes (kernel, date), in node1's
+    place of the recorded 5node lab whose inventory expects the image's generic kernel, as the
+    lab's inventory of VMs does (bootstrap/lab/files.py)."""
+    source = RecordedFactSource.from_dir(LAB, at=time.time() - 0.1)
+    for fact in ("kernel", "date"):
+        done = vm.ssh(PROBES[fact].command)
+        source.outputs["node1"][fact] = (done.returncode, done.stdout)  # type: ignore[index]
+    data = yaml.safe_load((LAB / "inventory.yaml").read_text())
+    data["expect"] = {"kernel": vm_image.kernel_release(vm.machine.image)}
+    rt = SiteRuntime.create(inv.parse(data), None, "postinstall", source=source)
+    return outcome(rt, requirement, "node1", None)
+
+
 @pytest.mark.lab
 def test_a_vm_runs_its_own_kernel_and_a_power_cut_loses_what_it_never_synced(booted: Standalone) -> None:
     m = booted.machine
@@ -121,6 +144,7 @@ def test_a_vm_runs_its_own_kernel_and_a_power_cut_loses_what_it_never_synced(boo
     assert kernel == vm_image.kernel_release(m.image) != os.uname().release
     assert virt in ("kvm", "qemu") and hostname == "vmtest" and share == "share"
     assert "10.213.98.10" in addresses(m.addr_output())  # through the guest agent, not the network
+    assert judged(booted, "HA-OS-002") == "passed" and judged(booted, "HA-OS-006") == "passed"
     # A synced file, then one written and not synced (ext4 commits its journal every 5 s): cut at once.
     booted.ssh("echo kept > /root/synced && sync && echo lost > /root/unsynced")
     m.kill()
@@ -133,23 +157,25 @@ def test_a_vm_runs_its_own_kernel_and_a_power_cut_loses_what_it_never_synced(boo
 
 
 @pytest.fixture
-def clock_ahead(tmp_path: Path) -> Iterator[Standalone]:
-    """A VM whose clock starts 120 s ahead (QEMU's -rtc base=), with no time server to reach."""
-    yield from boot_one(tmp_path, rtc_base=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 120)))
+def mutated(tmp_path: Path) -> Iterator[Standalone]:
+    """A VM booted with the image's other kernel (cloud) and its clock 120 s ahead (QEMU's
+    -rtc base=), with no time server to reach: both mutations real, no wrapper."""
+    ahead = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 120))
+    yield from boot_one(tmp_path, kernel="cloud", rtc_base=ahead)
 
 
 @pytest.mark.lab
-def test_the_clock_mutation_is_real_on_a_vm_and_caught(clock_ahead: Standalone) -> None:
-    """HA-OS-006 judges the VM's own answer to its probe, in node1's place of the recorded 5node
-    lab: a clock that started 120 s ahead (no wrapper around date, unlike on nspawn)."""
-    done = clock_ahead.ssh(PROBES["date"].command)
-    source = RecordedFactSource.from_dir(LAB, at=time.time() - 0.1)
-    source.outputs["node1"]["date"] = (done.returncode, done.stdout)  # type: ignore[index]
-    inventory = inv.parse(yaml.safe_load((LAB / "inventory.yaml").read_text()))
-    rt = SiteRuntime.create(inventory, None, "postinstall", source=source)
-    clock = outcome(rt, "HA-OS-006", "node1", None)
+def test_the_kernel_and_clock_mutations_are_real_on_a_vm_and_caught(mutated: Standalone) -> None:
+    m = mutated.machine
+    cloud = vm_image.kernel_release(m.image, "cloud")
+    assert mutated.ssh("uname -r").stdout.strip() == cloud != vm_image.kernel_release(m.image)
+    kernel = judged(mutated, "HA-OS-002")
+    assert kernel == f"failed: kernel is {cloud}, expected {vm_image.kernel_release(m.image)}", kernel
+    clock = judged(mutated, "HA-OS-006")
     assert clock.startswith("failed: clock differs from the runner's by"), clock
     assert 100 < float(clock.split(" by ")[1].split(" s")[0]) < 140, clock
+    # The cloud kernel has no 9p: the node has its identity (the seed disk) but not the shares.
+    assert vm_image.NO_9P in m.console_log.read_text(errors="replace")
 
 
 def test_a_guest_that_cannot_read_its_seed_says_so_at_once(tmp_path: Path) -> None:
@@ -157,4 +183,4 @@ def test_a_guest_that_cannot_read_its_seed_says_so_at_once(tmp_path: Path) -> No
     m.home.mkdir(parents=True)
     assert m.boot_failure() is None  # no console yet
     m.console_log.write_text("[FAILED] Failed to start ha-lab-seed.service - ha-lab: this VM's identity\n")
-    assert m.boot_failure() == "vmtest: the guest could not read its seed share (9p): no identity, no SSH key"
+    assert m.boot_failure() == "vmtest: the guest could not read its seed disk: no identity, no SSH key"

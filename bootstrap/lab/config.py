@@ -39,9 +39,13 @@ PACKAGES: tuple[str, ...] = (
 # network (a partitioned VM still holds its VIPs), and chrony: a VM keeps its own clock, so the
 # deployer runs the distribution's time service there (bootstrap/deploy/steps.py), and the lab
 # has no mirror to fetch it from.
-# One kernel: Debian 12's cloud flavour, the other kernel of the archive, has no 9p, so a node
-# booted with it cannot read its seed share (tried 2026-12-03); the kernel mutation needs another.
-_KERNELS = {"x86_64": ("linux-image-amd64",), "aarch64": ("linux-image-arm64",)}
+# Two kernels: the generic one every VM boots, and the archive's other flavour (cloud), which the
+# kernel mutation boots a node with (bootstrap/lab/vm_image.py FLAVOURS). The cloud kernel has no
+# 9p, so identity comes on a seed disk, and the host's shares are not mounted on such a node.
+_KERNELS = {
+    "x86_64": ("linux-image-amd64", "linux-image-cloud-amd64"),
+    "aarch64": ("linux-image-arm64", "linux-image-cloud-arm64"),
+}
 VM_PACKAGES: tuple[str, ...] = (
     *PACKAGES,
     *_KERNELS.get(os.uname().machine, ()),

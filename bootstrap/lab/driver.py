@@ -16,8 +16,9 @@ from bootstrap.lab.machine import State
 
 
 class LabDriver(Driver):
-    """The local lab's nspawn machines: a power cut writes the node cgroup's ``cgroup.kill``, a
-    clean stop is nspawn's shutdown, a partition detaches the node's veth."""
+    """The local lab's machines (nspawn containers or VMs): a power cut writes the node cgroup's
+    ``cgroup.kill``, a clean stop is nspawn's shutdown (a VM's ACPI power-down), a reboot the
+    node's own, a freeze the cgroup freezer (a VM paused), a partition detaches the node's link."""
 
     name = "lab"
     managed = True
@@ -72,6 +73,15 @@ class LabDriver(Driver):
     def start(self, node: str) -> None:
         if self.lab.machine(node).state() is State.STOPPED:
             self.lab.start(node)
+
+    def reboot(self, node: str) -> None:
+        try:
+            self.lab.reboot(node)
+        except LabError as exc:
+            raise FaultError(str(exc)) from None
+
+    def freeze(self, node: str, frozen: bool = True) -> None:
+        self.lab.freeze(node, frozen)
 
     def partition(self, node: str) -> None:
         self.lab.partition(node)

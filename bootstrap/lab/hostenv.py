@@ -7,6 +7,7 @@ import ipaddress
 import json
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -117,3 +118,21 @@ def apt_mirror(root: Path = Path("/etc/apt")) -> str:
         return debian.apt_mirror(root)
     except debian.NoMirror as exc:
         raise LabError(str(exc)) from None
+
+
+def ssh_banner(address: str, timeout: float = 0.5) -> bool:
+    """Whether an SSH server greets on ``address``:22 within ``timeout`` seconds."""
+    try:
+        with socket.create_connection((address, 22), timeout=timeout) as s:
+            s.settimeout(timeout)
+            return s.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def console_tail(path: Path, lines: int = 10) -> str:
+    """The last ``lines`` of a machine's console log."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no console log)"

@@ -11,9 +11,7 @@ import concurrent.futures
 import contextlib
 import ipaddress
 import shlex
-import socket
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock, Timeout
 
 from bootstrap import inventory as inv
-from bootstrap.lab import config, files, host, rootfs, vm_image
+from bootstrap.lab import config, files, host, readiness, rootfs, vm_image
 from bootstrap.lab import state as labstate
 from bootstrap.lab.hostenv import LabError, check_subnet, require_root, require_tools
 from bootstrap.lab.machine import Machine, State
@@ -40,6 +38,8 @@ TCG_NOTE = (
     "note: these VMs are emulated (TCG); on a host this small a guest spawns a process in about 0.4 s, so "
     "the document's 1 s track scripts time out and keepalived holds no VIP (docs/lab.md, VM machines)"
 )
+
+BOOT_ID = "cat /proc/sys/kernel/random/boot_id"  # a new one at every boot (nspawn: of the container)
 
 
 class Lab:
@@ -199,31 +199,7 @@ class Lab:
         self._wait_ready(machines)
 
     def _wait_ready(self, machines: list[Machine]) -> None:
-        """Wait until every machine answers SSH and its systemd finished booting (each within
-        its own ``boot_timeout``)."""
-
-        def ready(m: Machine) -> None:
-            timeout = m.boot_timeout
-            deadline = time.monotonic() + timeout
-            last = ""
-            while time.monotonic() < deadline:
-                if not m.populated():
-                    tail = _tail(m.console_log)
-                    raise LabError(f"{m.name}: the machine exited while booting; console:\n{tail}")
-                failed = m.boot_failure()
-                if failed:
-                    raise LabError(failed)
-                if _ssh_banner(str(m.address), timeout=m.banner_timeout):
-                    proc = self.ssh(m.name, "systemctl is-system-running --wait", timeout=deadline - time.monotonic())
-                    last = proc.stdout.strip()
-                    if last in ("running", "degraded"):
-                        return
-                time.sleep(m.poll_interval)
-            raise LabError(f"{m.name}: not ready after {timeout:g} s (systemd: {last or 'no SSH'})")
-
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(machines))) as pool:
-            for fut in [pool.submit(ready, m) for m in machines]:
-                fut.result()
+        readiness.wait_ready(machines, self.ssh)
 
     # Node operations -----------------------------------------------------------
     def ssh_argv(self, node: str, command: str | None = None) -> list[str]:
@@ -308,12 +284,44 @@ class Lab:
         self._forget(node)
         self.machine(node).shutdown()
 
-    def start(self, node: str) -> None:
+    def start(self, node: str, **vm: Any) -> None:
+        """Boot the node and wait for it; ``vm``: VmMachine fields for this boot only (the
+        real mutations': ``kernel="cloud"``, ``rtc_base``). Raises LabError on containers."""
         with self._locked():
             st = self.state()
             m = self.machine(node)
+            if vm and not isinstance(m, VmMachine):
+                raise LabError(f"{node} is a container: it boots the host's kernel and clock ({', '.join(vm)})")
+            for name, value in vm.items():
+                setattr(m, name, value)
             self._forget(node)
             self._start([m], st)
+
+    def reboot(self, node: str) -> None:
+        """The node reboots itself (``systemctl reboot``: its units stopped in order, its boot
+        from the start); returns once it is ready again. A VM's QEMU runs on across the reboot;
+        nspawn ends with the container's reboot (exit 133) and is started again, as
+        systemd-nspawn@.service's RestartForceExitStatus=133 does. Raises LabError if it does
+        not come back within the machine's boot_timeout."""
+        m = self.machine(node)
+        boot_id = self.ssh(node, BOOT_ID, timeout=10).stdout.strip()
+        if not boot_id:
+            raise LabError(f"{node}: does not answer; it cannot be asked to reboot")
+        self.ssh(node, "systemctl reboot", timeout=10)
+        self._forget(node)
+        readiness.wait_down(m)
+        if m.populated():
+            self._wait_ready([m])
+        else:
+            self.start(node)
+        if self.ssh(node, BOOT_ID, timeout=10).stdout.strip() in ("", boot_id):
+            raise LabError(f"{node}: answered again without a new boot id: it did not reboot")
+
+    def freeze(self, node: str, frozen: bool = True) -> None:
+        """Freeze the node (a VM paused; a container's processes frozen) or thaw it."""
+        self.machine(node).freeze(frozen)
+        if not frozen:
+            self._forget(node)
 
     def partition(self, node: str) -> None:
         self._forget(node)
@@ -378,19 +386,3 @@ class Lab:
     def leftovers(self) -> list[str]:
         """Anything of the lab still present on the host (empty after down)."""
         return host.leftovers(self.paths)
-
-
-def _ssh_banner(address: str, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((address, 22), timeout=timeout) as s:
-            s.settimeout(timeout)
-            return s.recv(4).startswith(b"SSH-")
-    except OSError:
-        return False
-
-
-def _tail(path: Path, lines: int = 10) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no console log)"

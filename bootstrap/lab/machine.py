@@ -360,6 +360,14 @@ class Machine:
             raise LabError(f"{self.name}: processes still running {timeout:g} s after {what}") from None
         self.clear_runtime_leftovers()
 
+    def freeze(self, frozen: bool = True) -> None:
+        """Freeze every process of the machine (cgroup v2 freezer) or thaw it. Unlike a paused VM
+        its network namespace still answers (ARP, ping, TCP handshakes): hung processes."""
+        (self.cgroup / "cgroup.freeze").write_text("1" if frozen else "0")
+        want = f"frozen {int(frozen)}"
+        events = self.cgroup / "cgroup.events"
+        wait_until(want, lambda: None if want in events.read_text() else "not yet", 10, interval=0.02)
+
     def partition(self) -> None:
         """Cut the node off the lab network; it keeps running and keeps its
         addresses, as a node behind a failed switch port does."""

@@ -6,8 +6,9 @@ page cache, is lost), and what the lab counts and removes per node stays one cod
 differences, as physics has them: a clean stop is ACPI power-down (QMP ``system_powerdown``);
 a frozen machine is the VM paused (QMP ``stop``/``cont``); a partition is the VM's tap taken off
 the bridge; its addresses are read through the QEMU guest agent, which needs no network (a
-partitioned VM still holds its VIPs). Identity comes from a per-VM 9p seed share
-(bootstrap/lab/vm_image.py), written by the same ``personalize`` as a container's.
+partitioned VM still holds its VIPs). Identity comes from a per-VM seed disk
+(bootstrap/lab/vm_image.py), written from what the same ``personalize`` writes for a container.
+``kernel`` picks the image's kernel flavour (the kernel mutation boots a node with "cloud").
 
 Accelerator: hardware KVM where a guest kernel really boots under it within ``KVM_TRIAL_S``
 (``choose_accel``), else emulation (TCG: timings are not comparable with hardware's).
@@ -37,9 +38,9 @@ KVM_TRIAL_S = 20.0
 QEMU = "qemu-system-x86_64" if os.uname().machine == "x86_64" else "qemu-system-aarch64"
 # mitigations=off: the guest's Spectre/Meltdown work on every system call, emulated, costs more
 # than anything the lab's guests do; none runs code it does not trust.
-# systemd.show_status=error: a unit that fails at boot (the seed share unread) says so on the console.
+# systemd.show_status=error: a unit that fails at boot (the seed disk unread) says so on the console.
 CMDLINE = "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.show_status=error mitigations=off"
-SEED_FAILED = "Failed to start ha-lab-seed.service"
+SEED_FAILED = ("Failed to start ha-lab-seed.service", "Dependency failed for ha-lab-seed.service")
 TCG_TB_MIB = 256  # the translation cache per VM (QEMU's default takes up to 1 GiB of RSS)
 
 
@@ -49,18 +50,19 @@ def mac_for(address: str) -> str:
 
 
 def qemu_argv(m: VmMachine) -> list[str]:
-    """QEMU's command line for the machine (no secret on it: keys travel in the seed share)."""
+    """QEMU's command line for the machine (no secret on it: keys travel on the seed disk)."""
     smp = "1" if m.accel == "tcg" else "2"
     cpu = "max" if m.accel == "tcg" else "host"
     accel = f"tcg,tb-size={TCG_TB_MIB}" if m.accel == "tcg" else m.accel
+    kernel, initrd = vm_image.boot_files(m.image, m.kernel)
     argv = [
         QEMU, "-name", m.name, "-nodefaults", "-no-user-config", "-display", "none",
         "-machine", "q35", "-accel", accel, "-cpu", cpu, "-smp", smp, "-m", str(m.memory_mib),
-        "-kernel", str(m.image / vm_image.KERNEL), "-initrd", str(m.image / vm_image.INITRD), "-append", CMDLINE,
-        "-drive", f"file={m.disk},if=virtio,format=qcow2",
+        "-kernel", str(kernel), "-initrd", str(initrd), "-append", CMDLINE,
+        "-drive", f"file={m.disk},if=virtio,format=qcow2",  # first: the root, /dev/vda
+        "-drive", f"file={m.seed_disk},if=virtio,format=raw,readonly=on",
         "-netdev", f"tap,id=n0,ifname={m.veth},script=no,downscript=no",
         "-device", f"virtio-net-pci,netdev=n0,mac={mac_for(str(m.address))}",
-        "-virtfs", f"local,path={m.seed},mount_tag=seed,security_model=passthrough,readonly=on",
         "-chardev", f"socket,id=qga,path={m.qga_socket},server=on,wait=off",
         "-device", "virtio-serial-pci", "-device", "virtserialport,chardev=qga,name=org.qemu.guest_agent.0",
         "-qmp", f"unix:{m.qmp_socket},server=on,wait=off",
@@ -117,6 +119,7 @@ class VmMachine(Machine):
     accel: str = "tcg"
     memory_mib: int = 1280
     rtc_base: str = "utc"  # QEMU's -rtc base=: "utc" or a date the guest's clock starts from
+    kernel: str = ""  # the image's kernel flavour (vm_image.FLAVOURS): "" generic, "cloud"
     # Readiness as an emulated guest bears it: five reach their login prompts in about 3 min
     # here, and an sshd polled every 50 ms refuses connections (MaxStartups).
     boot_timeout = 900.0
@@ -136,6 +139,10 @@ class VmMachine(Machine):
         return self.seed / "root"
 
     @property
+    def seed_disk(self) -> Path:  # the seed directory as a disk, written at each boot
+        return self.home / "seed.img"
+
+    @property
     def disk(self) -> Path:
         return self.home / "disk.qcow2"
 
@@ -148,7 +155,7 @@ class VmMachine(Machine):
         return self.home / "qga.sock"
 
     def ensure_mounted(self) -> None:
-        """The VM's overlay disk on the shared image, and its seed share's skeleton."""
+        """The VM's overlay disk on the shared image, and its seed directory's skeleton."""
         require_tools([QEMU, "qemu-img"])
         (self.merged / "etc/ssh").mkdir(parents=True, exist_ok=True)
         (self.merged / "etc/machine-id").touch()
@@ -174,6 +181,7 @@ class VmMachine(Machine):
         if self.populated():
             return
         self.clear_runtime_leftovers()
+        vm_image.seed_disk(self.seed, self.seed_disk)
         self.cgroup.mkdir(parents=True, exist_ok=True)
         self._tap()
         script = 'echo $$ > "$0/cgroup.procs" && exec "$@"'
@@ -196,8 +204,9 @@ class VmMachine(Machine):
         except LabError:
             self.kill()
 
-    def pause(self, frozen: bool = True) -> None:
-        """Freeze the VM (its clock and all) or let it run on: QMP ``stop``/``cont``."""
+    def freeze(self, frozen: bool = True) -> None:
+        """Freeze the VM (its clock, its network stack and all) or let it run on: QMP
+        ``stop``/``cont``."""
         command = {"execute": "stop" if frozen else "cont"}
         _rpc(self.qmp_socket, [{"execute": "qmp_capabilities"}, command], greeting=True)
 
@@ -217,11 +226,12 @@ class VmMachine(Machine):
         return None  # no process of the host is inside the guest
 
     def boot_failure(self) -> str | None:
-        """Why the guest cannot come up, read off its console (its seed share unread: no
+        """Why the guest cannot come up, read off its console (its seed disk unread: no
         address, no key), or None."""
         with contextlib.suppress(OSError):
-            if SEED_FAILED in self.console_log.read_text(errors="replace"):
-                return f"{self.name}: the guest could not read its seed share (9p): no identity, no SSH key"
+            console = self.console_log.read_text(errors="replace")
+            if any(line in console for line in SEED_FAILED):
+                return f"{self.name}: the guest could not read its seed disk: no identity, no SSH key"
         return None
 
     def clear_runtime_leftovers(self) -> None:

@@ -4,12 +4,15 @@ kernel and initramfs beside it for QEMU's direct kernel boot. Built offline from
 packages (``rootfs.build`` with ``config.VM_PACKAGES``) and ``mke2fs -d`` (no loop mount, no
 root file system of the host touched), cached under a key of the tree and this recipe.
 
-A guest learns who it is from a 9p share the host prepares per VM (``seed``): early in its boot
-``ha-lab-seed.service`` copies the share's ``root/`` over / (host name, address, SSH host key,
-authorized key, /etc/hosts: what ``Machine.personalize`` writes) and mounts the shares listed in
-its ``mounts`` file (the lab's tools, the control nodes' shared directory), so the image itself
-carries no identity. Its NIC is named host0 as nspawn names a container's, so the deployer, the
-checks and the mutations see one name on both drivers.
+A guest learns who it is from a seed disk the host writes per VM at each boot (``seed_disk``: a
+small ext4 image labelled ha-lab-seed, read-only to the guest): early in its boot
+``ha-lab-seed.service`` copies the disk's ``root/`` over / (host name, address, SSH host key,
+authorized key, /etc/hosts: what ``Machine.personalize`` writes) and mounts the host's 9p shares
+listed in its ``mounts`` file (the lab's tools, the control nodes' shared directory), so the image
+itself carries no identity. A disk, not a share, because the archive's other kernel (cloud, which
+the kernel mutation boots) has no 9p: a node on it comes up with its identity and without the
+shares, and says so on its console. Its NIC is named host0 as nspawn names a container's, so the
+deployer, the checks and the mutations see one name on both drivers.
 """
 
 from __future__ import annotations
@@ -26,17 +29,24 @@ from filelock import FileLock
 from bootstrap.lab import config, rootfs
 from bootstrap.lab.hostenv import LabError, require_root, require_tools, run
 
-RECIPE = 3  # bumped when the files below or the image's making change
+RECIPE = 4  # bumped when the files below or the image's making change
 IMAGE_SIZE = "6G"  # sparse: what the guests write lands in their overlays
 COMPLETE_MARK = "image.json"
 BASE, KERNEL, INITRD = "base.raw", "vmlinuz", "initrd.img"
+# Kernel flavours in the image: "" is the generic kernel every VM boots, "cloud" the archive's
+# other build (config._KERNELS), told apart by Debian's package names (vmlinuz-<abi>-cloud-<arch>).
+FLAVOURS = ("", "cloud")
+SEED_LABEL = "ha-lab-seed"
+SEED_SIZE = "16M"
+NO_9P = "ha-lab-seed: this kernel has no 9p; the host's shares are not mounted"
 
 LINK_FILE = "[Match]\nDriver=virtio_net\n\n[Link]\nName=host0\n"
 SEED_UNIT = """\
 [Unit]
-Description=ha-lab: this VM's identity and the host's shares (9p tag "seed")
+Description=ha-lab: this VM's identity (seed disk) and the host's shares (9p)
 DefaultDependencies=no
-After=local-fs.target
+Requires=dev-disk-by\\x2dlabel-ha\\x2dlab\\x2dseed.device
+After=local-fs.target dev-disk-by\\x2dlabel-ha\\x2dlab\\x2dseed.device
 Before=sysinit.target systemd-networkd.service ssh.service systemd-hostnamed.service
 ConditionVirtualization=vm
 
@@ -48,17 +58,20 @@ ExecStart=/usr/local/sbin/ha-lab-seed
 [Install]
 WantedBy=sysinit.target
 """
-SEED_SCRIPT = """\
+SEED_SCRIPT = f"""\
 #!/bin/sh
-# ha-lab: copy this VM's identity from the host's seed share, mount the shares it lists.
+# ha-lab: copy this VM's identity from the host's seed disk, mount the shares it lists.
 set -eu
-modprobe 9pnet_virtio 2>/dev/null || true
 seed=/run/ha-lab-seed
 mkdir -p "$seed"
-mount -t 9p -o trans=virtio,version=9p2000.L,ro seed "$seed"
+mount -o ro LABEL={SEED_LABEL} "$seed"
 cp -a "$seed/root/." /
 hostname "$(cat /etc/hostname)"
-if [ -f "$seed/mounts" ]; then
+modprobe 9pnet_virtio 2>/dev/null || true
+modprobe 9p 2>/dev/null || true
+if [ -s "$seed/mounts" ] && ! grep -qw 9p /proc/filesystems; then
+    echo "{NO_9P}" > /dev/console
+elif [ -f "$seed/mounts" ]; then
     while read -r tag path mode; do
         mkdir -p "$path"
         mount -t 9p -o "trans=virtio,version=9p2000.L,msize=262144,$mode" "$tag" "$path"
@@ -96,15 +109,39 @@ def _guest_files(tree: Path) -> None:
     (tree / "etc/fstab").write_text("# ha-lab: the root is the kernel command line's; shares mount from the seed\n")
 
 
-def _boot_files(tree: Path) -> tuple[Path, Path]:
-    kernels = sorted((tree / "boot").glob("vmlinuz-*"))
-    if not kernels:
-        raise LabError(f"the VM root file system {tree} has no kernel in /boot (config.VM_PACKAGES)")
-    version = kernels[-1].name.removeprefix("vmlinuz-")
-    initrd = tree / "boot" / f"initrd.img-{version}"
-    if not initrd.is_file():
-        raise LabError(f"the VM root file system {tree} has no initramfs for kernel {version}")
-    return kernels[-1], initrd
+def _boot_files(tree: Path) -> dict[str, tuple[Path, Path]]:
+    """Each flavour's kernel and initramfs in the tree's /boot: {flavour: (vmlinuz, initrd)}."""
+    found: dict[str, tuple[Path, Path]] = {}
+    for kernel in sorted((tree / "boot").glob("vmlinuz-*")):
+        version = kernel.name.removeprefix("vmlinuz-")
+        flavour = "cloud" if "-cloud-" in version else ""
+        initrd = tree / "boot" / f"initrd.img-{version}"
+        if not initrd.is_file():
+            raise LabError(f"the VM root file system {tree} has no initramfs for kernel {version}")
+        found[flavour] = (kernel, initrd)
+    missing = [f or "generic" for f in FLAVOURS if f not in found]
+    if missing:
+        raise LabError(f"the VM root file system {tree} lacks the {', '.join(missing)} kernel (config.VM_PACKAGES)")
+    return found
+
+
+def boot_files(image: Path, flavour: str = "") -> tuple[Path, Path]:
+    """The kernel and initramfs QEMU boots for ``flavour`` (one of FLAVOURS)."""
+    if flavour not in FLAVOURS:
+        raise LabError(f"no kernel flavour {flavour!r} in the VM image; flavours: generic, cloud")
+    suffix = f"-{flavour}" if flavour else ""
+    return image / (KERNEL + suffix), image / (INITRD + suffix)
+
+
+def seed_disk(seed: Path, disk: Path) -> None:
+    """Write the directory ``seed`` as the VM's seed disk (ext4 labelled SEED_LABEL, mode 0600:
+    it carries the SSH host key). Raises LabError with mke2fs's complaint."""
+    disk.unlink(missing_ok=True)
+    proc = run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", SEED_LABEL, "-d", str(seed), str(disk), SEED_SIZE],
+               check=False, timeout=60)  # fmt: skip
+    if proc.returncode != 0:
+        raise LabError(f"mke2fs could not write the seed disk {disk}: {(proc.stderr or proc.stdout).strip()[-300:]}")
+    disk.chmod(0o600)
 
 
 def build(log=sys.stderr) -> Path:  # type: ignore[no-untyped-def]
@@ -125,9 +162,11 @@ def build(log=sys.stderr) -> Path:  # type: ignore[no-untyped-def]
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         _guest_files(tree)
-        kernel, initrd = _boot_files(tree)
-        shutil.copy2(kernel, tmp / KERNEL)
-        shutil.copy2(initrd, tmp / INITRD)
+        kernels = _boot_files(tree)
+        for flavour, (kernel, initrd) in kernels.items():
+            dest_kernel, dest_initrd = boot_files(tmp, flavour)
+            shutil.copy2(kernel, dest_kernel)
+            shutil.copy2(initrd, dest_initrd)
         raw = tmp / BASE
         proc = run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "ha-lab-root", "-d", str(tree), str(raw), IMAGE_SIZE],
                    check=False, timeout=900)  # fmt: skip
@@ -135,7 +174,8 @@ def build(log=sys.stderr) -> Path:  # type: ignore[no-untyped-def]
             shutil.rmtree(tmp, ignore_errors=True)
             raise LabError(f"mke2fs could not make the VMs' image: {(proc.stderr or proc.stdout).strip()[-300:]}")
         raw.chmod(0o444)  # the overlays' backing file: never written
-        meta = {"tree": tree.name, "kernel": kernel.name, "recipe": RECIPE, "size": IMAGE_SIZE}
+        names = {flavour: kernel.name for flavour, (kernel, _) in kernels.items()}
+        meta = {"tree": tree.name, "kernels": names, "recipe": RECIPE, "size": IMAGE_SIZE}
         (tmp / COMPLETE_MARK).write_text(json.dumps(meta, indent=2))
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
@@ -153,6 +193,7 @@ def prune(keep: set[Path]) -> list[Path]:
     return removed
 
 
-def kernel_release(image: Path) -> str:
-    """The guests' kernel release ("6.1.0-50-amd64"), from the image's record."""
-    return str(json.loads((image / COMPLETE_MARK).read_text())["kernel"]).removeprefix("vmlinuz-")
+def kernel_release(image: Path, flavour: str = "") -> str:
+    """The release of the guests' kernel of ``flavour`` ("6.1.0-50-amd64"; cloud:
+    "6.1.0-50-cloud-amd64"), from the image's record."""
+    return str(json.loads((image / COMPLETE_MARK).read_text())["kernels"][flavour]).removeprefix("vmlinuz-")

@@ -1,4 +1,4 @@
-"""HA-SURV: kill, stop, partition and service failures the topology promises to survive."""
+"""HA-SURV: kill, stop, partition, reboot and service failures the topology promises to survive."""
 
 from __future__ import annotations
 
@@ -15,7 +15,13 @@ from suites.survival.recorder import record
 from suites.survival.scenarios import Runner
 
 # What each kind of scenario does to the nodes of its failure set, for the refusal's message.
-CUTS = {"kill": "power off", "stop": "shut down", "partition": "cut off from the network", "fatal": "power off"}
+CUTS = {
+    "kill": "power off",
+    "stop": "shut down",
+    "partition": "cut off from the network",
+    "fatal": "power off",
+    "reboot": "reboot",
+}
 
 
 def refuse_runner_node(scenario: Scenario, own: list[str]) -> None:
@@ -79,5 +85,5 @@ def flight(ctx: Context, scenario: str, started: float, why: str) -> None:
     ctx.artifacts += [str(p.relative_to(report_dir)) for p in paths]
 
 
-for requirement in ("HA-SURV-001", "HA-SURV-002", "HA-SURV-003", "HA-SURV-004", "HA-SURV-005"):
+for requirement in ("HA-SURV-001", "HA-SURV-002", "HA-SURV-003", "HA-SURV-004", "HA-SURV-005", "HA-SURV-006"):
     check(requirement)(run_scenario)

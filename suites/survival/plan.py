@@ -1,7 +1,8 @@
 """The scenarios of a topology, generated from its data: for every failure set the document
-promises to survive, a power cut, a clean shutdown and a network partition of its nodes; a
-service failure on each VIP holder; and for failures the document calls fatal, the outage and
-the recovery. ``Outcome`` is what a scenario's run found."""
+promises to survive, a power cut, a clean shutdown and a network partition of its nodes, and
+for each node it survives alone, a reboot; a service failure on each VIP holder; and for
+failures the document calls fatal, the outage and the recovery. ``Outcome`` is what a
+scenario's run found."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ KIND_REQUIREMENT = {
     "partition": "HA-SURV-003",
     "service": "HA-SURV-004",
     "fatal": "HA-SURV-005",
+    "reboot": "HA-SURV-006",
 }
 DB_SERVICES = ("db-write", "db-read", "keystone")
 FROZEN_DB = "mariadb-frozen"  # the service scenario that hangs MariaDB on the DB VIP's holder
@@ -32,7 +34,7 @@ urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # lab and s
 
 @dataclass(frozen=True)
 class Scenario:
-    kind: str  # kill | stop | partition | service | fatal
+    kind: str  # kill | stop | partition | service | fatal | reboot
     nodes: tuple[str, ...] = ()  # the failure set (service: resolved to the VIP holder at run time)
     service: str | None = None  # service scenarios: mariadb (DB VIP) or keepalived (platform VIP)
     vip: str | None = None
@@ -55,6 +57,8 @@ def generate(inventory: inv.Inventory) -> list[Scenario]:
     for nodes in failure_sets(topo.survives, by_role):
         ordered = tuple(n.name for n in inventory.nodes if n.name in nodes)
         result += [Scenario(kind, ordered) for kind in ("kill", "stop", "partition")]
+        if len(ordered) == 1:  # the node's own reboot: back by itself, settings and services in place
+            result.append(Scenario("reboot", ordered))
     if by_role.get(Role.DB_HA):
         result.append(Scenario("service", service="mariadb", vip="db"))
         # A hung database (field failure): frozen, not stopped; the kernel still accepts TCP.

@@ -163,6 +163,33 @@ def test_stop_is_a_clean_shutdown_and_start_boots_again(lab: Lab) -> None:
     assert cli("exec", node, "--", "cat", "/root/clean").stdout == "kept\n"
 
 
+def test_reboot_boots_the_node_anew_and_keeps_its_files(lab: Lab) -> None:
+    """The node's own reboot: a new boot id (nspawn gives each boot its own), its files kept,
+    its enabled units running again by themselves."""
+    node = "node2"
+    boot_id = "cat /proc/sys/kernel/random/boot_id"
+    before = cli("exec", node, "--", "sh", "-c", f"echo kept > /root/rebooted; {boot_id}").stdout
+    assert cli("reboot", node).returncode == 0
+    after = cli("exec", node, "--", "sh", "-c", f"cat /root/rebooted; {boot_id}; systemctl is-active ssh").stdout
+    kept, new_id, ssh = after.split()
+    assert kept == "kept" and new_id != before.strip() and ssh == "active"
+
+
+def test_freeze_hangs_every_process_and_thaw_lets_them_run_on(lab: Lab) -> None:
+    node, addr = "node3", address(lab, "node3")
+    assert cli("freeze", node).returncode == 0
+    try:
+        hung = cli("exec", node, "--", "true")
+        assert hung.returncode != 0  # sshd accepts nothing: its processes are frozen
+        assert lab.machine(node).pids() and "frozen 1" in (lab.machine(node).cgroup / "cgroup.events").read_text()
+    finally:
+        assert cli("thaw", node).returncode == 0
+    deadline = time.monotonic() + 10
+    while cli("exec", node, "--", "true").returncode != 0:
+        assert time.monotonic() < deadline, "node3 does not answer 10 s after thaw"
+    assert ssh_port_open(addr)
+
+
 def test_partition_cuts_the_node_off_and_heal_restores_it(lab: Lab) -> None:
     node, addr = "node3", address(lab, "node3")
     assert cli("partition", node).returncode == 0

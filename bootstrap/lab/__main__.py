@@ -84,6 +84,9 @@ def parser() -> argparse.ArgumentParser:
         ("stop", "Clean shutdown of the node; its files are kept"),
         ("start", "Boot a stopped or killed node again"),
         ("partition", "Cut the node off the lab network (it keeps running)"),
+        ("reboot", "The node reboots itself (systemctl reboot); returns once it is ready again"),
+        ("freeze", "Freeze the node: a VM paused, a container's processes frozen"),
+        ("thaw", "Let a frozen node run on"),
     ):
         sub.add_parser(name, help=text).add_argument("node")
     heal = sub.add_parser(
@@ -198,6 +201,7 @@ def _node_op(name: str) -> Callable[[Lab, argparse.Namespace], int]:
 COMMANDS: dict[str, Callable[[Lab, argparse.Namespace], int]] = {
     "up": _up, "deploy": _deploy, "status": _status, "exec": _exec, "kill": _node_op("kill"),
     "stop": _node_op("stop"), "start": _node_op("start"), "partition": _node_op("partition"), "heal": _heal,
+    "reboot": _node_op("reboot"), "freeze": _node_op("freeze"), "thaw": lambda lab, a: lab.freeze(a.node, False) or 0,
     "inventory": _inventory, "build": _build, "down": _down,
 }  # fmt: skip
 

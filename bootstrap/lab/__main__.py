@@ -198,10 +198,15 @@ def _node_op(name: str) -> Callable[[Lab, argparse.Namespace], int]:
     return op
 
 
+def _thaw(lab: Lab, args: argparse.Namespace) -> int:
+    lab.freeze(args.node, frozen=False)
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Lab, argparse.Namespace], int]] = {
     "up": _up, "deploy": _deploy, "status": _status, "exec": _exec, "kill": _node_op("kill"),
     "stop": _node_op("stop"), "start": _node_op("start"), "partition": _node_op("partition"), "heal": _heal,
-    "reboot": _node_op("reboot"), "freeze": _node_op("freeze"), "thaw": lambda lab, a: lab.freeze(a.node, False) or 0,
+    "reboot": _node_op("reboot"), "freeze": _node_op("freeze"), "thaw": _thaw,
     "inventory": _inventory, "build": _build, "down": _down,
 }  # fmt: skip
 

@@ -14,6 +14,7 @@ pod, and moved back to undo it).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import importlib
 import json
@@ -60,7 +61,7 @@ class FaultError(RuntimeError):
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # kill | stop | partition | service
+    kind: str  # kill | cut | stop | reboot | freeze | partition | service
     node: str
     service: str | None = None
 
@@ -158,6 +159,11 @@ class Driver(ABC):
     def start(self, node: str) -> None:
         """The node back after power_cut or stop (on a site: wait for its return)."""
 
+    def power_on(self, node: str) -> None:
+        """The node's power back after ``power_cut``, without waiting for it to boot (a whole
+        site's power returns to every node in turn); a site's nodes return by themselves."""
+        self.start(node)
+
     @abstractmethod
     def reboot(self, node: str) -> None:
         """The node reboots itself (``systemctl reboot``); returns once it answers again. Raises
@@ -196,7 +202,18 @@ class Driver(ABC):
 
     def inject(self, fault: Fault) -> None:
         self.journal.add(fault)
-        if fault.kind == "kill":
+        self._apply(fault)
+
+    def inject_together(self, faults: list[Fault]) -> None:
+        """Several faults at one moment (a whole site's power cut): all journalled first, then
+        applied concurrently, so the last node goes down with the first, not seconds after."""
+        for fault in faults:
+            self.journal.add(fault)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(faults))) as pool:
+            list(pool.map(self._apply, faults))
+
+    def _apply(self, fault: Fault) -> None:
+        if fault.kind in ("kill", "cut"):  # cut: a power cut undone by power_on
             self.power_cut(fault.node)
         elif fault.kind == "stop":
             self.stop(fault.node)
@@ -214,6 +231,8 @@ class Driver(ABC):
     def undo(self, fault: Fault) -> None:
         if fault.kind in ("kill", "stop", "reboot"):  # a reboot that failed midway: the node started
             self.start(fault.node)
+        elif fault.kind == "cut":
+            self.power_on(fault.node)
         elif fault.kind == "freeze":
             self.freeze(fault.node, frozen=False)
         elif fault.kind == "partition":

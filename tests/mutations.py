@@ -1558,6 +1558,17 @@ SCENARIOS: list[ScenarioMutation] = [
         lambda v, n: v.sh(n, "systemctl enable --now mariadb"),
         "did not converge",
     ),
+    ScenarioMutation(
+        "db-node-not-enabled-site-power-cut",
+        "HA-SURV-007",
+        "MariaDB not enabled at boot on a DB-HA node: after the whole site's power returns, replication "
+        "does not run both ways",
+        "HA-SURV-007[site-power-cut-in-order]",
+        "db2",
+        _service("disable", "mariadb"),
+        lambda v, n: v.sh(n, "systemctl enable --now mariadb"),
+        "did not converge",
+    ),
 ]
 
 

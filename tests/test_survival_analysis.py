@@ -159,7 +159,7 @@ def test_vip_moves_and_timeline() -> None:
     assert picture == "#####.....#####"
 
 
-@pytest.mark.parametrize(("topology", "count"), [("3node", 11), ("4node", 14), ("5node", 41)])
+@pytest.mark.parametrize(("topology", "count"), [("3node", 14), ("4node", 17), ("5node", 44)])
 def test_scenarios_follow_the_documented_promises(topology: str, count: int) -> None:
     plan = Lab.plan(topology, 0, ipaddress.IPv4Network("10.213.47.0/24"))
     data = {
@@ -183,6 +183,12 @@ def test_scenarios_follow_the_documented_promises(topology: str, count: int) -> 
     if topology == "5node":
         assert "kill-node2+db1" in names and "partition-node3+db2" in names
         assert not any("db1+db2" in n or "node1+node2" in n for n in names)
+    orders = {s.order: s.nodes for s in scenarios if s.kind == "site"}
+    everyone = tuple(n.name for n in inv.parse(data).nodes)
+    assert orders["in-order"] == everyone and sorted(orders["shuffled"]) == sorted(everyone) != list(orders["shuffled"])
+    db = [n for n in orders["db-last"] if n.startswith("db")] or ["node1", "node2"]  # 3node: DB HA on nodes 1-2
+    assert orders["db-last"][-len(db) :] == tuple(db)
+    assert {s.name for s in scenarios if s.kind == "site"} == {f"site-power-cut-{o}" for o in orders}
     reboots = sorted(s.nodes[0] for s in scenarios if s.kind == "reboot")
     assert reboots == sorted({n for s in scenarios if s.kind == "kill" for n in s.nodes})  # each node survived alone
     assert all(len(s.nodes) == 1 and s.requirement == "HA-SURV-006" for s in scenarios if s.kind == "reboot")

@@ -74,6 +74,10 @@ class LabDriver(Driver):
         if self.lab.machine(node).state() is State.STOPPED:
             self.lab.start(node)
 
+    def power_on(self, node: str) -> None:
+        if self.lab.machine(node).state() is State.STOPPED:
+            self.lab.start(node, wait=False)
+
     def reboot(self, node: str) -> None:
         try:
             self.lab.reboot(node)

@@ -174,7 +174,7 @@ class Lab:
                 m.destroy()
         return current
 
-    def _start(self, machines: Any, st: LabState) -> None:
+    def _start(self, machines: Any, st: LabState, wait: bool = True) -> None:
         machines = list(machines)
         hosts = {m.name: m.address for m in machines}
         pubkey = self.paths.ssh_key.with_suffix(".pub").read_text().strip()
@@ -196,7 +196,8 @@ class Lab:
         to_boot = [m for m in machines if not m.populated()]
         for m in to_boot:
             m.boot()
-        self._wait_ready(machines)
+        if wait:
+            self._wait_ready(machines)
 
     def _wait_ready(self, machines: list[Machine]) -> None:
         readiness.wait_ready(machines, self.ssh)
@@ -284,9 +285,11 @@ class Lab:
         self._forget(node)
         self.machine(node).shutdown()
 
-    def start(self, node: str, **vm: Any) -> None:
-        """Boot the node and wait for it; ``vm``: VmMachine fields for this boot only (the
-        real mutations': ``kernel="cloud"``, ``rtc_base``). Raises LabError on containers."""
+    def start(self, node: str, wait: bool = True, **vm: Any) -> None:
+        """Boot the node and wait for it (``wait``: else return once it is powered on, as a
+        whole site's power returning does not wait for each node); ``vm``: VmMachine fields for
+        this boot only (the real mutations': ``kernel="cloud"``, ``rtc_base``). Raises LabError
+        on containers."""
         with self._locked():
             st = self.state()
             m = self.machine(node)
@@ -295,7 +298,7 @@ class Lab:
             for name, value in vm.items():
                 setattr(m, name, value)
             self._forget(node)
-            self._start([m], st)
+            self._start([m], st, wait=wait)
 
     def reboot(self, node: str) -> None:
         """The node reboots itself (``systemctl reboot``: its units stopped in order, its boot

@@ -21,6 +21,7 @@ CUTS = {
     "partition": "cut off from the network",
     "fatal": "power off",
     "reboot": "reboot",
+    "site": "power off",
 }
 
 
@@ -85,5 +86,13 @@ def flight(ctx: Context, scenario: str, started: float, why: str) -> None:
     ctx.artifacts += [str(p.relative_to(report_dir)) for p in paths]
 
 
-for requirement in ("HA-SURV-001", "HA-SURV-002", "HA-SURV-003", "HA-SURV-004", "HA-SURV-005", "HA-SURV-006"):
+for requirement in (
+    "HA-SURV-001",
+    "HA-SURV-002",
+    "HA-SURV-003",
+    "HA-SURV-004",
+    "HA-SURV-005",
+    "HA-SURV-006",
+    "HA-SURV-007",
+):
     check(requirement)(run_scenario)

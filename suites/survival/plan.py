@@ -1,11 +1,13 @@
 """The scenarios of a topology, generated from its data: for every failure set the document
 promises to survive, a power cut, a clean shutdown and a network partition of its nodes, and
-for each node it survives alone, a reboot; a service failure on each VIP holder; and for
-failures the document calls fatal, the outage and the recovery. ``Outcome`` is what a
-scenario's run found."""
+for each node it survives alone, a reboot; a service failure on each VIP holder; for failures
+the document calls fatal, the outage and the recovery; and beyond the document, the whole
+site's power cut with its power returning in three orders. ``Outcome`` is what a scenario's
+run found."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +23,11 @@ KIND_REQUIREMENT = {
     "service": "HA-SURV-004",
     "fatal": "HA-SURV-005",
     "reboot": "HA-SURV-006",
+    "site": "HA-SURV-007",
 }
+# The whole site's power cut, and the orders its power returns in (nodes started one by one,
+# none waiting for the one before to boot).
+SITE_ORDERS = ("in-order", "shuffled", "db-last")
 DB_SERVICES = ("db-write", "db-read", "keystone")
 FROZEN_DB = "mariadb-frozen"  # the service scenario that hangs MariaDB on the DB VIP's holder
 STABLE_WINDOW = 5.0  # after a fault is undone, the site must stay converged this long
@@ -34,10 +40,13 @@ urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # lab and s
 
 @dataclass(frozen=True)
 class Scenario:
-    kind: str  # kill | stop | partition | service | fatal | reboot
-    nodes: tuple[str, ...] = ()  # the failure set (service: resolved to the VIP holder at run time)
+    kind: str  # kill | stop | partition | service | fatal | reboot | site
+    # The failure set (service: resolved to the VIP holder at run time; site: every node, in
+    # the order its power returns).
+    nodes: tuple[str, ...] = ()
     service: str | None = None  # service scenarios: mariadb (DB VIP) or keepalived (platform VIP)
     vip: str | None = None
+    order: str = ""  # site: one of SITE_ORDERS
 
     @property
     def requirement(self) -> str:
@@ -47,6 +56,8 @@ class Scenario:
     def name(self) -> str:
         if self.kind == "service":
             return f"{self.service}-on-{self.vip}-vip-holder"
+        if self.kind == "site":
+            return f"site-power-cut-{self.order}"
         return f"{self.kind}-{'+'.join(self.nodes)}"
 
 
@@ -66,7 +77,21 @@ def generate(inventory: inv.Inventory) -> list[Scenario]:
     result.append(Scenario("service", service="keepalived", vip="platform"))
     for nodes in failure_sets(topo.fatal, by_role):
         result.append(Scenario("fatal", tuple(n.name for n in inventory.nodes if n.name in nodes)))
+    result += [Scenario("site", order, order=name) for name, order in site_orders(inventory).items()]
     return result
+
+
+def site_orders(inventory: inv.Inventory) -> dict[str, tuple[str, ...]]:
+    """The orders a whole site's power returns in: the inventory's, a shuffled one (fixed per
+    site name, so a rerun repeats it, and never the inventory's own), and the DB nodes last."""
+    names = tuple(n.name for n in inventory.nodes)
+    shuffled = list(names)
+    random.Random(inventory.site).shuffle(shuffled)
+    if tuple(shuffled) == names:
+        shuffled = shuffled[1:] + shuffled[:1]
+    db = {n.name for n in (*inventory.nodes_with(Role.DB), *inventory.nodes_with(Role.DB_HA))}
+    db_last = tuple(n for n in names if n not in db) + tuple(n for n in names if n in db)
+    return {"in-order": names, "shuffled": tuple(shuffled), "db-last": db_last}
 
 
 @dataclass

@@ -29,6 +29,10 @@ from suites.survival.plan import (
 )
 from suites.survival.workload import SCHEMA, TABLE, History, Workload, connect, prepare_table
 
+# Where every promised service must go down, why, and what its return is counted from.
+OUTAGE = {"fatal": "the document says the platform goes down", "site": "every node was powered off"}
+RETURN = {"fatal": "the DB node returned", "site": "the power returned to every node"}
+
 
 class Runner(ClientViews):
     def __init__(self, inventory: inv.Inventory, faults: Faults, bounds: dict[str, float]) -> None:
@@ -98,8 +102,11 @@ class Runner(ClientViews):
             self.wait("every service answering before the fault", ready, 120)
             faults = self._faults_for(sc)
             fault_at = history.mark("fault: " + ", ".join(f.describe() for f in faults))
-            for f in faults:
-                self.faults.inject(f)
+            if sc.kind == "site":
+                self.faults.inject_together(faults)
+            else:
+                for f in faults:
+                    self.faults.inject(f)
             self._observe(history, sc, fault_at)
             restore_at = history.mark("restore")
             for f in reversed(faults):
@@ -108,7 +115,8 @@ class Runner(ClientViews):
             faults = []
             try:
                 settled = self._settled(history, sc, restore_at, returned)
-                out.figures["convergence_s"] = round(self.wait("convergence", settled, 120), 2)
+                limit = self.bounds["rto_bound_s"] if sc.kind == "site" else 120.0  # site: back and converged
+                out.figures["convergence_s"] = round(self.wait("convergence", settled, limit), 2)
             except TimeoutError as exc:
                 out.problems.append(f"the site did not converge after the nodes returned: {exc}")
             else:
@@ -150,6 +158,8 @@ class Runner(ClientViews):
         if sc.kind == "service":
             holder = self.faults.vip_holders(self.vips)[sc.vip or ""]
             return [Fault("service", holder[0], self._service_target(sc, holder[0]))]
+        if sc.kind == "site":  # undone newest first: the power returns in the scenario's order
+            return [Fault("cut", n) for n in reversed(sc.nodes)]
         kind = "kill" if sc.kind == "fatal" else sc.kind
         return [Fault(kind, n) for n in sc.nodes]
 
@@ -253,8 +263,8 @@ class Runner(ClientViews):
 
     def _observe(self, history: History, sc: Scenario, fault_at: float) -> None:
         """Hold the fault until the promised services are back, or their bound has passed."""
-        if sc.kind == "fatal":
-            time.sleep(5.0)  # the documented outage: give it time to show
+        if sc.kind in ("fatal", "site"):
+            time.sleep(5.0)  # the outage: give it time to show
             return
         bound = max(self.bounds["rto_bound_s"], self.bounds["storage_rto_bound_s"] if self.inv.storage else 0)
         if sc.service == FROZEN_DB:  # storage does not depend on the database: its bound is the platform's
@@ -266,27 +276,8 @@ class Runner(ClientViews):
                 return
 
     def _judge(self, sc: Scenario, history: History, fault_at: float, restore_at: float, out: Outcome) -> None:
-        bound, storage_bound = self.bounds["rto_bound_s"], self.bounds["storage_rto_bound_s"]
         ops = history.by_service()
-        rto: dict[str, float] = {}
-        for service, service_ops in ops.items():
-            windows = [w for w in analysis.outages(service_ops) if w[1] > fault_at]
-            worst = max((b - a for a, b in windows), default=0.0)
-            rto[service] = round(worst, 2) if worst != float("inf") else float("inf")
-            limit = storage_bound if service == "storage" else bound
-            if sc.kind == "fatal" and service in DB_SERVICES:
-                during = [w for w in windows if w[0] < restore_at]
-                if not during:
-                    out.problems.append(f"{service} stayed up although the document says the platform goes down")
-                after = [w for w in windows if w[1] > restore_at]
-                late = [b - restore_at for _, b in after if b - restore_at > limit]
-                if late:
-                    out.problems.append(f"{service} not back {limit:g} s after the DB node returned")
-                continue
-            if worst > limit:
-                shown = "never came back" if worst == float("inf") else f"was down {worst:.1f} s"
-                out.problems.append(f"{service} {shown} (bound {limit:g} s)")
-        out.figures["rto_s"] = {k: (None if v == float("inf") else v) for k, v in rto.items()}
+        self._judge_outages(sc, ops, fault_at, restore_at, out)
         # Lost writes: read what every DB node holds once replication has caught up.
         try:
             present = self._final_rows(out)
@@ -322,6 +313,35 @@ class Runner(ClientViews):
         out.timeline = analysis.timeline(history)
         out.figures["span_s"] = round(max((o.end for o in history.ops), default=0.0), 2)
         self._drop_table()
+
+    def _judge_outages(
+        self, sc: Scenario, ops: dict[str, list[Any]], fault_at: float, restore_at: float, out: Outcome
+    ) -> None:
+        """Each service's worst outage against its bound (``rto_s``); where every promised service
+        must go down (a fatal failure's DB services, a whole site's power cut), that it did and
+        how long after the return it answered again (``back_after_return_s``)."""
+        bound, storage_bound = self.bounds["rto_bound_s"], self.bounds["storage_rto_bound_s"]
+        rto: dict[str, float] = {}
+        back_after: dict[str, float | None] = {}
+        for service, service_ops in ops.items():
+            windows = [w for w in analysis.outages(service_ops) if w[1] > fault_at]
+            worst = max((b - a for a, b in windows), default=0.0)
+            rto[service] = round(worst, 2) if worst != float("inf") else float("inf")
+            limit = storage_bound if service == "storage" and sc.kind != "site" else bound
+            if sc.kind == "site" or (sc.kind == "fatal" and service in DB_SERVICES):
+                if not [w for w in windows if w[0] < restore_at]:
+                    out.problems.append(f"{service} stayed up although {OUTAGE[sc.kind]}")
+                back = max((b - restore_at for _, b in windows if b > restore_at), default=0.0)
+                back_after[service] = None if back == float("inf") else round(back, 2)
+                if back > limit:
+                    out.problems.append(f"{service} not back {limit:g} s after {RETURN[sc.kind]}")
+                continue
+            if worst > limit:
+                shown = "never came back" if worst == float("inf") else f"was down {worst:.1f} s"
+                out.problems.append(f"{service} {shown} (bound {limit:g} s)")
+        out.figures["rto_s"] = {k: (None if v == float("inf") else v) for k, v in rto.items()}
+        if back_after:
+            out.figures["back_after_return_s"] = back_after
 
     def _duplicate_rows(self, wids: list[int], history: History) -> str:
         """Where each duplicated write's rows came from, to tell a second execution of one

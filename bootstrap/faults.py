@@ -20,19 +20,18 @@ import importlib
 import json
 import posixpath
 import shlex
-import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bootstrap import db_rebuild
 from bootstrap import inventory as inv
 from bootstrap.poll import WaitTimeout, wait_until
 from bootstrap.remote import Pool, RemoteError
 from bootstrap.sitekind import SiteKind
 from bootstrap.vips import ADDR_COMMAND, holders
 
-KINDS = ("kill", "stop", "partition", "service")
 FROZEN = "frozen:"  # a service fault that freezes a unit's processes (a hung server) instead of stopping it
 STATIC_POD = "static-pod:"  # a service fault's target that is a static pod: "static-pod:<manifest path>"
 FIND_PATHS = 'for f in {paths}; do if [ -e "$f" ]; then echo "$f"; fi; done'
@@ -61,7 +60,7 @@ class FaultError(RuntimeError):
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # kill | cut | stop | reboot | freeze | partition | service
+    kind: str  # kill | cut | stop | reboot | freeze | partition | service | replication
     node: str
     service: str | None = None
 
@@ -160,8 +159,7 @@ class Driver(ABC):
         """The node back after power_cut or stop (on a site: wait for its return)."""
 
     def power_on(self, node: str) -> None:
-        """The node's power back after ``power_cut``, without waiting for it to boot (a whole
-        site's power returns to every node in turn); a site's nodes return by themselves."""
+        """The power back after ``power_cut``, not waiting for the boot (a site's: its return)."""
         self.start(node)
 
     @abstractmethod
@@ -170,8 +168,8 @@ class Driver(ABC):
         FaultError when it does not come back."""
 
     def freeze(self, node: str, frozen: bool = True) -> None:
-        """Freeze the whole machine (``frozen``) or let it run on: a hung host, which only a
-        hypervisor or the lab's freezer can make. Raises FaultError where the driver cannot."""
+        """Freeze the whole machine or let it run on (a hung host). Raises FaultError where the
+        driver cannot (a site: that needs its hypervisor)."""
         raise FaultError(f"the {self.name} driver cannot freeze {node}: that needs the machine's hypervisor")
 
     @abstractmethod
@@ -183,9 +181,10 @@ class Driver(ABC):
         """Undo ``partition``."""
 
     @abstractmethod
-    def run(self, node: str, command: str, timeout: float = 30) -> str:
-        """A command's standard output on the node. Raises FaultError when the node does not
-        answer or the command fails (never an empty answer in place of a failure)."""
+    def run(self, node: str, command: str, timeout: float = 30, stdin: str | None = None) -> str:
+        """A command's standard output on the node (``stdin``: what it reads, e.g. a dump).
+        Raises FaultError when the node does not answer or the command fails (never an empty
+        answer in place of a failure)."""
 
     @abstractmethod
     def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]:
@@ -223,6 +222,8 @@ class Driver(ABC):
             self.reboot(fault.node)
         elif fault.kind == "freeze":
             self.freeze(fault.node)
+        elif fault.kind == "replication":  # node: the replica; service: the master it replicates from
+            self._rebuild_step(db_rebuild.break_replication, fault.node, fault.service or "")
         elif fault.kind == "service":
             self.run(fault.node, service_commands(fault.service or "")[0], timeout=60)
         else:
@@ -235,11 +236,20 @@ class Driver(ABC):
             self.power_on(fault.node)
         elif fault.kind == "freeze":
             self.freeze(fault.node, frozen=False)
+        elif fault.kind == "replication":  # the vendor's repair, as written
+            self._rebuild_step(lambda run, replica, master: db_rebuild.vendor_rebuild(run, master, replica),
+                               fault.node, fault.service or "")  # fmt: skip
         elif fault.kind == "partition":
             self.heal(fault.node)
         elif fault.kind == "service" and self.service_restorable(fault.node):
             self.run(fault.node, service_commands(fault.service or "")[1], timeout=120)
         self.journal.remove(fault)
+
+    def _rebuild_step(self, step: Any, replica: str, master: str) -> None:
+        try:
+            step(self.run, replica, master)
+        except db_rebuild.RebuildError as exc:
+            raise FaultError(f"{replica}: {exc}") from None
 
     def existing(self, node: str, paths: tuple[str, ...]) -> list[str]:
         """Which of ``paths`` exist on the node (read-only)."""
@@ -338,9 +348,9 @@ class SiteDriver(Driver):
         c = PARTITION_CHAIN
         return f"iptables -D INPUT -j {c}; iptables -D OUTPUT -j {c}; iptables -F {c}; iptables -X {c}"
 
-    def run(self, node: str, command: str, timeout: float = 30) -> str:
+    def run(self, node: str, command: str, timeout: float = 30, stdin: str | None = None) -> str:
         try:
-            res = self.pool.run(node, command, timeout=timeout)
+            res = self.pool.run(node, command, timeout=timeout, stdin=stdin)
         except RemoteError as exc:
             raise FaultError(f"{node}: {exc}") from None
         if not res.ok:
@@ -381,10 +391,3 @@ def for_run(kind: SiteKind, inventory: inv.Inventory, **site: Any) -> Driver:
     if kind in DRIVERS:
         return managed(kind)
     return SiteDriver(inventory, **site)
-
-
-def runner_address_towards(address: str) -> str:
-    """The runner's own source address for traffic to a node."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.connect((address, 9))  # UDP connect sends nothing
-        return str(s.getsockname()[0])

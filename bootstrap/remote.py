@@ -233,11 +233,11 @@ class Pool:
                 self._remotes[node] = Remote.for_node(self.inventory, node, self.secrets)
             return self._remotes[node]
 
-    def run(self, node: str, command: str, timeout: float = 30) -> Result:
-        """A command on the node, its status kept (``check=False``). Raises NodeUnreachable
-        (remembered) or CommandTimeout."""
+    def run(self, node: str, command: str, timeout: float = 30, stdin: str | None = None) -> Result:
+        """A command on the node, its status kept (``check=False``); ``stdin``: what it reads.
+        Raises NodeUnreachable (remembered) or CommandTimeout."""
         try:
-            return self.remote(node).run(command, timeout=timeout, check=False)
+            return self.remote(node).run(command, timeout=timeout, check=False, stdin=stdin)
         except NodeUnreachable as exc:
             with self._lock:
                 self._dead[node] = str(exc)

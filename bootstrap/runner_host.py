@@ -73,3 +73,10 @@ def off_segment(address: str, route: str | None = None) -> str | None:
         router = words[words.index("via") + 1]
         return f"it reaches {address} through the router {router}, so it holds no neighbour entry for it"
     return None
+
+
+def runner_address_towards(address: str) -> str:
+    """The runner's own source address for traffic to a node."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect((address, 9))  # UDP connect sends nothing
+        return str(s.getsockname()[0])

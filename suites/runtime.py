@@ -21,6 +21,7 @@ from bootstrap.faults import Driver
 from bootstrap.layout import Layout
 from bootstrap.profiles import Profile, get_profile
 from bootstrap.remote import CommandTimeout, NodeUnreachable, Pool, Result, tcp_reachable
+from bootstrap.runner_host import runner_address_towards
 from bootstrap.sitekind import SiteKind
 from bootstrap.topology import TOPOLOGIES, Role, Topology, VipSpec
 from bootstrap.vips import ADDR_COMMAND, holders
@@ -244,7 +245,7 @@ class SiteRuntime:
             self.inventory,
             journal_dir=self.options.get("journal_dir"),
             confirmed_site=self.options.get("confirm_site"),
-            runner_ip=fl.runner_address_towards(first),
+            runner_ip=runner_address_towards(first),
             pool=self.pool,
         )
 

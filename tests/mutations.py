@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from bootstrap.faults import Fault
+from bootstrap.lab.driver import LabDriver
 from bootstrap.lab.lab import Lab
 from bootstrap.lab.standin.cluster import KUBECTL_STATE, RUNTIME_IMAGES
 from bootstrap.lab.standin.deploy import TLS_CRT, TLS_KEY, sign_command
@@ -1495,6 +1497,17 @@ def _blind_chk_mysql_apply(v: View, node: str) -> None:
     v.sh(node, f"printf %s {shlex.quote(ALWAYS_OK)} > /etc/keepalived/chk_mysql")
 
 
+REPL = "'repl'@'%'"  # the DB-HA page's replication account
+
+
+def _regrant(v: View, node: str) -> None:
+    """The grant back, then the vendor's procedure again (the failed run left the pair half
+    rebuilt: the master's replication reset, the replica following nothing)."""
+    v.sql(node, f"SET SESSION sql_log_bin=0; GRANT REPLICATION SLAVE ON *.* TO {REPL}")
+    driver = LabDriver()
+    driver.undo(Fault("replication", next(n for n in v.with_role("db-ha") if n != node), node))
+
+
 NO_BACKUP = "the health track fails on every platform-HA node but the VIP holder: nobody takes the VIP over"
 SCENARIOS: list[ScenarioMutation] = [
     ScenarioMutation(
@@ -1568,6 +1581,17 @@ SCENARIOS: list[ScenarioMutation] = [
         _service("disable", "mariadb"),
         lambda v, n: v.sh(n, "systemctl enable --now mariadb"),
         "did not converge",
+    ),
+    ScenarioMutation(
+        "repl-grant-revoked-on-db-master",
+        "HA-SURV-008",
+        "the replication account may no longer replicate from the DB VIP's holder: the rebuilt replica "
+        "cannot follow it",
+        "HA-SURV-008[db-replica-rebuilt-by-vendor-procedure]",
+        DB_HOLDER,
+        lambda v, n: v.sql(n, f"SET SESSION sql_log_bin=0; REVOKE REPLICATION SLAVE ON *.* FROM {REPL}"),
+        _regrant,
+        "replication running",
     ),
 ]
 

@@ -159,7 +159,7 @@ def test_vip_moves_and_timeline() -> None:
     assert picture == "#####.....#####"
 
 
-@pytest.mark.parametrize(("topology", "count"), [("3node", 14), ("4node", 17), ("5node", 44)])
+@pytest.mark.parametrize(("topology", "count"), [("3node", 15), ("4node", 17), ("5node", 45)])
 def test_scenarios_follow_the_documented_promises(topology: str, count: int) -> None:
     plan = Lab.plan(topology, 0, ipaddress.IPv4Network("10.213.47.0/24"))
     data = {
@@ -220,7 +220,7 @@ class ScriptedPool(Pool):
         super().__init__(site)
         self.answers, self.calls, self.forgotten = answers, list[tuple[str, str]](), list[str]()
 
-    def run(self, node: str, command: str, timeout: float = 30) -> Result:
+    def run(self, node: str, command: str, timeout: float = 30, stdin: str | None = None) -> Result:
         self.calls.append((node, command))
         if node not in self.answers:
             raise NodeUnreachable("no route to host", node)

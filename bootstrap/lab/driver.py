@@ -96,8 +96,8 @@ class LabDriver(Driver):
     def service_restorable(self, node: str) -> bool:
         return self.lab.machine(node).state() is State.RUNNING
 
-    def run(self, node: str, command: str, timeout: float = 30) -> str:
-        res = self.lab.ssh(node, command, timeout=timeout)
+    def run(self, node: str, command: str, timeout: float = 30, stdin: str | None = None) -> str:
+        res = self.lab.ssh(node, command, timeout=timeout, stdin=stdin)
         if res.returncode != 0:
             raise FaultError(f"{node}: {command}: exited {res.returncode}: {res.stderr.strip()[-300:]}")
         return res.stdout

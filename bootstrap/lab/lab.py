@@ -225,11 +225,11 @@ class Lab:
         if remote is not None:
             remote.close()
 
-    def ssh(self, node: str, command: str, timeout: float = 60) -> Result:
-        """Run a shell command on a node over SSH; never raises on its exit code
-        (124: no exit within ``timeout`` seconds; 255: the node cannot be reached)."""
+    def ssh(self, node: str, command: str, timeout: float = 60, stdin: str | None = None) -> Result:
+        """Run a shell command on a node over SSH (``stdin``: what it reads); never raises on its
+        exit code (124: no exit within ``timeout`` seconds; 255: the node cannot be reached)."""
         try:
-            return self.remote(node).run(command, timeout=timeout, check=False)
+            return self.remote(node).run(command, timeout=timeout, check=False, stdin=stdin)
         except CommandTimeout:
             return Result(124, "", f"timed out after {timeout:g} s")
         except NodeUnreachable as exc:

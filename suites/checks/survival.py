@@ -9,7 +9,7 @@ from bootstrap.faults import FaultError
 from bootstrap.runner_host import own_nodes
 from suites.context import CheckError, Context
 from suites.registry import check
-from suites.survival.plan import Scenario, generate
+from suites.survival.plan import KIND_REQUIREMENT, Scenario, generate
 from suites.survival.recheck import broken_by_scenario, read_only_outcomes
 from suites.survival.recorder import record
 from suites.survival.scenarios import Runner
@@ -86,13 +86,5 @@ def flight(ctx: Context, scenario: str, started: float, why: str) -> None:
     ctx.artifacts += [str(p.relative_to(report_dir)) for p in paths]
 
 
-for requirement in (
-    "HA-SURV-001",
-    "HA-SURV-002",
-    "HA-SURV-003",
-    "HA-SURV-004",
-    "HA-SURV-005",
-    "HA-SURV-006",
-    "HA-SURV-007",
-):
+for requirement in sorted(set(KIND_REQUIREMENT.values())):
     check(requirement)(run_scenario)

@@ -24,6 +24,7 @@ KIND_REQUIREMENT = {
     "fatal": "HA-SURV-005",
     "reboot": "HA-SURV-006",
     "site": "HA-SURV-007",
+    "rebuild": "HA-SURV-008",
 }
 # The whole site's power cut, and the orders its power returns in (nodes started one by one,
 # none waiting for the one before to boot).
@@ -40,7 +41,7 @@ urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # lab and s
 
 @dataclass(frozen=True)
 class Scenario:
-    kind: str  # kill | stop | partition | service | fatal | reboot | site
+    kind: str  # kill | stop | partition | service | fatal | reboot | site | rebuild
     # The failure set (service: resolved to the VIP holder at run time; site: every node, in
     # the order its power returns).
     nodes: tuple[str, ...] = ()
@@ -58,6 +59,8 @@ class Scenario:
             return f"{self.service}-on-{self.vip}-vip-holder"
         if self.kind == "site":
             return f"site-power-cut-{self.order}"
+        if self.kind == "rebuild":
+            return "db-replica-rebuilt-by-vendor-procedure"
         return f"{self.kind}-{'+'.join(self.nodes)}"
 
 
@@ -74,6 +77,8 @@ def generate(inventory: inv.Inventory) -> list[Scenario]:
         result.append(Scenario("service", service="mariadb", vip="db"))
         # A hung database (field failure): frozen, not stopped; the kernel still accepts TCP.
         result.append(Scenario("service", service=FROZEN_DB, vip="db"))
+        # Replication broken on the DB VIP's non-holder, repaired by the vendor's procedure.
+        result.append(Scenario("rebuild", vip="db"))
     result.append(Scenario("service", service="keepalived", vip="platform"))
     for nodes in failure_sets(topo.fatal, by_role):
         result.append(Scenario("fatal", tuple(n.name for n in inventory.nodes if n.name in nodes)))

@@ -17,7 +17,7 @@ from bootstrap.faults import FROZEN, STATIC_POD, Fault, Faults
 from bootstrap.poll import wait_until
 from bootstrap.topology import TOPOLOGIES, Role
 from suites.findings import HUNG_DATABASE, STALE_ANNOUNCEMENT
-from suites.survival import analysis
+from suites.survival import analysis, rebuild
 from suites.survival.clients import ClientViews
 from suites.survival.plan import (
     DB_SERVICES,
@@ -109,8 +109,9 @@ class Runner(ClientViews):
                     self.faults.inject(f)
             self._observe(history, sc, fault_at)
             restore_at = history.mark("restore")
-            for f in reversed(faults):
-                self.faults.undo(f)
+            with rebuild.halted(workload, history, out) if sc.kind == "rebuild" else contextlib.nullcontext():
+                for f in reversed(faults):
+                    self.faults.undo(f)
             returned = [f.node for f in faults]
             faults = []
             try:
@@ -132,6 +133,8 @@ class Runner(ClientViews):
         self._judge(sc, history, fault_at, restore_at, out)
         if sc.service == FROZEN_DB:
             self._explain_hung_database(history, fault_at, restore_at, out)
+        if sc.kind == "rebuild":
+            rebuild.judge(self._query, [str(n.address) for n in self.inv.nodes_with(Role.DB_HA)], self.db_host, out)
         return out
 
     def _workload(self, history: History) -> Workload:
@@ -158,6 +161,10 @@ class Runner(ClientViews):
         if sc.kind == "service":
             holder = self.faults.vip_holders(self.vips)[sc.vip or ""]
             return [Fault("service", holder[0], self._service_target(sc, holder[0]))]
+        if sc.kind == "rebuild":  # the replica: the DB-HA node not holding the DB VIP
+            master = self.faults.vip_holders(self.vips)["db"][0]
+            replica = next(n.name for n in self.inv.nodes_with(Role.DB_HA) if n.name != master)
+            return [Fault("replication", replica, master)]
         if sc.kind == "site":  # undone newest first: the power returns in the scenario's order
             return [Fault("cut", n) for n in reversed(sc.nodes)]
         kind = "kill" if sc.kind == "fatal" else sc.kind
@@ -263,8 +270,8 @@ class Runner(ClientViews):
 
     def _observe(self, history: History, sc: Scenario, fault_at: float) -> None:
         """Hold the fault until the promised services are back, or their bound has passed."""
-        if sc.kind in ("fatal", "site"):
-            time.sleep(5.0)  # the outage: give it time to show
+        if sc.kind in ("fatal", "site", "rebuild"):
+            time.sleep(5.0)  # the outage (rebuild: writes the replica does not get): give it time to show
             return
         bound = max(self.bounds["rto_bound_s"], self.bounds["storage_rto_bound_s"] if self.inv.storage else 0)
         if sc.service == FROZEN_DB:  # storage does not depend on the database: its bound is the platform's

@@ -172,6 +172,8 @@ class Workload:
         self.node_addresses = node_addresses or {}
         self._arp_seen: dict[str, str] = {}
         self.stop_event = threading.Event()
+        # The platform halted (the vendor's step before a DB repair): no writes while set.
+        self.halted = threading.Event()
         self.threads: list[threading.Thread] = []
         self.first_wid = first_wid()
         self.next_wid = self.first_wid
@@ -190,6 +192,8 @@ class Workload:
         conn: list[Any] = [None]
 
         def once() -> None:
+            if service == "db-write" and self.halted.is_set():
+                return
             start = self.h.now()
             try:
                 if conn[0] is None:

@@ -11,6 +11,7 @@ from bootstrap import inventory as inv
 from bootstrap.runner_host import net_admin_missing, off_segment, own_nodes
 from suites.checks import survival
 from suites.context import CheckError, SiteRuntime
+from suites.errors import NotVerifiable
 from suites.survival import clients
 from suites.survival.clients import ClientViews
 from suites.survival.plan import Scenario
@@ -176,3 +177,11 @@ def test_a_runner_that_cannot_judge_its_own_entry_says_so_and_does_not_touch_it(
         f"the runner's own neighbour entry for the platform VIP {vip} is not verifiable from this runner: "
         "it is not root: it cannot forget ...; the nodes' entries were judged"
     ]
+
+
+def test_the_vendors_db_rebuild_is_not_run_on_a_site() -> None:
+    rebuild = Scenario("rebuild", vip="db")
+    with pytest.raises(NotVerifiable, match=r"halting the platform .* is not automated"):
+        survival.lab_only(rebuild, managed=False)
+    survival.lab_only(rebuild, managed=True)
+    survival.lab_only(Scenario("kill", ("cp2",)), managed=False)

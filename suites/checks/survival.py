@@ -8,6 +8,7 @@ from pathlib import Path
 from bootstrap.faults import FaultError
 from bootstrap.runner_host import own_nodes
 from suites.context import CheckError, Context
+from suites.errors import NotVerifiable
 from suites.registry import check
 from suites.survival.plan import KIND_REQUIREMENT, Scenario, generate
 from suites.survival.recheck import broken_by_scenario, read_only_outcomes
@@ -38,6 +39,17 @@ def refuse_runner_node(scenario: Scenario, own: list[str]) -> None:
         )
 
 
+def lab_only(scenario: Scenario, managed: bool) -> None:
+    """Raise NotVerifiable, before any fault, for the vendor's DB rebuild on a site: its first
+    step, halting the platform (onecloud-operator's -stop-services), is not automated, and the
+    page's procedure is unsafe while the platform writes during the dump."""
+    if scenario.kind == "rebuild" and not managed:
+        raise NotVerifiable(
+            f"{scenario.name}: the vendor's first step, halting the platform (onecloud-operator -stop-services), "
+            "is not automated, and the procedure is unsafe on a platform that writes during the dump"
+        )
+
+
 def run_scenario(ctx: Context) -> None:
     scenario = next(s for s in generate(ctx.inventory) if s.name == ctx.subject)
     refuse_runner_node(scenario, own_nodes(ctx.inventory))
@@ -47,6 +59,7 @@ def run_scenario(ctx: Context) -> None:
     if baseline is None:
         baseline = ctx.rt.options["baseline"] = read_only_outcomes(ctx.rt)
     faults = ctx.rt.faults()
+    lab_only(scenario, faults.managed)
     storage = float(ctx.expected("storage_rto_s")) if "storage_rto_s" in ctx.req.expect else 60.0
     bounds = {"rto_bound_s": float(ctx.expected("rto_s")), "storage_rto_bound_s": storage}
     started = time.time()

@@ -21,7 +21,7 @@ from bootstrap.inventory import load
 from bootstrap.lab.driver import LabFaults
 from bootstrap.lab.lab import Lab
 from suites.findings import HUNG_DATABASE
-from suites.survival.plan import FROZEN_DB, Scenario
+from suites.survival.plan import FROZEN_DB, Scenario, generate
 from suites.survival.scenarios import Runner
 from suites.survival.workload import TABLE, connect
 
@@ -84,7 +84,8 @@ def test_every_scenario_of_3node_runs_and_reports_figures(lab3: Lab, tmp_path: P
     )
     doc = json.loads((tmp_path / "results.json").read_text())
     checks = {c["id"]: c for c in doc["checks"]}
-    assert len(checks) == 9, proc.stdout[-2000:]
+    planned = {f"{sc.requirement}[{sc.name}]" for sc in generate(load(lab3.paths.inventory))}
+    assert set(checks) == planned and len(planned) == 15, proc.stdout[-2000:]
     for cid, c in checks.items():
         f = c.get("figures", {})
         assert set(f["rto_s"]) >= {"platform-api", "web", "keystone", "db-write", "db-read"}, cid

@@ -46,6 +46,9 @@ class Profile:
     vip_observation_s: float = 3.0
     rto_bound_s: float = 15.0  # services the document promises must be back within this
     storage_rto_bound_s: float = 60.0  # MinIO's move to another node (the document gives no bound)
+    # After a scenario's fault is undone: each VIP on one node, replication both ways and the
+    # returned members healthy within this (the lab converges in 6-13 s; engineering default).
+    convergence_bound_s: float = 120.0
     # Every promised service back, and the site converged, after a whole site's power returns
     # (the document gives none). The lab's containers converge in 20-23 s (docs/measurements.md,
     # "Whole-site power cut"); real servers add their firmware's start (override it per site).

@@ -409,7 +409,9 @@ def test_scenario_mutation_is_caught(labs: Labs, score: Score, sm: mx.ScenarioMu
     node = sm.where if isinstance(sm.where, str) else sm.where(view)
     scenario = sm.scenario.format(node=node)
     # Short bounds: the mutated scenario waits out its bound before it gives up.
-    fast = override_args({"rto_bound_s": 12, "storage_rto_bound_s": 30, "site_recovery_bound_s": 60})
+    fast = override_args(
+        {"rto_bound_s": 12, "storage_rto_bound_s": 30, "site_recovery_bound_s": 60, "convergence_bound_s": 45}
+    )
     sm.apply(view, node)
     try:
         proc_report = tmp_path / "scenario"

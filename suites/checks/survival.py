@@ -61,7 +61,11 @@ def run_scenario(ctx: Context) -> None:
     faults = ctx.rt.faults()
     lab_only(scenario, faults.managed)
     storage = float(ctx.expected("storage_rto_s")) if "storage_rto_s" in ctx.req.expect else 60.0
-    bounds = {"rto_bound_s": float(ctx.expected("rto_s")), "storage_rto_bound_s": storage}
+    bounds = {
+        "rto_bound_s": float(ctx.expected("rto_s")),
+        "storage_rto_bound_s": storage,
+        "convergence_bound_s": float(ctx.rt.profile.convergence_bound_s),
+    }
     started = time.time()
     try:
         outcome = Runner(ctx.inventory, faults, bounds).run(scenario)

@@ -116,7 +116,10 @@ class Runner(ClientViews):
             faults = []
             try:
                 settled = self._settled(history, sc, restore_at, returned)
-                limit = self.bounds["rto_bound_s"] if sc.kind == "site" else 120.0  # site: back and converged
+                # site: back and converged within one bound
+                limit = (
+                    self.bounds["rto_bound_s"] if sc.kind == "site" else self.bounds.get("convergence_bound_s", 120.0)
+                )
                 out.figures["convergence_s"] = round(self.wait("convergence", settled, limit), 2)
             except TimeoutError as exc:
                 out.problems.append(f"the site did not converge after the nodes returned: {exc}")

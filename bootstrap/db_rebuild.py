@@ -41,15 +41,20 @@ def sql(run: Run, node: str, statements: str, timeout: float = 60) -> str:
     return run(node, "mysql -N -B", timeout=timeout, stdin=statements)
 
 
-def slave_state(run: Run, node: str) -> dict[str, str]:
-    """SHOW SLAVE STATUS's fields ({} when the node replicates from nobody)."""
-    out = run(node, "mysql -e 'SHOW SLAVE STATUS\\G'")
-    state = {}
+def slave_fields(out: str) -> dict[str, str]:
+    """``mysql -E -e 'SHOW SLAVE STATUS'`` (one field a line, "Key: value") as {key: value};
+    {} when the node replicates from nobody."""
+    fields = {}
     for line in out.splitlines():
-        key, sep, value = line.strip().partition(": ")
+        key, sep, value = line.partition(":")
         if sep:
-            state[key] = value
-    return state
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def slave_state(run: Run, node: str) -> dict[str, str]:
+    """The node's SHOW SLAVE STATUS, read through its own client."""
+    return slave_fields(run(node, "mysql -E -e 'SHOW SLAVE STATUS'"))
 
 
 def break_replication(run: Run, replica: str, master: str, timeout: float = 30) -> None:
@@ -98,7 +103,7 @@ def _running_both(run: Run, node: str, timeout: float = 30) -> None:
         raise RebuildError(str(exc)) from None
 
 
-def vendor_rebuild(run: Run, master: str, replica: str, log: Callable[[str], object] = lambda _: None) -> None:
+def vendor_rebuild(run: Run, replica: str, master: str, log: Callable[[str], object] = lambda _: None) -> None:
     """The vendor's repair, step by step (module docstring); ``log`` is told each step as it
     starts. Raises RebuildError when a step leaves replication not running, FaultError when a
     command fails."""

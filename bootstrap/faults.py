@@ -21,6 +21,7 @@ import json
 import posixpath
 import shlex
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,15 +238,14 @@ class Driver(ABC):
         elif fault.kind == "freeze":
             self.freeze(fault.node, frozen=False)
         elif fault.kind == "replication":  # the vendor's repair, as written
-            self._rebuild_step(lambda run, replica, master: db_rebuild.vendor_rebuild(run, master, replica),
-                               fault.node, fault.service or "")  # fmt: skip
+            self._rebuild_step(db_rebuild.vendor_rebuild, fault.node, fault.service or "")
         elif fault.kind == "partition":
             self.heal(fault.node)
         elif fault.kind == "service" and self.service_restorable(fault.node):
             self.run(fault.node, service_commands(fault.service or "")[1], timeout=120)
         self.journal.remove(fault)
 
-    def _rebuild_step(self, step: Any, replica: str, master: str) -> None:
+    def _rebuild_step(self, step: Callable[[Any, str, str], None], replica: str, master: str) -> None:
         try:
             step(self.run, replica, master)
         except db_rebuild.RebuildError as exc:

@@ -193,12 +193,12 @@ def on_vm(
         v.settle()
 
     def apply(v: View, node: str) -> None:
-        if v.status().machines != "vm":
+        if v.lab.state().machines != "vm":
             return wrapped[0](v, node)
         return reboot(v, node, **{name: make() for name, make in boot.items()})
 
     def undo(v: View, node: str) -> None:
-        if v.status().machines != "vm":
+        if v.lab.state().machines != "vm":
             return wrapped[1](v, node)
         return reboot(v, node)
 

@@ -34,7 +34,7 @@ class Pair:
 
 def test_the_vendors_steps_run_in_the_pages_order() -> None:
     pair = Pair()
-    rb.vendor_rebuild(pair.run, "db1", "db2")
+    rb.vendor_rebuild(pair.run, "db2", "db1")
     assert pair.calls == [
         "db2: systemctl stop keepalived",
         "db1: mysql -N -B <- STOP SLAVE; RESET SLAVE; RESET MASTER; FLUSH TABLES WITH READ LOCK; SHOW MASTER STATUS;",
@@ -46,10 +46,10 @@ def test_the_vendors_steps_run_in_the_pages_order() -> None:
         "db2: mysql",
         "db2: mysql -N -B <- RESET SLAVE; CHANGE MASTER TO MASTER_LOG_FILE='mysql-bin.000001', MASTER_LOG_POS=98; "
         "START SLAVE;",
-        "db2: mysql -e 'SHOW SLAVE STATUS\\G'",
+        "db2: mysql -E -e 'SHOW SLAVE STATUS'",
         "db2: mysql -N -B <- RESET MASTER; SHOW MASTER STATUS;",
         "db1: mysql -N -B <- CHANGE MASTER TO MASTER_LOG_FILE='mysql-bin.000001', MASTER_LOG_POS=740; START SLAVE;",
-        "db1: mysql -e 'SHOW SLAVE STATUS\\G'",
+        "db1: mysql -E -e 'SHOW SLAVE STATUS'",
         "db2: systemctl start keepalived",
     ]
 
@@ -58,7 +58,7 @@ def test_a_failed_step_still_gives_the_replica_its_keepalived_back(monkeypatch: 
     monkeypatch.setattr(rb, "wait_until", _fail_at_once)
     pair = Pair(replica_follows=False)
     with pytest.raises(rb.RebuildError, match="IO=Connecting"):
-        rb.vendor_rebuild(pair.run, "db1", "db2")
+        rb.vendor_rebuild(pair.run, "db2", "db1")
     assert pair.calls[-1] == "db2: systemctl start keepalived"
 
 
@@ -66,6 +66,20 @@ def _fail_at_once(what: str, check, timeout: float, interval: float = 0.5):  # t
     why = check()
     if why:
         raise rb.WaitTimeout(what, timeout, why)
+
+
+def test_slave_status_fields_keep_colons_in_their_values() -> None:
+    out = (
+        "*************************** 1. row ***************************\n"
+        "               Slave_SQL_Running: No\n"
+        "                  Last_SQL_Errno: 1062\n"
+        "                  Last_SQL_Error: Could not execute Write_rows_v1 event on table t; "
+        "Duplicate entry '7' for key 'PRIMARY', Error_code: 1062\n"
+    )
+    fields = rb.slave_fields(out)
+    assert fields["Slave_SQL_Running"] == "No" and fields["Last_SQL_Errno"] == "1062"
+    assert fields["Last_SQL_Error"].endswith("Error_code: 1062")
+    assert rb.slave_fields("") == {}
 
 
 @pytest.mark.parametrize("answer", ["", "mysql-bin.000001\tNULL\n", "a;b\t98\n"])

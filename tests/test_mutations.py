@@ -98,8 +98,8 @@ def test_the_kernel_and_clock_mutations_reboot_a_vm_and_wrap_a_container() -> No
             self.machines = machines
             self.calls: list[str] = []
 
-        def status(self) -> Any:
-            return type("S", (), {"machines": self.machines, "vips": {}})()
+        def state(self) -> Any:
+            return type("S", (), {"machines": self.machines})()
 
         def stop(self, node: str) -> None:
             self.calls.append(f"stop {node}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bootstrap.db_rebuild import slave_fields
 from bootstrap.deploy.core import MARK
 from bootstrap.topology import Role
 
@@ -133,13 +134,7 @@ def _accounts(d: Deployment, node: NodeEntry) -> None:
 
 
 def _slave_status(d: Deployment, node: NodeEntry) -> dict[str, str]:
-    out = d.remote(node).run("mysql -E -e 'SHOW SLAVE STATUS'").stdout
-    status = {}
-    for line in out.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            status[key.strip()] = value.strip()
-    return status
+    return slave_fields(d.remote(node).run("mysql -E -e 'SHOW SLAVE STATUS'").stdout)
 
 
 def replication(d: Deployment, node: NodeEntry) -> None:

@@ -15,7 +15,6 @@ pod, and moved back to undo it).
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import importlib
 import json
 import posixpath
@@ -26,13 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bootstrap import db_rebuild
+from bootstrap import db_rebuild, maintenance
 from bootstrap import inventory as inv
-from bootstrap.poll import WaitTimeout, wait_until
-from bootstrap.remote import Pool, RemoteError
 from bootstrap.sitekind import SiteKind
-from bootstrap.vips import ADDR_COMMAND, holders
 
+Log = Callable[[str], object]
 FROZEN = "frozen:"  # a service fault that freezes a unit's processes (a hung server) instead of stopping it
 STATIC_POD = "static-pod:"  # a service fault's target that is a static pod: "static-pod:<manifest path>"
 FIND_PATHS = 'for f in {paths}; do if [ -e "$f" ]; then echo "$f"; fi; done'
@@ -61,7 +58,7 @@ class FaultError(RuntimeError):
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # kill | cut | stop | reboot | freeze | partition | service | replication
+    kind: str  # kill | cut | stop | reboot | freeze | partition | service | replication | maintenance
     node: str
     service: str | None = None
 
@@ -110,6 +107,7 @@ class Driver(ABC):
     name: str = ""
     managed: bool = False
     journal: Journal
+    kube_units: tuple[str, ...] = maintenance.KUBE_UNITS  # a node's units the vendor's "kubelet docker" means
 
     def create(self, topology: str, compute: int = 0, **layout: Any) -> None:
         """Bring up machines for ``topology`` with ``compute`` compute nodes, laid out as the
@@ -200,9 +198,11 @@ class Driver(ABC):
         takes its services down with it and back with it)."""
         return True
 
-    def inject(self, fault: Fault) -> None:
+    def inject(self, fault: Fault, log: Log = maintenance.silent) -> list[maintenance.Deviation]:
+        """Journal the fault, then apply it; ``log`` is told a procedure's steps. Returns where a
+        procedure's step fell short of what its page says (maintenance; else [])."""
         self.journal.add(fault)
-        self._apply(fault)
+        return self._apply(fault, log)
 
     def inject_together(self, faults: list[Fault]) -> None:
         """Several faults at one moment (a whole site's power cut): all journalled first, then
@@ -212,7 +212,9 @@ class Driver(ABC):
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(faults))) as pool:
             list(pool.map(self._apply, faults))
 
-    def _apply(self, fault: Fault) -> None:
+    def _apply(self, fault: Fault, log: Log = maintenance.silent) -> list[maintenance.Deviation]:
+        if fault.kind == "maintenance":  # service: the control node that runs kubectl, if any
+            return self._procedure(maintenance.take_out, fault.node, fault.service, log)
         if fault.kind in ("kill", "cut"):  # cut: a power cut undone by power_on
             self.power_cut(fault.node)
         elif fault.kind == "stop":
@@ -229,9 +231,14 @@ class Driver(ABC):
             self.run(fault.node, service_commands(fault.service or "")[0], timeout=60)
         else:
             raise FaultError(f"unknown fault kind {fault.kind!r}")
+        return []
 
-    def undo(self, fault: Fault) -> None:
-        if fault.kind in ("kill", "stop", "reboot"):  # a reboot that failed midway: the node started
+    def undo(self, fault: Fault, log: Log = maintenance.silent) -> list[maintenance.Deviation]:
+        """Undo the fault and drop it from the journal; returns what ``inject`` does."""
+        found = []
+        if fault.kind == "maintenance":
+            found = self._procedure(maintenance.bring_back, fault.node, log)
+        elif fault.kind in ("kill", "stop", "reboot"):  # a reboot that failed midway: the node started
             self.start(fault.node)
         elif fault.kind == "cut":
             self.power_on(fault.node)
@@ -244,6 +251,13 @@ class Driver(ABC):
         elif fault.kind == "service" and self.service_restorable(fault.node):
             self.run(fault.node, service_commands(fault.service or "")[1], timeout=120)
         self.journal.remove(fault)
+        return found
+
+    def _procedure(self, step: Callable[..., list[maintenance.Deviation]], *args: Any) -> list[maintenance.Deviation]:
+        try:
+            return step(self, *args)
+        except ValueError as exc:
+            raise FaultError(str(exc)) from None
 
     def _rebuild_step(self, step: Callable[[Any, str, str], None], replica: str, master: str) -> None:
         try:
@@ -268,114 +282,10 @@ def restore_journal(faults: Faults) -> list[str]:
     return restored
 
 
-PARTITION_CHAIN = "HA_PARTITION"
-
-
-class SiteDriver(Driver):
-    """A site's given hosts over SSH (delegated); refused unless the caller confirmed the site.
-    Its faults are the equivalents that come back by themselves: a power cut is an immediate
-    reboot without sync (sysrq ``b``), a clean shutdown ``systemctl reboot``, a partition
-    iptables rules with a self-removing timer."""
-
-    name = "site"
-    managed = False
-
-    def __init__(
-        self,
-        inventory: inv.Inventory,
-        journal_dir: Path,
-        confirmed_site: str | None,
-        runner_ip: str,
-        pool: Pool | None = None,
-    ) -> None:
-        """``pool``: the run's connections (shared with the checks); a pool of its own if None."""
-        if confirmed_site != inventory.site:
-            raise FaultError(
-                f"destructive steps on site {inventory.site!r} need --destructive and --confirm-site={inventory.site}"
-            )
-        self.inventory = inventory
-        self.runner_ip = runner_ip
-        self.journal = Journal(journal_dir / f"faults-{inventory.site}.json")
-        self.pool = pool if pool is not None else Pool(inventory)
-
-    def _last_words(self, node: str, command: str, timeout: float) -> None:
-        """A command that takes the node (and its connection) down; the connection is dropped."""
-        with contextlib.suppress(RemoteError):  # the connection dies with the node
-            self.pool.run(node, command, timeout=timeout)
-        self.pool.forget(node)
-
-    def power_cut(self, node: str) -> None:
-        self._last_words(node, "echo 1 > /proc/sys/kernel/sysrq; echo b > /proc/sysrq-trigger", 5)
-
-    def stop(self, node: str) -> None:
-        self._last_words(node, "systemctl reboot", 10)
-
-    def reboot(self, node: str) -> None:
-        self.stop(node)  # a site's clean shutdown is already its reboot
-        self.start(node)
-
-    def start(self, node: str) -> None:
-        try:
-            wait_until(f"{node} back after its reboot", lambda: None if self.reachable(node) else "no SSH login yet",
-                       timeout=600, interval=5)  # fmt: skip
-        except WaitTimeout as exc:
-            raise FaultError(str(exc)) from None
-
-    def partition(self, node: str) -> None:
-        # Drop everything but SSH from the runner; the rules remove themselves after 10 minutes
-        # should the runner die before it heals the node.
-        c = PARTITION_CHAIN
-        rules = (
-            f"iptables -N {c} 2>/dev/null; iptables -F {c}; "
-            f"iptables -A {c} -s {self.runner_ip} -p tcp --dport 22 -j RETURN; "
-            f"iptables -A {c} -d {self.runner_ip} -p tcp --sport 22 -j RETURN; "
-            f"iptables -A {c} -i lo -j RETURN; iptables -A {c} -o lo -j RETURN; iptables -A {c} -j DROP; "
-            f"iptables -I INPUT -j {c}; iptables -I OUTPUT -j {c}; "
-            f"nohup sh -c 'sleep 600; {self._heal_rules()}' >/dev/null 2>&1 &"
-        )
-        self.run(node, rules)
-
-    def heal(self, node: str) -> None:
-        # Each rule removed where present (a timer may have removed them already).
-        c = PARTITION_CHAIN
-        self.run(
-            node,
-            f"for t in INPUT OUTPUT; do if iptables -C $t -j {c} 2>/dev/null; then iptables -D $t -j {c}; fi; done; "
-            f"if iptables -L {c} >/dev/null 2>&1; then iptables -F {c}; iptables -X {c}; fi",
-        )
-
-    def _heal_rules(self) -> str:
-        c = PARTITION_CHAIN
-        return f"iptables -D INPUT -j {c}; iptables -D OUTPUT -j {c}; iptables -F {c}; iptables -X {c}"
-
-    def run(self, node: str, command: str, timeout: float = 30, stdin: str | None = None) -> str:
-        try:
-            res = self.pool.run(node, command, timeout=timeout, stdin=stdin)
-        except RemoteError as exc:
-            raise FaultError(f"{node}: {exc}") from None
-        if not res.ok:
-            raise FaultError(f"{node}: {command}: exited {res.rc}: {(res.stderr or res.stdout).strip()[-300:]}")
-        return res.stdout
-
-    def vip_holders(self, vips: dict[str, str]) -> dict[str, list[str]]:
-        per_node = {}
-        for node in self.inventory.nodes:
-            with contextlib.suppress(RemoteError):
-                per_node[node.name] = self.pool.run(node.name, ADDR_COMMAND, timeout=5).stdout
-        return holders(per_node, vips)
-
-    def reachable(self, node: str) -> bool:
-        self.pool.forget(node)  # a fresh login: the node may have rebooted since
-        try:
-            return self.pool.run(node, "true", timeout=5).ok
-        except RemoteError:
-            return False
-
-
-SiteFaults = SiteDriver  # the name the self-tests knew it by
 # Drivers by the site's kind, imported on first use (testinfra's registry of backends): product
 # code never imports the lab; the lab registers its own driver here by name.
 DRIVERS: dict[SiteKind, str] = {SiteKind.LAB: "bootstrap.lab.driver:LabDriver"}
+SITE_DRIVER = "bootstrap.site_driver:SiteDriver"  # a site's given hosts over SSH
 
 
 def managed(kind: SiteKind) -> Driver:
@@ -390,4 +300,6 @@ def for_run(kind: SiteKind, inventory: inv.Inventory, **site: Any) -> Driver:
     (which need its confirmation)."""
     if kind in DRIVERS:
         return managed(kind)
-    return SiteDriver(inventory, **site)
+    module, _, cls = SITE_DRIVER.partition(":")
+    driver: Driver = getattr(importlib.import_module(module), cls)(inventory, **site)
+    return driver

@@ -6,6 +6,8 @@ Each entry: name -> one line saying what it is and where the write-up is.
 
 from __future__ import annotations
 
+from bootstrap.maintenance import MISSPELT_UNIT
+
 STALE_ANNOUNCEMENT = "stale-vip-announcement"
 HUNG_DATABASE = "hung-database-undetected"
 DB_EQUAL_PRIORITIES = "db-equal-priorities"
@@ -40,5 +42,10 @@ FINDINGS: dict[str, str] = {
         "the document's my.cnf leaves sync_binlog at 0, so a DB-HA node's power cut loses its binary log's "
         "recent events (its peer never receives them: the pair diverges) and rolls back the last "
         "acknowledged transaction; docs/findings/binlog-lost-in-power-cut.md"
+    ),
+    MISSPELT_UNIT: (
+        "the vendor's HA-cluster maintenance page names the database unit maraidb in its systemctl lines: "
+        "run as written, disable and stop leave MariaDB enabled and running, and the failing enable line "
+        "leaves keepalived disabled at boot too; docs/findings/vendor-maintenance-misspells-mariadb.md"
     ),
 }

@@ -1508,6 +1508,7 @@ def _regrant(v: View, node: str) -> None:
     driver.undo(Fault("replication", next(n for n in v.with_role("db-ha") if n != node), node))
 
 
+SKIP_SLAVE_START = "/etc/mysql/mariadb.conf.d/99-mutation-skip-slave-start.cnf"
 NO_BACKUP = "the health track fails on every platform-HA node but the VIP holder: nobody takes the VIP over"
 SCENARIOS: list[ScenarioMutation] = [
     ScenarioMutation(
@@ -1581,6 +1582,17 @@ SCENARIOS: list[ScenarioMutation] = [
         _service("disable", "mariadb"),
         lambda v, n: v.sh(n, "systemctl enable --now mariadb"),
         "did not converge",
+    ),
+    ScenarioMutation(
+        "skip-slave-start-on-db2",
+        "HA-SURV-009",
+        "MariaDB on a DB-HA node starts without its replication threads (skip-slave-start in its my.cnf): "
+        "the page's SHOW SLAVE STATUS after the node's maintenance finds them stopped",
+        "HA-SURV-009[maintenance-{node}]",
+        "db2",
+        lambda v, n: v.sh(n, f"printf '[mysqld]\\nskip-slave-start\\n' > {SKIP_SLAVE_START}"),
+        lambda v, n: v.sh(n, f"rm -f {SKIP_SLAVE_START}; mysql -e 'START SLAVE'"),
+        "replication running after MariaDB started",
     ),
     ScenarioMutation(
         "repl-grant-revoked-on-db-master",

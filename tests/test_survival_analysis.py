@@ -17,9 +17,10 @@ import pytest
 
 import suites.survival.analysis
 from bootstrap import inventory as inv
-from bootstrap.faults import FROZEN, STATIC_POD, Fault, FaultError, Journal, SiteFaults, service_commands
+from bootstrap.faults import FROZEN, STATIC_POD, Fault, FaultError, Journal, service_commands
 from bootstrap.lab.lab import Lab
 from bootstrap.remote import NodeUnreachable, Pool, Result
+from bootstrap.site_driver import SiteDriver as SiteFaults
 from suites import catalog
 from suites.findings import HUNG_DATABASE, STALE_ANNOUNCEMENT
 from suites.survival import workload as workload_module
@@ -159,7 +160,7 @@ def test_vip_moves_and_timeline() -> None:
     assert picture == "#####.....#####"
 
 
-@pytest.mark.parametrize(("topology", "count"), [("3node", 15), ("4node", 17), ("5node", 45)])
+@pytest.mark.parametrize(("topology", "count"), [("3node", 17), ("4node", 20), ("5node", 50)])
 def test_scenarios_follow_the_documented_promises(topology: str, count: int) -> None:
     plan = Lab.plan(topology, 0, ipaddress.IPv4Network("10.213.47.0/24"))
     data = {

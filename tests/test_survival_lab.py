@@ -20,6 +20,7 @@ from bootstrap.faults import Fault
 from bootstrap.inventory import load
 from bootstrap.lab.driver import LabFaults
 from bootstrap.lab.lab import Lab
+from bootstrap.maintenance import Deviation, Log, silent
 from suites.findings import HUNG_DATABASE
 from suites.survival.plan import FROZEN_DB, Scenario, generate
 from suites.survival.scenarios import Runner
@@ -85,7 +86,7 @@ def test_every_scenario_of_3node_runs_and_reports_figures(lab3: Lab, tmp_path: P
     doc = json.loads((tmp_path / "results.json").read_text())
     checks = {c["id"]: c for c in doc["checks"]}
     planned = {f"{sc.requirement}[{sc.name}]" for sc in generate(load(lab3.paths.inventory))}
-    assert set(checks) == planned and len(planned) == 15, proc.stdout[-2000:]
+    assert set(checks) == planned and len(planned) == 17, proc.stdout[-2000:]
     for cid, c in checks.items():
         f = c.get("figures", {})
         assert set(f["rto_s"]) >= {"platform-api", "web", "keystone", "db-write", "db-read"}, cid
@@ -103,13 +104,13 @@ def test_every_scenario_of_3node_runs_and_reports_figures(lab3: Lab, tmp_path: P
 class LosingFaults(LabFaults):
     """Lab faults that also destroy acknowledged rows while the node is down."""
 
-    def undo(self, fault: Fault) -> None:
+    def undo(self, fault: Fault, log: Log = silent) -> list[Deviation]:
         inv = load(Lab().paths.inventory)
         conn = connect(str(inv.vips.db), inv.db.port, inv.db.user, inv.db.password())
         with conn.cursor() as cur:
             cur.execute(f"DELETE FROM {TABLE} ORDER BY wid LIMIT 3")  # the first three writes
         conn.close()
-        super().undo(fault)
+        return super().undo(fault, log)
 
 
 def test_lost_writes_are_detected(lab3: Lab) -> None:

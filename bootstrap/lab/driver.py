@@ -13,6 +13,7 @@ from bootstrap.lab import state as labstate
 from bootstrap.lab.hostenv import LabError
 from bootstrap.lab.lab import Lab
 from bootstrap.lab.machine import State
+from bootstrap.maintenance import KUBE_UNITS
 
 
 class LabDriver(Driver):
@@ -22,6 +23,9 @@ class LabDriver(Driver):
 
     name = "lab"
     managed = True
+    # What "kubelet docker" means on a lab node: the kubelet's stand-in (the platform keepalived's
+    # static pod), the control plane's (k3s or ha-standin) and etcd (in k3s, or a kubeadm static pod).
+    kube_units = (*KUBE_UNITS, "ha-static-pods", "ha-standin", "etcd")
 
     def __init__(self) -> None:
         self.lab = Lab()

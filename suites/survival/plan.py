@@ -2,7 +2,8 @@
 promises to survive, a power cut, a clean shutdown and a network partition of its nodes, and
 for each node it survives alone, a reboot; a service failure on each VIP holder; for failures
 the document calls fatal, the outage and the recovery; and beyond the document, the whole
-site's power cut with its power returning in three orders. ``Outcome`` is what a scenario's
+site's power cut with its power returning in three orders, the vendor's DB rebuild, and the
+vendor's rolling maintenance of each node the topology survives losing alone. ``Outcome`` is what a scenario's
 run found."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ KIND_REQUIREMENT = {
     "reboot": "HA-SURV-006",
     "site": "HA-SURV-007",
     "rebuild": "HA-SURV-008",
+    "maintenance": "HA-SURV-009",
 }
 # The whole site's power cut, and the orders its power returns in (nodes started one by one,
 # none waiting for the one before to boot).
@@ -41,7 +43,7 @@ urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # lab and s
 
 @dataclass(frozen=True)
 class Scenario:
-    kind: str  # kill | stop | partition | service | fatal | reboot | site | rebuild
+    kind: str  # kill | stop | partition | service | fatal | reboot | site | rebuild | maintenance
     # The failure set (service: resolved to the VIP holder at run time; site: every node, in
     # the order its power returns).
     nodes: tuple[str, ...] = ()
@@ -71,8 +73,8 @@ def generate(inventory: inv.Inventory) -> list[Scenario]:
     for nodes in failure_sets(topo.survives, by_role):
         ordered = tuple(n.name for n in inventory.nodes if n.name in nodes)
         result += [Scenario(kind, ordered) for kind in ("kill", "stop", "partition")]
-        if len(ordered) == 1:  # the node's own reboot: back by itself, settings and services in place
-            result.append(Scenario("reboot", ordered))
+        if len(ordered) == 1:  # its own reboot (back by itself), and the vendor's maintenance of it
+            result += [Scenario("reboot", ordered), Scenario("maintenance", ordered)]
     if by_role.get(Role.DB_HA):
         result.append(Scenario("service", service="mariadb", vip="db"))
         # A hung database (field failure): frozen, not stopped; the kernel still accepts TCP.
@@ -106,6 +108,12 @@ class Outcome:
     timeline: dict[str, str] = field(default_factory=dict)
     findings: dict[str, str] = field(default_factory=dict)  # problem text -> named finding it is
     unverified: list[str] = field(default_factory=list)  # parts not verifiable from this runner, and why
+
+    def deviated(self, found: list[Any]) -> None:
+        """A procedure's steps that fell short of its page (bootstrap/maintenance.py
+        ``Deviation``): each a problem, the named finding's where one names it."""
+        for d in found:
+            self.explain([d.text], d.finding) if d.finding else self.problems.append(d.text)
 
     def explain(self, problems: list[str], finding: str) -> None:
         """Add ``problems`` as instances of the named, root-caused ``finding``."""

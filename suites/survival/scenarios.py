@@ -104,14 +104,13 @@ class Runner(ClientViews):
             fault_at = history.mark("fault: " + ", ".join(f.describe() for f in faults))
             if sc.kind == "site":
                 self.faults.inject_together(faults)
-            else:
-                for f in faults:
-                    self.faults.inject(f)
+            for f in faults if sc.kind != "site" else []:
+                out.deviated(self.faults.inject(f, log=history.mark))
             self._observe(history, sc, fault_at)
             restore_at = history.mark("restore")
             with rebuild.halted(workload, history, out) if sc.kind == "rebuild" else contextlib.nullcontext():
                 for f in reversed(faults):
-                    self.faults.undo(f)
+                    out.deviated(self.faults.undo(f, log=history.mark))
             returned = [f.node for f in faults]
             faults = []
             try:
@@ -170,6 +169,10 @@ class Runner(ClientViews):
             return [Fault("replication", replica, master)]
         if sc.kind == "site":  # undone newest first: the power returns in the scenario's order
             return [Fault("cut", n) for n in reversed(sc.nodes)]
+        if sc.kind == "maintenance":  # kubectl on another control node, if the node is a Kubernetes node
+            node = self.inv.node(sc.nodes[0])
+            via = next((n.name for n in self.inv.nodes_with(Role.CONTROL) if n.name != node.name), None)
+            return [Fault("maintenance", node.name, via if node.has(Role.CONTROL) else None)]
         kind = "kill" if sc.kind == "fatal" else sc.kind
         return [Fault(kind, n) for n in sc.nodes]
 
@@ -273,8 +276,8 @@ class Runner(ClientViews):
 
     def _observe(self, history: History, sc: Scenario, fault_at: float) -> None:
         """Hold the fault until the promised services are back, or their bound has passed."""
-        if sc.kind in ("fatal", "site", "rebuild"):
-            time.sleep(5.0)  # the outage (rebuild: writes the replica does not get): give it time to show
+        if sc.kind in ("fatal", "site", "rebuild", "maintenance"):
+            time.sleep(5.0)  # the outage (rebuild: writes the replica does not get; maintenance: the node out)
             return
         bound = max(self.bounds["rto_bound_s"], self.bounds["storage_rto_bound_s"] if self.inv.storage else 0)
         if sc.service == FROZEN_DB:  # storage does not depend on the database: its bound is the platform's

@@ -8,6 +8,9 @@ own state, in kubectl's own output shapes:
 - ``get nodes,pods,pv -A -o json``: one List of the nodes (labels, addresses), the pods (owner,
   node selector, claims, images) and the local-path volumes bound to the claims, in the API's
   shapes (the fields the suite reads);
+- ``cordon`` / ``uncordon NODE``: the node's record marked unschedulable (or not) in this
+  control node's own file (the lab's stand-ins share no API server: cordon and read back on one
+  node), shown as kubectl shows it (STATUS ``Ready,SchedulingDisabled``, ``spec.unschedulable``);
 - ``get nodes [-o wide]`` and ``get pods (-A|--all-namespaces) [-o wide]``: the cluster as the
   lab placed it (/etc/ha-standin/k8s.json: the inventory's control and compute nodes, the
   platform's pods and the node each runs on; their age counts from the file's own time unless a
@@ -81,7 +84,10 @@ def node_table(state: dict[str, Any], ready: dict[str, bool], wide: bool, now: f
         header += ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"]
     rows = []
     for n in state["nodes"]:
-        row = [n["name"], "Ready" if ready.get(n["name"]) else "NotReady", n["roles"],
+        status = ("Ready" if ready.get(n["name"]) else "NotReady") + (
+            ",SchedulingDisabled" if n.get("unschedulable") else ""
+        )
+        row = [n["name"], status, n["roles"],
                age(now - n.get("created", state["created"])), n["version"]]  # fmt: skip
         if wide:
             row += [n["address"], "", n.get("os", "Debian GNU/Linux 12 (bookworm)"), os.uname().release,
@@ -132,6 +138,7 @@ def node_object(n: dict[str, Any], ready: bool, born: float) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {"name": n["name"], "labels": labels, "creationTimestamp": _iso(n.get("created", born))},
+        "spec": {"unschedulable": True} if n.get("unschedulable") else {},
         "status": {
             "addresses": [{"address": n["address"], "type": "InternalIP"}, {"address": n["name"], "type": "Hostname"}],
             "conditions": [{"type": "Ready", "status": "True" if ready else "Unknown"}],
@@ -254,11 +261,34 @@ def listing(state: dict[str, Any], ready: dict[str, bool], kinds: list[str]) -> 
     )
 
 
+def cordon(on: bool, name: str) -> None:
+    """``kubectl cordon|uncordon NAME`` as kubectl answers it, the mark kept in STATE."""
+    with open(STATE, encoding="utf-8") as f:
+        state = json.load(f)
+    node = next((n for n in state["nodes"] if n["name"] == name), None)
+    if node is None:
+        print(f'Error from server (NotFound): nodes "{name}" not found', file=sys.stderr)
+        sys.exit(1)
+    verb = "cordoned" if on else "uncordoned"
+    if bool(node.get("unschedulable")) == on:
+        print(f"node/{name} already {verb}")
+        return
+    node["unschedulable"] = on
+    state.setdefault("created", os.stat(STATE).st_mtime)  # the cluster's birth, which the file's time was
+    tmp = STATE + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(state, f)
+    os.replace(tmp, STATE)
+    print(f"node/{name} {verb}")
+
+
 def main(argv: list[str]) -> None:
     args = " ".join(argv)
     if "get service minio" in args or "get secret minio" in args:
         return minio(args)
     words = [w for w in argv if not w.startswith(("--kubeconfig", "--request-timeout"))]
+    if words[:1] in (["cordon"], ["uncordon"]) and len(words) == 2:
+        return cordon(words[0] == "cordon", words[1])
     if words[:1] != ["get"] or len(words) < 2:
         fail("the lab's kubectl stand-in answers only get nodes, get pods and MinIO's service and secret")
     with open(STATE, encoding="utf-8") as f:

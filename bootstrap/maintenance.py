@@ -48,7 +48,7 @@ STATE_DIR = "/var/lib/ha-conformance/maintenance"
 # systemctl's progress lines, left out of the evidence (its errors stay)
 CHATTER = ("Synchronizing state of", "Executing: /lib/systemd/systemd-sysv-install", "Created symlink", "Removed ")
 VIP_MOVE_S = 20.0  # how long a VIP may take to leave a node whose keepalived restarted at a lower priority
-REPLICATION_S = 30.0  # how long MariaDB may take to replicate both ways after it started
+REPLICATION_S = 20.0  # how long MariaDB may take to replicate both ways after it started
 
 
 class Site(Protocol):

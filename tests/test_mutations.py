@@ -410,7 +410,7 @@ def test_scenario_mutation_is_caught(labs: Labs, score: Score, sm: mx.ScenarioMu
     scenario = sm.scenario.format(node=node)
     # Short bounds: the mutated scenario waits out its bound before it gives up.
     fast = override_args(
-        {"rto_bound_s": 12, "storage_rto_bound_s": 30, "site_recovery_bound_s": 60, "convergence_bound_s": 45}
+        {"rto_bound_s": 12, "storage_rto_bound_s": 30, "site_recovery_bound_s": 60, "convergence_bound_s": 30}
     )
     sm.apply(view, node)
     try:

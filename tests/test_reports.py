@@ -60,6 +60,17 @@ def scenario_figures(lost: int) -> dict[str, Any]:
         "span_s": 26.0,
         "convergence_s": 6.2,
         "checksums_equal": True,
+        "phases_s": {
+            "warm-up": 6.0,
+            "fault": 0.1,
+            "hold": 9.9,
+            "restore": 0.4,
+            "members healthy": 1.2,
+            "stable window": 5.0,
+            "post-checks": 2.1,
+            "judge": 1.3,
+            "recheck": 3.0,
+        },
     }
 
 
@@ -224,6 +235,17 @@ def test_html_header_failures_and_survivability(recorded: dict[str, Any]) -> Non
     assert any(tag == "polygon" and a.get("class") == "move" for tag, a in page.tags)
     assert "platform → node2" in text
     assert 'id="layout"' not in text  # no layout recorded: no row
+    # Where each scenario's time went: a bar per scenario, a segment per phase, proportional.
+    assert text.count('<svg class="phases"') == 2
+    segs = [a for tag, a in page.tags if tag == "rect" and a.get("class", "").startswith("ph")]
+    assert len(segs) == 18 and "hold 9.9" in text and "29.0 s" in text
+    widths = [float(a["width"]) for a in segs[:9]]
+    assert abs(sum(widths) - html.PLOT_W) < 1 and widths[2] == max(widths)  # the hold, the longest
+
+
+def test_a_scenario_without_phases_has_no_bar() -> None:
+    assert html.phases_bar({"timeline": {}}) is None
+    assert html.phases_bar({"phases_s": {"warm-up": 0.0}}) is None
 
 
 def test_the_header_names_the_install_layout_and_where_it_came_from(recorded: dict[str, Any]) -> None:

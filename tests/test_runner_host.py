@@ -32,6 +32,8 @@ def test_the_nodes_at_this_hosts_own_addresses_are_the_runners() -> None:
         (Scenario("kill", ("cp1", "dba")), "power off cp1"),
         (Scenario("stop", ("cp1",)), "shut down cp1"),
         (Scenario("partition", ("cp1",)), "cut off from the network cp1"),
+        (Scenario("maintenance", ("cp1",)), "take out of service and reboot cp1"),
+        (Scenario("reboot", ("cp1",)), "reboot cp1"),
     ],
 )
 def test_a_fault_on_the_runners_node_is_refused_saying_so(scenario: Scenario, verb: str) -> None:

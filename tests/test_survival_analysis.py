@@ -23,6 +23,7 @@ from bootstrap.remote import NodeUnreachable, Pool, Result
 from bootstrap.site_driver import SiteDriver as SiteFaults
 from suites import catalog
 from suites.findings import HUNG_DATABASE, MISSPELT_UNIT, STALE_ANNOUNCEMENT
+from suites.survival import explain
 from suites.survival import workload as workload_module
 from suites.survival.analysis import audit_writes, outages, timeline, vip_moves
 from suites.survival.plan import Outcome, generate
@@ -312,8 +313,6 @@ def test_the_shipped_document_waivers_name_only_the_finding_and_load() -> None:
 def test_a_duplicated_write_shows_where_each_row_came_from() -> None:
     """Odd seq: inserted on the first DB node, even: on the second (auto_increment_offset); the
     same client time twice is one statement executed twice."""
-    runner = Runner.__new__(Runner)
-    runner.db_host = "10.0.0.100"
     history = History()
     asked: list[str] = []
 
@@ -321,8 +320,7 @@ def test_a_duplicated_write_shows_where_each_row_came_from() -> None:
         asked.append(sql)
         return [(17, 33, history.wall0 + 4.25), (17, 40, history.wall0 + 4.25)]
 
-    runner._query = query  # type: ignore[method-assign]
-    got = runner._duplicate_rows([17], history)
+    got = explain.duplicate_rows(query, "db", [17], history)
     assert got == " (rows: wid 17: seq 33, at 4.25 s; wid 17: seq 40, at 4.25 s)"
     assert "WHERE wid IN (17)" in asked[0]
 
@@ -331,19 +329,18 @@ def test_a_frozen_databases_outage_is_the_named_finding_only_while_its_vip_stays
     """The hung-database scenario: the DB services' outages are the finding when the DB VIP
     never left the frozen node; an outage of anything else stays unexplained; and where the VIP
     moved (a health check that runs a query), nothing is explained away."""
-    runner = Runner.__new__(Runner)
     h = History()
     h.vip_samples = [(0.0, {"db": ("db1",)}), (2.0, {"db": ("db1",)}), (20.0, {"db": ("db1",)})]
     out = Outcome()
     out.problems += ["db-write was down 18.2 s (bound 15 s)", "keystone was down 18.0 s (bound 15 s)"]
     out.problems.append("web was down 16.0 s (bound 15 s)")
-    runner._explain_hung_database(h, 1.0, 19.0, out)
+    explain.hung_database(h, 1.0, 19.0, out)
     assert set(out.findings.values()) == {HUNG_DATABASE}
     assert out.unexplained == ["web was down 16.0 s (bound 15 s)"]
     assert any("the DB VIP stayed on db1 for the 18.0 s its MariaDB was frozen" in p for p in out.problems)
     moved = Outcome(problems=["db-write was down 18.2 s (bound 15 s)"])
     h.vip_samples.insert(2, (4.0, {"db": ("db2",)}))
-    runner._explain_hung_database(h, 1.0, 19.0, moved)
+    explain.hung_database(h, 1.0, 19.0, moved)
     assert moved.findings == {} and moved.unexplained == moved.problems
 
 

@@ -23,6 +23,7 @@ CUTS = {
     "fatal": "power off",
     "reboot": "reboot",
     "site": "power off",
+    "maintenance": "take out of service and reboot",
 }
 
 
@@ -78,7 +79,9 @@ def run_scenario(ctx: Context) -> None:
     if outcome.unverified:  # reported with the verdict, never dropped: the check judged the rest
         ctx.figures["not_verifiable_from_runner"] = outcome.unverified
     if not outcome.problems:
+        recheck = time.monotonic()
         broken = broken_by_scenario(baseline, read_only_outcomes(ctx.rt))
+        ctx.figures.setdefault("phases_s", {})["recheck"] = round(time.monotonic() - recheck, 2)
         if broken:
             outcome.problems.append("read-only checks fail after recovery: " + "; ".join(broken[:5]))
     evidence = [("timeline ('#' up, '.' down)", "\n".join(f"{s:13} {p}" for s, p in sorted(outcome.timeline.items())))]

@@ -16,9 +16,10 @@ from bootstrap import layout
 from bootstrap.faults import FROZEN, STATIC_POD, Fault, Faults
 from bootstrap.poll import wait_until
 from bootstrap.topology import TOPOLOGIES, Role
-from suites.findings import HUNG_DATABASE, STALE_ANNOUNCEMENT
-from suites.survival import analysis, rebuild
+from suites.findings import STALE_ANNOUNCEMENT
+from suites.survival import analysis, explain, rebuild
 from suites.survival.clients import ClientViews
+from suites.survival.phases import Phases
 from suites.survival.plan import (
     DB_SERVICES,
     FROZEN_DB,
@@ -42,6 +43,7 @@ class Runner(ClientViews):
         self.password = inventory.db.password()
         self.db_host = str(inventory.vips.db or inventory.nodes_with(Role.DB)[0].address)
         self.vips = {v.name: str(getattr(inventory.vips, v.name)) for v in TOPOLOGIES[inventory.topology].vips}
+        self.phases = Phases()  # the running scenario's (suites/survival/phases.py)
 
     # Site state ---------------------------------------------------------------------
     def _db(self, host: str) -> Any:
@@ -85,6 +87,8 @@ class Runner(ClientViews):
         every promised service answers, held until they are back (or their bound passes), undone
         (also on failure or Ctrl-C), the site left to converge, and the verdict from the history."""
         out = Outcome()
+        phases = self.phases = Phases()
+        phases.enter("warm-up")
         self.wait("a healthy site before the fault", self.converged, 60)
         prepare_table(self.db_host, self.inv.db.port, self.inv.db.user, self.password)
         self.forget_vip_neighbours()
@@ -102,42 +106,53 @@ class Runner(ClientViews):
             self.wait("every service answering before the fault", ready, 120)
             faults = self._faults_for(sc)
             fault_at = history.mark("fault: " + ", ".join(f.describe() for f in faults))
+            phases.enter("fault")
             if sc.kind == "site":
                 self.faults.inject_together(faults)
             for f in faults if sc.kind != "site" else []:
                 out.deviated(self.faults.inject(f, log=history.mark))
+            phases.enter("hold")
             self._observe(history, sc, fault_at)
             restore_at = history.mark("restore")
+            phases.enter("restore")
             with rebuild.halted(workload, history, out) if sc.kind == "rebuild" else contextlib.nullcontext():
                 for f in reversed(faults):
                     out.deviated(self.faults.undo(f, log=history.mark))
             returned = [f.node for f in faults]
             faults = []
-            try:
-                settled = self._settled(history, sc, restore_at, returned)
-                # site: back and converged within one bound
-                limit = (
-                    self.bounds["rto_bound_s"] if sc.kind == "site" else self.bounds.get("convergence_bound_s", 120.0)
-                )
-                out.figures["convergence_s"] = round(self.wait("convergence", settled, limit), 2)
-            except TimeoutError as exc:
-                out.problems.append(f"the site did not converge after the nodes returned: {exc}")
-            else:
-                out.explain(self.stale_announcements(), STALE_ANNOUNCEMENT)
-                out.unverified += self.runner_view_notes()
-                out.problems += self.unanswered_from_nodes()
-                self._mark_takebacks(history, returned, restore_at)
+            phases.enter("members healthy")
+            self._converge(history, sc, restore_at, returned, out)
             history.mark("end")
         finally:
+            phases.enter("judge")
             workload.stop()
             for f in reversed(faults):  # the scenario failed midway: restore before anything else
                 self.faults.undo(f)
         self._judge(sc, history, fault_at, restore_at, out)
         if sc.service == FROZEN_DB:
-            self._explain_hung_database(history, fault_at, restore_at, out)
+            explain.hung_database(history, fault_at, restore_at, out)
         if sc.kind == "rebuild":
             rebuild.judge(self._query, [str(n.address) for n in self.inv.nodes_with(Role.DB_HA)], self.db_host, out)
+        out.figures["phases_s"] = phases.close()
         return out
+
+    def _converge(self, history: History, sc: Scenario, restore_at: float, returned: list[str], out: Outcome) -> None:
+        """Wait for the site to settle (its figure ``convergence_s``), then the checks that need a
+        converged site: stale announcements, the VIPs answering from every node, take-backs."""
+        phases = self.phases
+        try:
+            settled = self._settled(history, sc, restore_at, returned)
+            # site: back and converged within one bound
+            limit = self.bounds["rto_bound_s"] if sc.kind == "site" else self.bounds.get("convergence_bound_s", 120.0)
+            out.figures["convergence_s"] = round(self.wait("convergence", settled, limit), 2)
+        except TimeoutError as exc:
+            out.problems.append(f"the site did not converge after the nodes returned: {exc}")
+        else:
+            phases.enter("post-checks")
+            out.explain(self.stale_announcements(), STALE_ANNOUNCEMENT)
+            out.unverified += self.runner_view_notes()
+            out.problems += self.unanswered_from_nodes()
+            self._mark_takebacks(history, returned, restore_at)
 
     def _workload(self, history: History) -> Workload:
         """The workload through the VIPs: DB writes and reads, the platform's endpoints, storage."""
@@ -194,6 +209,7 @@ class Runner(ClientViews):
                 if unhealthy:
                     return f"returned control-plane members not healthy yet: {', '.join(unhealthy)}"
                 members_ok_at.append(history.now())
+                self.phases.enter("stable window")
             grace = PREEMPT_GRACE if first in returned else 0.0
             if history.now() - members_ok_at[0] < STABLE_WINDOW + grace:
                 return f"returned members healthy for less than {STABLE_WINDOW + grace:g} s"
@@ -207,27 +223,6 @@ class Runner(ClientViews):
             return self.converged()
 
         return settled
-
-    def _explain_hung_database(self, history: History, fault_at: float, restore_at: float, out: Outcome) -> None:
-        """The frozen database's outages are the named finding when its VIP never left the
-        frozen node: the health check still passed on a server that answered nothing."""
-        moves = analysis.vip_moves(history).get("db", [])
-        before = [held for at, held in moves if at <= fault_at]
-        moved = any(fault_at < at < restore_at and held != before[-1] for at, held in moves) if before else True
-        db_problems = [p for p in out.problems if p.split(" ", 1)[0] in DB_SERVICES]
-        if moved or not db_problems:
-            return
-        holder = ", ".join(before[-1]) or "nobody"
-        out.findings.update(dict.fromkeys(db_problems, HUNG_DATABASE))
-        out.explain(
-            [
-                f"the DB VIP stayed on {holder} for the {restore_at - fault_at:.1f} s its MariaDB was frozen: the "
-                "health check still connects to a server that answers nothing (a TCP probe: the kernel completes "
-                "the handshake). Remediation: a track script that runs a real query under a time limit, e.g. "
-                "timeout 2 mysql -e 'SELECT 1', so that keepalived moves the VIP"
-            ],
-            HUNG_DATABASE,
-        )
 
     def _service_target(self, sc: Scenario, node: str) -> str | None:
         """The platform VIP's keepalived is the install line's static pod where the node has
@@ -318,7 +313,7 @@ class Runner(ClientViews):
         if audit.duplicates:
             out.problems.append(
                 f"{len(audit.duplicates)} write(s) duplicated, e.g. wid {audit.duplicates[:10]}"
-                + self._duplicate_rows(audit.duplicates[:5], history)
+                + explain.duplicate_rows(self._query, self.db_host, audit.duplicates[:5], history)
             )
         moves = analysis.vip_moves(history)
         out.figures["vip_moves"] = {vip: [[round(t, 2), list(h)] for t, h in seq] for vip, seq in moves.items()}
@@ -355,22 +350,6 @@ class Runner(ClientViews):
         out.figures["rto_s"] = {k: (None if v == float("inf") else v) for k, v in rto.items()}
         if back_after:
             out.figures["back_after_return_s"] = back_after
-
-    def _duplicate_rows(self, wids: list[int], history: History) -> str:
-        """Where each duplicated write's rows came from, to tell a second execution of one
-        statement from two statements: each row's seq (auto_increment_offset: odd rows were
-        inserted on the first DB node, even ones on the second) and the client's time in the
-        row (``at``, seconds into the workload; the same value twice is one statement run twice)."""
-        listed = ", ".join(str(int(w)) for w in wids)
-        try:
-            rows = self._query(
-                self.db_host, f"SELECT wid, seq, at FROM {TABLE} WHERE wid IN ({listed}) ORDER BY wid, seq"
-            )
-        except pymysql.MySQLError as exc:
-            return f" (their rows could not be read: {exc})"
-        start = history.wall0
-        shown = "; ".join(f"wid {w}: seq {q}, at {float(a) - start:.2f} s" for w, q, a in rows)
-        return f" (rows: {shown})"
 
     def _final_rows(self, out: Outcome) -> list[int]:
         """Rows on the DB endpoint, after the DB-HA nodes agree (checksums equal)."""

@@ -109,7 +109,7 @@ def systemctl_line(
     if not meant:
         return []
     written = " ".join(_written(units) if page else meant)
-    log(f"{node}: {step}: systemctl {verb} {written}")
+    log(f"{node}: {step}: systemctl {verb} {written}")  # step: "step 4", or what the line is for
     out = site.run(node, f"systemctl {verb} {written} 2>&1; echo rc=$?", timeout=120)
     rc = out.strip().rsplit("rc=", 1)[-1]
     query, wrong = ("is-enabled", "enabled") if verb in ("disable", "enable") else ("is-active", "active")
@@ -124,7 +124,7 @@ def systemctl_line(
     # failed naming the misspelt unit.
     spelt = [p for p in MISSPELT if p in written.split()]
     misspelt = bool(spelt) and (set(short) <= {MISSPELT[p] for p in spelt} or any(p in said for p in spelt))
-    text = (f"{node}: step {step} `systemctl {verb} {written}` exited {rc} ({said}) and left {shown}"
+    text = (f"{node}: {step} `systemctl {verb} {written}` exited {rc} ({said}) and left {shown}"
             + ("; the page's `maraidb` names no unit (remedy: write mariadb)" if misspelt else ""))  # fmt: skip
     log(f"{node}: {step}: as meant: systemctl {verb} {' '.join(short)}")
     site.run(node, f"systemctl {verb} {' '.join(short)}", timeout=120)
@@ -242,11 +242,11 @@ def take_out(site: Site, node: str, via: str | None, log: Log = silent) -> list[
     _save(site, node, state)
     if via:
         found += kubectl(site, via, "cordon", state["name"], log)
-    found += systemctl_line(site, node, "disable", units, step="4", log=log)
+    found += systemctl_line(site, node, "disable", units, step="step 4", log=log)
     if units["docker"]:
         log(f"{node}: step 5: the containers stopped")
         site.run(node, "docker ps -q | xargs -r docker stop", timeout=300)
-    found += systemctl_line(site, node, "stop", units, step="6", log=log)
+    found += systemctl_line(site, node, "stop", units, step="step 6", log=log)
     log(f"{node}: step 7: the maintenance: a clean reboot")
     site.reboot(node)
     started = [u for u, s in _states(site, node, "is-active", meant).items() if s == "active"]
@@ -283,8 +283,8 @@ def bring_back(site: Site, node: str, log: Log = silent) -> list[Deviation]:
     if state.get("via"):
         found += kubectl(site, state["via"], "uncordon", state["name"], log)
     enabled = {p: [u for u in us if u in state.get("enabled", [])] for p, us in units.items()}
-    found += systemctl_line(site, node, "enable", enabled, step="7", log=log)
-    found += systemctl_line(site, node, "start", before, step="(every unit active before)", log=log, page=False)
+    found += systemctl_line(site, node, "enable", enabled, step="step 7", log=log)
+    found += systemctl_line(site, node, "start", before, step="afterwards", log=log, page=False)
     site.run(node, f"rm -rf {STATE_DIR}")
     return found
 

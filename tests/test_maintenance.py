@@ -141,7 +141,7 @@ def test_the_pages_spelling_leaves_mariadb_as_it_was_and_is_corrected() -> None:
 def test_a_correctly_spelt_line_deviates_from_nothing() -> None:
     site = Model()
     units = {"kubelet": [], "docker": [], "keepalived": ["keepalived"], "maraidb": ["mariadb"]}
-    assert mt.systemctl_line(site, "db2", "disable", units, step="4", log=mt.silent, page=False) == []
+    assert mt.systemctl_line(site, "db2", "disable", units, step="step 4", log=mt.silent, page=False) == []
     assert site.nodes["db2"].enabled == set()
 
 

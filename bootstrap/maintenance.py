@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from bootstrap import layout
 from bootstrap.db_rebuild import slave_state
 from bootstrap.poll import WaitTimeout, wait_until
-from bootstrap.vips import ADDR_COMMAND, holders
+from bootstrap.vips import ADDR_COMMAND, addresses, holders
 
 PAGE_UNITS = ("kubelet", "docker", "keepalived", "maraidb")  # the page's systemctl lines, in its order
 MISSPELT = {"maraidb": "mariadb"}  # what the page's spelling means
@@ -224,6 +224,20 @@ def kubectl(site: Site, via: str, verb: str, name: str, log: Log) -> list[Deviat
     return []
 
 
+def kube_name(site: Site, node: str, via: str) -> str:
+    """The node's name in Kubernetes: the row of ``kubectl get nodes -o wide`` (on ``via``) whose
+    INTERNAL-IP the node holds (a kubelet may register an FQDN, or a name other than the host's),
+    else its host name."""
+    mine = set(addresses(site.run(node, ADDR_COMMAND, timeout=10)))
+    table = site.run(via, "kubectl get nodes -o wide", timeout=60).splitlines()
+    column = table[0].split().index("INTERNAL-IP") if table and "INTERNAL-IP" in table[0].split() else -1
+    for row in table[1:]:
+        cells = row.split()
+        if 0 <= column < len(cells) and cells[column] in mine:
+            return cells[0]
+    return site.run(node, "hostname").strip()
+
+
 def take_out(site: Site, node: str, via: str | None, log: Log = silent) -> list[Deviation]:
     """The page's steps to take ``node`` out, the maintenance a clean reboot; ``via``: the control
     node that runs kubectl (None: the node is no Kubernetes node). Returns the deviations; raises
@@ -232,7 +246,7 @@ def take_out(site: Site, node: str, via: str | None, log: Log = silent) -> list[
         raise ValueError(f"{node} is in maintenance already ({STATE_DIR}): bring it back first")
     units = _units(site, node)
     meant = [u for us in units.values() for u in us]
-    state: dict[str, Any] = {"via": via, "name": site.run(node, "hostname").strip()}
+    state: dict[str, Any] = {"via": via, "name": kube_name(site, node, via) if via else None}
     state["enabled"] = [u for u, s in _states(site, node, "is-enabled", meant).items() if s == "enabled"]
     state["active"] = [u for u, s in _states(site, node, "is-active", meant).items() if s == "active"]
     in_use = set(state["enabled"]) | set(state["active"])  # a unit installed but unused is not the page's

@@ -37,6 +37,7 @@ class Model:
         self.nodes = {"db1": Node(vip=True), "db2": Node()}
         self.commands: list[str] = []
         self.replicating = True
+        self.cordoned = False
 
     def run(self, node: str, command: str, timeout: float = 30, stdin: str | None = None) -> str:
         self.commands.append(f"{node}: {command}")
@@ -46,6 +47,8 @@ class Model:
             return self._systemctl(node, m.group(1), m.group(2).split(), bool(m.group(3)))
         if "systemctl is-" in command:
             return self._states(n, command)
+        if command.startswith("kubectl"):
+            return self._kubectl(command)
         if command.startswith(("mkdir -p", "rm -rf")) or " && mv " in command:  # the kept state, a file written
             key = "state" if "STATE" in command or mt.STATE_DIR in command else command.rsplit(" ", 1)[1]
             n.files.pop(key, None) if command.startswith("rm") else n.files.__setitem__(key, stdin or "")
@@ -60,7 +63,10 @@ class Model:
             "[ -e ": lambda: "".join(f"{p}\n" for p in re.findall(r"\[ -e (\S+) \]", command) if p in n.files),
             "cat ": lambda: n.files[command.split()[1]],
             "hostname": lambda: node + "\n",
-            "ip ": lambda: f"2: host0    inet {VIP if n.vip else '10.9.0.9'}/32 scope global host0\n",
+            "ip ": lambda: (
+                f"2: host0    inet 10.9.0.{node[-1]}/24 scope global host0\n"
+                + (f"2: host0    inet {VIP}/32 scope global host0\n" if n.vip else "")
+            ),
             "mysql -E": lambda: "Slave_IO_Running: {0}\nSlave_SQL_Running: {0}\n".format(
                 "Yes" if self.replicating else "No"
             ),
@@ -69,6 +75,18 @@ class Model:
             if command.startswith(prefix):
                 return answer()
         raise AssertionError(f"unexpected command {command!r}")
+
+    def _kubectl(self, command: str) -> str:
+        """A kubelet that registered db1 by its FQDN; the cordon kept per node."""
+        verb, *rest = command.split()[1:]
+        if verb in ("cordon", "uncordon"):
+            self.cordoned = verb == "cordon"
+            return f"node/{rest[0]} {verb}ed\n"
+        status = "Ready,SchedulingDisabled" if self.cordoned else "Ready"
+        return (
+            "NAME               STATUS   ROLES    AGE   VERSION   INTERNAL-IP   EXTERNAL-IP\n"
+            f"db1.example.com    {status}    <none>   5d    v1.28     10.9.0.1      <none>\n"
+        )
 
     @staticmethod
     def _states(n: Node, command: str) -> str:
@@ -168,3 +186,15 @@ def test_lowered_priorities_in_both_files() -> None:
     assert "    priority 1\n" in mt.lowered(CONF, mt.DB_KEEPALIVED)
     with pytest.raises(ValueError, match="sets no priority"):
         mt.lowered("vrrp_instance x {}\n", mt.DB_KEEPALIVED)
+
+
+def test_the_node_is_cordoned_by_its_name_in_kubernetes() -> None:
+    """Its row found by the address it holds (a kubelet registered db1.example.com, not db1),
+    cordoned for the maintenance and uncordoned after it."""
+    site = Model()
+    assert mt.kube_name(site, "db1", "db2") == "db1.example.com"
+    found = mt.take_out(site, "db1", "db2")
+    assert "db2: kubectl cordon db1.example.com" in site.commands and site.cordoned
+    assert all(d.finding == mt.MISSPELT_UNIT for d in found)
+    mt.bring_back(site, "db1")
+    assert "db2: kubectl uncordon db1.example.com" in site.commands and not site.cordoned

@@ -281,23 +281,23 @@ def bring_back(site: Site, node: str, log: Log = silent) -> list[Deviation]:
     before = {p: [u for u in us if u in state.get("active", [])] for p, us in units.items()}
     found: list[Deviation] = []
     if before["maraidb"]:
-        log(f"{node}: step 1: systemctl start mariadb")
+        log(f"{node}: return step 1: systemctl start mariadb")
         site.run(node, "systemctl start mariadb", timeout=120)
         found += _replicating(site, node, log)
     for page, step in (("docker", "3"), ("kubelet", "4")):
         if before[page]:
-            log(f"{node}: step {step}: systemctl start {' '.join(before[page])}")
+            log(f"{node}: return step {step}: systemctl start {' '.join(before[page])}")
             site.run(node, f"systemctl start {' '.join(before[page])}", timeout=120)
     for path, text in state.get("files", {}).items():
-        log(f"{node}: step 5: {path} as it was")
+        log(f"{node}: return step 5: {path} as it was")
         _write(site, node, path, text)
     if before["keepalived"]:
-        log(f"{node}: step 5: systemctl start keepalived")
+        log(f"{node}: return step 5: systemctl start keepalived")
         site.run(node, "systemctl start keepalived", timeout=60)
     if state.get("via"):
         found += kubectl(site, state["via"], "uncordon", state["name"], log)
     enabled = {p: [u for u in us if u in state.get("enabled", [])] for p, us in units.items()}
-    found += systemctl_line(site, node, "enable", enabled, step="step 7", log=log)
+    found += systemctl_line(site, node, "enable", enabled, step="return step 7", log=log)
     found += systemctl_line(site, node, "start", before, step="afterwards", log=log, page=False)
     site.run(node, f"rm -rf {STATE_DIR}")
     return found
@@ -305,7 +305,7 @@ def bring_back(site: Site, node: str, log: Log = silent) -> list[Deviation]:
 
 def _replicating(site: Site, node: str, log: Log) -> list[Deviation]:
     """Step 2: ``SHOW SLAVE STATUS`` until the IO and SQL threads run, as the page checks."""
-    log(f"{node}: step 2: SHOW SLAVE STATUS")
+    log(f"{node}: return step 2: SHOW SLAVE STATUS")
 
     def running() -> str | None:
         st = slave_state(site.run, node)
@@ -315,5 +315,5 @@ def _replicating(site: Site, node: str, log: Log) -> list[Deviation]:
     try:
         wait_until(f"{node}'s replication running after MariaDB started", running, REPLICATION_S, interval=1)
     except WaitTimeout as exc:
-        return [Deviation(f"{node}: step 2: {exc}")]
+        return [Deviation(f"{node}: return step 2: {exc}")]
     return []

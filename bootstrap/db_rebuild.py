@@ -91,14 +91,17 @@ def _position(out: str) -> tuple[str, int]:
     return fields[0], int(fields[1])
 
 
-def _running_both(run: Run, node: str, timeout: float = 30) -> None:
+def replicating(run: Run, node: str, timeout: float = 30, after: str = "") -> None:
+    """Wait until the node's SHOW SLAVE STATUS shows both threads running (``after``: when, for
+    the message). Raises RebuildError with the threads' states and the last error."""
+
     def both() -> str | None:
         st = slave_state(run, node)
         io, sql_ = st.get("Slave_IO_Running"), st.get("Slave_SQL_Running")
         return None if (io, sql_) == ("Yes", "Yes") else f"IO={io} SQL={sql_} {st.get('Last_Error', '')[:200]}"
 
     try:
-        wait_until(f"{node}'s replication running", both, timeout, interval=0.5)
+        wait_until(f"{node}'s replication running{after}", both, timeout, interval=0.5)
     except WaitTimeout as exc:
         raise RebuildError(str(exc)) from None
 
@@ -124,11 +127,11 @@ def vendor_rebuild(run: Run, replica: str, master: str, log: Callable[[str], obj
         run(replica, "mysql", timeout=600, stdin=dump)
         log(f"{replica}: RESET SLAVE; CHANGE MASTER TO {file}:{pos}; START SLAVE")
         sql(run, replica, f"RESET SLAVE; CHANGE MASTER TO MASTER_LOG_FILE='{file}', MASTER_LOG_POS={pos}; START SLAVE;")
-        _running_both(run, replica)
+        replicating(run, replica)
         log(f"{replica}: RESET MASTER; SHOW MASTER STATUS; {master}: CHANGE MASTER TO it; START SLAVE")
         file2, pos2 = _position(sql(run, replica, "RESET MASTER; SHOW MASTER STATUS;"))
         sql(run, master, f"CHANGE MASTER TO MASTER_LOG_FILE='{file2}', MASTER_LOG_POS={pos2}; START SLAVE;")
-        _running_both(run, master)
+        replicating(run, master)
     finally:  # also when a step failed: the replica may take the VIP again
         log(f"start keepalived on {replica}")
         run(replica, "systemctl start keepalived")

@@ -29,7 +29,6 @@ from bootstrap import db_rebuild, maintenance
 from bootstrap import inventory as inv
 from bootstrap.sitekind import SiteKind
 
-Log = Callable[[str], object]
 FROZEN = "frozen:"  # a service fault that freezes a unit's processes (a hung server) instead of stopping it
 STATIC_POD = "static-pod:"  # a service fault's target that is a static pod: "static-pod:<manifest path>"
 FIND_PATHS = 'for f in {paths}; do if [ -e "$f" ]; then echo "$f"; fi; done'
@@ -198,7 +197,7 @@ class Driver(ABC):
         takes its services down with it and back with it)."""
         return True
 
-    def inject(self, fault: Fault, log: Log = maintenance.silent) -> list[maintenance.Deviation]:
+    def inject(self, fault: Fault, log: maintenance.Log = maintenance.silent) -> list[maintenance.Deviation]:
         """Journal the fault, then apply it; ``log`` is told a procedure's steps. Returns where a
         procedure's step fell short of what its page says (maintenance; else [])."""
         self.journal.add(fault)
@@ -212,7 +211,7 @@ class Driver(ABC):
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(faults))) as pool:
             list(pool.map(self._apply, faults))
 
-    def _apply(self, fault: Fault, log: Log = maintenance.silent) -> list[maintenance.Deviation]:
+    def _apply(self, fault: Fault, log: maintenance.Log = maintenance.silent) -> list[maintenance.Deviation]:
         if fault.kind == "maintenance":  # service: the control node that runs kubectl, if any
             return self._procedure(maintenance.take_out, fault.node, fault.service, log)
         if fault.kind in ("kill", "cut"):  # cut: a power cut undone by power_on
@@ -233,7 +232,7 @@ class Driver(ABC):
             raise FaultError(f"unknown fault kind {fault.kind!r}")
         return []
 
-    def undo(self, fault: Fault, log: Log = maintenance.silent) -> list[maintenance.Deviation]:
+    def undo(self, fault: Fault, log: maintenance.Log = maintenance.silent) -> list[maintenance.Deviation]:
         """Undo the fault and drop it from the journal; returns what ``inject`` does."""
         found = []
         if fault.kind == "maintenance":

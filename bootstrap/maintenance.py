@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bootstrap import layout
-from bootstrap.db_rebuild import slave_state
+from bootstrap.db_rebuild import RebuildError, replicating
 from bootstrap.poll import WaitTimeout, wait_until
-from bootstrap.vips import ADDR_COMMAND, addresses, holders
+from bootstrap.vips import ADDR_COMMAND, addresses
 
 PAGE_UNITS = ("kubelet", "docker", "keepalived", "maraidb")  # the page's systemctl lines, in its order
 MISSPELT = {"maraidb": "mariadb"}  # what the page's spelling means
@@ -164,20 +164,16 @@ def _save(site: Site, node: str, state: dict[str, Any]) -> None:
     site.run(node, f"mkdir -p {STATE_DIR} && cat > {STATE_DIR}/state.json", stdin=json.dumps(state))
 
 
-def _held(site: Site, node: str, vips: list[str]) -> list[str]:
-    mine = holders({node: site.run(node, ADDR_COMMAND, timeout=10)}, {v: v for v in vips})
-    return [v for v, held in mine.items() if held]
-
-
 def move_vips(site: Site, node: str, log: Log) -> tuple[dict[str, str], list[Deviation]]:
     """Step 1: each keepalived file naming a VIP the node holds gets the lowered priority and its
     keepalived restarts (keepalived.conf: the unit; the manifest: the kubelet restarts the pod
     when it changes). Returns ({path: original text}, deviations: a VIP that stayed)."""
     originals: dict[str, str] = {}
     moving: list[str] = []
+    mine = addresses(site.run(node, ADDR_COMMAND, timeout=10))
     for path in _keepalived_files(site, node):
         text = site.run(node, f"cat {shlex.quote(path)}")
-        held = _held(site, node, _vips_in(text, path))
+        held = [v for v in _vips_in(text, path) if v in mine]
         if held:
             originals[path] = text
             moving += held
@@ -191,9 +187,9 @@ def move_vips(site: Site, node: str, log: Log) -> tuple[dict[str, str], list[Dev
         site.run(node, "systemctl restart keepalived", timeout=60)
 
     def moved() -> str | None:
-        stayed = _held(site, node, moving)
-        elsewhere = site.vip_holders({v: v for v in moving})
-        alone = [v for v in moving if len(elsewhere.get(v, [])) != 1]
+        held = site.vip_holders({v: v for v in moving})
+        stayed = [v for v in moving if node in held.get(v, [])]
+        alone = [v for v in moving if len(held.get(v, [])) != 1]
         return f"{node} still holds {stayed}" if stayed else (f"not one holder: {alone}" if alone else None)
 
     try:
@@ -304,16 +300,10 @@ def bring_back(site: Site, node: str, log: Log = silent) -> list[Deviation]:
 
 
 def _replicating(site: Site, node: str, log: Log) -> list[Deviation]:
-    """Step 2: ``SHOW SLAVE STATUS`` until the IO and SQL threads run, as the page checks."""
+    """Return step 2: ``SHOW SLAVE STATUS`` until the IO and SQL threads run, as the page checks."""
     log(f"{node}: return step 2: SHOW SLAVE STATUS")
-
-    def running() -> str | None:
-        st = slave_state(site.run, node)
-        io, sql = st.get("Slave_IO_Running"), st.get("Slave_SQL_Running")
-        return None if (io, sql) == ("Yes", "Yes") else f"IO={io} SQL={sql} {st.get('Last_Error', '')[:200]}"
-
     try:
-        wait_until(f"{node}'s replication running after MariaDB started", running, REPLICATION_S, interval=1)
-    except WaitTimeout as exc:
+        replicating(site.run, node, REPLICATION_S, after=" after MariaDB started")
+    except RebuildError as exc:
         return [Deviation(f"{node}: return step 2: {exc}")]
     return []

@@ -109,8 +109,9 @@ class Runner(ClientViews):
             phases.enter("fault")
             if sc.kind == "site":
                 self.faults.inject_together(faults)
-            for f in faults if sc.kind != "site" else []:
-                out.deviated(self.faults.inject(f, log=history.mark))
+            else:
+                for f in faults:
+                    out.deviated(self.faults.inject(f, log=history.mark))
             phases.enter("hold")
             self._observe(history, sc, fault_at)
             restore_at = history.mark("restore")

@@ -26,7 +26,7 @@ from suites.findings import HUNG_DATABASE, MISSPELT_UNIT, STALE_ANNOUNCEMENT
 from suites.survival import explain
 from suites.survival import workload as workload_module
 from suites.survival.analysis import audit_writes, outages, timeline, vip_moves
-from suites.survival.plan import Outcome, generate
+from suites.survival.plan import Outcome, Scenario, generate
 from suites.survival.scenarios import Runner
 from suites.survival.workload import History, Op, abort, abortive, first_wid
 from suites.waivers import Waiver, load, match
@@ -380,3 +380,20 @@ def test_a_vip_taken_back_by_a_returning_node_is_marked() -> None:
     quiet.vip_samples = [(0.0, {"db": ("db1",)}), (3.0, {"db": ("db2",)})]
     Runner.__new__(Runner)._mark_takebacks(quiet, ["db1"], 10.0)
     assert quiet.events == []
+
+
+def one_of_each_kind(scenarios: list[Scenario]) -> list[Scenario]:
+    """A scenario of every kind (a service scenario per service, a site's power cut in one order),
+    the k-th kind's taken from its k-th node in turn, so that the nodes alternate: CI's share of
+    the matrix, which the main job runs whole."""
+    kinds: dict[tuple[str, str | None], list[Scenario]] = {}
+    for sc in scenarios:
+        kinds.setdefault((sc.kind, sc.service), []).append(sc)
+    return [group[i % len(group)] for i, group in enumerate(kinds.values())]
+
+
+def test_one_of_each_kind_alternates_the_nodes() -> None:
+    scs = [Scenario(k, (n,)) for k in ("kill", "stop") for n in ("node1", "node2")] + [Scenario("rebuild", vip="db")]
+    assert [(s.kind, s.nodes) for s in one_of_each_kind(scs)] == [
+        ("kill", ("node1",)), ("stop", ("node2",)), ("rebuild", ())
+    ]  # fmt: skip

@@ -26,6 +26,7 @@ from suites.findings import HUNG_DATABASE
 from suites.survival.plan import FROZEN_DB, Scenario, generate
 from suites.survival.scenarios import Runner
 from suites.survival.workload import TABLE, connect
+from tests.test_survival_analysis import one_of_each_kind
 
 pytestmark = [pytest.mark.lab, pytest.mark.destructive]
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,23 +63,6 @@ def healthy(lab: Lab) -> None:
             time.sleep(0.5)
             out = lab.ssh(node, "mysql -E -e 'SHOW SLAVE STATUS' | grep -c ': Yes'").stdout.strip()
         assert out == "2", f"replication on {node}"
-
-
-def one_of_each_kind(scenarios: list[Scenario]) -> list[Scenario]:
-    """A scenario of every kind (a service scenario per service, a site's power cut in one order),
-    the k-th kind's taken from its k-th node in turn, so that the nodes alternate: CI's share of
-    the matrix, which the main job runs whole."""
-    kinds: dict[tuple[str, str | None], list[Scenario]] = {}
-    for sc in scenarios:
-        kinds.setdefault((sc.kind, sc.service), []).append(sc)
-    return [group[i % len(group)] for i, group in enumerate(kinds.values())]
-
-
-def test_one_of_each_kind_alternates_the_nodes() -> None:
-    scs = [Scenario(k, (n,)) for k in ("kill", "stop") for n in ("node1", "node2")] + [Scenario("rebuild", vip="db")]
-    assert [(s.kind, s.nodes) for s in one_of_each_kind(scs)] == [
-        ("kill", ("node1",)), ("stop", ("node2",)), ("rebuild", ())
-    ]  # fmt: skip
 
 
 def test_a_scenario_of_each_kind_on_3node_runs_and_reports_figures(lab3: Lab, tmp_path: Path) -> None:

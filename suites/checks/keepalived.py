@@ -13,6 +13,7 @@ from bootstrap.topology import Role
 from suites.checks import keepalived_conf as kc
 from suites.checks.vip import nic_of
 from suites.context import Context
+from suites.errors import CheckError, CheckFailed
 from suites.findings import DB_EQUAL_PRIORITIES
 from suites.registry import check
 
@@ -268,3 +269,29 @@ def db_vip_priorities_differ(ctx: Context) -> None:
         ev,
         findings=(DB_EQUAL_PRIORITIES,),
     )
+
+
+def vrrp_ranks(ctx: Context) -> dict[str, dict[str, tuple[int, int, bool]]] | None:
+    """Each VIP's VRRP members ranked as keepalived elects them: {VIP name: {node: (priority,
+    primary address as an integer, whether it preempts)}} from the nodes' own keepalived
+    configuration (a missing priority is keepalived's default, 100; ``nopreempt`` holds only on
+    an instance that starts as BACKUP, keepalived's default state: HA-KA-007). None where any
+    member's instance cannot be read or found: the caller then assumes nothing about who holds
+    a VIP (suites/survival/settle.py)."""
+    ranks: dict[str, dict[str, tuple[int, int, bool]]] = {}
+    try:
+        for spec in ctx.rt.topology.vips:
+            vip = ctx.rt.vip_address(spec.name)
+            group = {}
+            for node in ctx.rt.vip_group(spec.name):
+                src = source_for(ctx, node, vip)
+                if src is None:
+                    return None
+                inst = src.instance
+                priority = int(inst.get("priority") or "100")
+                holds_back = "nopreempt" in inst.flags and (inst.get("state") or "BACKUP").upper() != "MASTER"
+                group[node.name] = (priority, int(node.address), not holds_back)
+            ranks[spec.name] = group
+    except (CheckFailed, CheckError, ValueError):
+        return None
+    return ranks

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bootstrap.faults import FaultError
 from bootstrap.runner_host import own_nodes
+from suites.checks.keepalived import KA_FACTS, vrrp_ranks
 from suites.context import CheckError, Context
 from suites.errors import NotVerifiable
 from suites.registry import check
@@ -69,7 +70,7 @@ def run_scenario(ctx: Context) -> None:
     }
     started = time.time()
     try:
-        outcome = Runner(ctx.inventory, faults, bounds).run(scenario)
+        outcome = Runner(ctx.inventory, faults, bounds, vrrp_ranks(ctx)).run(scenario)
     except (TimeoutError, FaultError) as exc:
         flight(ctx, scenario.name, started, str(exc))
         ctx.fail(f"{scenario.name}: {exc}")
@@ -107,4 +108,4 @@ def flight(ctx: Context, scenario: str, started: float, why: str) -> None:
 
 
 for requirement in sorted(set(KIND_REQUIREMENT.values())):
-    check(requirement)(run_scenario)
+    check(requirement, facts=KA_FACTS)(run_scenario)  # KA_FACTS: the VRRP ranks (vrrp_ranks)

@@ -6,6 +6,8 @@ it changed or left broken: checks that fail now and did not before.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,11 @@ from suites.engine import apply_waiver, evaluate, subjects
 from suites.registry import load_checks
 
 BAD = ("failed", "error")
+# Checks judged at once: enough to overlap the SSH round trips of checks that run their own
+# commands (the First Node's ssh to each node), few enough to stay under sshd's MaxSessions (10
+# channels per connection) and not to load a small site. Measured on the 5node lab (2 cores,
+# 2026-12-03): 5.0-5.8 s one by one, 3.0-3.1 s with the VIP window overlapped and 3 at once.
+WORKERS = 3
 Outcomes = dict[str, tuple[str, str]]  # item id -> (outcome, message)
 
 
@@ -27,14 +34,26 @@ def read_only_outcomes(rt: SiteRuntime) -> Outcomes:
     catalog = cat.load(Path(rt.options.get("catalog") or cat.CATALOG).resolve())
     waivers: list[Any] = rt.options.get("waivers", [])
     registry = load_checks()
-    result: Outcomes = {}
+    items = [
+        (req, subject)
+        for req in catalog.values()
+        if not (req.manual or req.writes or req.destructive or req.history or rt.phase not in req.phases)
+        for subject in subjects(req, rt.inventory)
+    ]
+
+    def judge(item: tuple[Any, Any]) -> tuple[str, tuple[str, str]]:
+        req, subject = item
+        judged, _ = apply_waiver(evaluate(req, subject, fresh, registry.get(req.id, [])), waivers)
+        return judged.id, (judged.outcome.value, judged.message)
+
     try:
-        for req in catalog.values():
-            if req.manual or req.writes or req.destructive or req.history or rt.phase not in req.phases:
-                continue
-            for subject in subjects(req, rt.inventory):
-                judged, _ = apply_waiver(evaluate(req, subject, fresh, registry.get(req.id, [])), waivers)
-                result[judged.id] = (judged.outcome.value, judged.message)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            # The VIP checks' observation window (mostly waiting) while every node's facts are read.
+            window = pool.submit(fresh.vip_samples, fresh.profile.vip_observation_s)
+            fresh.prefetch()
+            with contextlib.suppress(Exception):  # nothing cached: the VIP checks sample again and judge it
+                window.result()
+            result: Outcomes = dict(pool.map(judge, items))
     finally:
         fresh.close()
     return result

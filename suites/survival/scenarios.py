@@ -17,14 +17,12 @@ from bootstrap.faults import FROZEN, STATIC_POD, Fault, Faults
 from bootstrap.poll import wait_until
 from bootstrap.topology import TOPOLOGIES, Role
 from suites.findings import STALE_ANNOUNCEMENT
-from suites.survival import analysis, explain, rebuild
+from suites.survival import analysis, explain, rebuild, settle
 from suites.survival.clients import ClientViews
 from suites.survival.phases import Phases
 from suites.survival.plan import (
     DB_SERVICES,
     FROZEN_DB,
-    PREEMPT_GRACE,
-    STABLE_WINDOW,
     Outcome,
     Scenario,
 )
@@ -36,7 +34,13 @@ RETURN = {"fatal": "the DB node returned", "site": "the power returned to every 
 
 
 class Runner(ClientViews):
-    def __init__(self, inventory: inv.Inventory, faults: Faults, bounds: dict[str, float]) -> None:
+    def __init__(
+        self, inventory: inv.Inventory, faults: Faults, bounds: dict[str, float],
+        ranks: dict[str, dict[str, settle.Rank]] | None = None,
+    ) -> None:  # fmt: skip
+        """``ranks``: each VIP's VRRP members ranked as keepalived elects them (settle.py); None
+        when the configuration could not be read (every stable window is then the fixed span)."""
+        self.ranks = ranks
         self.inv = inventory
         self.faults = faults
         self.bounds = bounds
@@ -198,7 +202,6 @@ class Runner(ClientViews):
         """Converged, and it has stayed so: no service failed and no VIP moved for a while. The
         window starts once the returned control-plane members are healthy again, since a returning
         MASTER takes its VIP back only then. The check says what it still waits for (None: done)."""
-        first = self.inv.first_node().name
         members_ok_at: list[float] = []
 
         def settled() -> str | None:
@@ -211,17 +214,9 @@ class Runner(ClientViews):
                     return f"returned control-plane members not healthy yet: {', '.join(unhealthy)}"
                 members_ok_at.append(history.now())
                 self.phases.enter("stable window")
-            grace = PREEMPT_GRACE if first in returned else 0.0
-            if history.now() - members_ok_at[0] < STABLE_WINDOW + grace:
-                return f"returned members healthy for less than {STABLE_WINDOW + grace:g} s"
-            since = history.now() - STABLE_WINDOW
-            recent = [tuple(sorted(held.items())) for at, held in history.vip_samples if at > since]
-            if history.now() - restore_at < STABLE_WINDOW or len(set(recent)) > 1:
-                return f"VIP holders not yet stable for {STABLE_WINDOW:g} s"
-            failing = sorted({o.service for o in history.ops if o.start > since and o.ok is not True})
-            if failing:
-                return f"{', '.join(failing)} failed in the last {STABLE_WINDOW:g} s"
-            return self.converged()
+            first_returned = self.inv.first_node().name in returned
+            why = settle.waiting(history, members_ok_at[0], restore_at, self.ranks, first_returned)
+            return why or self.converged()
 
         return settled
 

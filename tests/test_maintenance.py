@@ -198,3 +198,51 @@ def test_the_node_is_cordoned_by_its_name_in_kubernetes() -> None:
     assert all(d.finding == mt.MISSPELT_UNIT for d in found)
     mt.bring_back(site, "db1")
     assert "db2: kubectl uncordon db1.example.com" in site.commands and not site.cordoned
+
+
+class K3sModel(Model):
+    """db1 a k3s server too: its pods outlive `systemctl stop k3s` until k3s-killall.sh runs."""
+
+    UNITS = ("keepalived", "mariadb", "k3s")
+
+    def __init__(self, killall: bool) -> None:
+        super().__init__()
+        db1 = self.nodes["db1"]
+        db1.enabled.add("k3s")
+        db1.active.add("k3s")
+        if killall:
+            db1.files[mt.K3S_KILLALL] = "#!/bin/sh\n"
+        self.pods_running = True
+
+    def run(self, node: str, command: str, timeout: float = 30, stdin: str | None = None) -> str:
+        if command.startswith("[ -x "):
+            self.commands.append(f"{node}: {command}")
+            return "yes\n" if command.split()[2] in self.nodes[node].files else ""
+        if command == mt.K3S_KILLALL:
+            self.commands.append(f"{node}: {command}")
+            self.pods_running = False
+            return ""
+        if command.startswith("for u in"):
+            return "\n".join(u for u in self.UNITS if u in command)
+        return super().run(node, command, timeout, stdin)
+
+    def _systemctl(self, node: str, verb: str, units: list[str], reports: bool) -> str:
+        n, k3s = self.nodes[node], "k3s" in units
+        if k3s:
+            (n.enabled.discard if verb == "disable" else n.enabled.add if verb == "enable" else lambda _: None)("k3s")
+            (n.active.discard if verb == "stop" else n.active.add if verb == "start" else lambda _: None)("k3s")
+        return super()._systemctl(node, verb, [u for u in units if u != "k3s"], reports)
+
+
+@pytest.mark.parametrize("killall", [True, False])
+def test_the_k3s_lines_containers_are_stopped_by_its_killall_script(killall: bool) -> None:
+    """The page's "stop the containers" on the k3s line: k3s-killall.sh after `systemctl stop
+    k3s` (docs.k3s.io, Stopping K3s), where the k3s installer wrote it; nothing run where not."""
+    site = K3sModel(killall)
+    mt.take_out(site, "db1", "db2")
+    stop = next(i for i, c in enumerate(site.commands) if c.startswith("db1: systemctl stop") and "k3s" in c)
+    ran = [i for i, c in enumerate(site.commands) if c == f"db1: {mt.K3S_KILLALL}"]
+    assert ran == ([ran[0]] if killall else []) and (not ran or ran[0] > stop)
+    assert site.pods_running is not killall
+    mt.bring_back(site, "db1")
+    assert {"k3s", "keepalived", "mariadb"} <= site.nodes["db1"].active

@@ -177,6 +177,21 @@ class SiteRuntime:
                 self._samples = samples
             return self._samples
 
+    def start_vip_window(self) -> None:
+        """Begin the VIP checks' observation window (``vip_samples`` over the profile's
+        ``vip_observation_s``) now, in a background thread: the checks then find its samples
+        (or wait for them) instead of starting a window of their own after the facts are read.
+        A window that fails leaves nothing cached: the first VIP check samples again and judges
+        the failure itself."""
+        if not self.topology.vips:
+            return
+
+        def observe() -> None:
+            with contextlib.suppress(Exception):
+                self.vip_samples(self.profile.vip_observation_s)
+
+        threading.Thread(target=observe, name="vip-window", daemon=True).start()
+
     def vip_unreachable(self, name: str) -> str | None:
         """Why the runner gets no answer at all from the named VIP (a refused connection is an
         answer: something holds the address), or None. Asked once per worker."""

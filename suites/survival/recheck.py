@@ -7,7 +7,6 @@ it changed or left broken: checks that fail now and did not before.
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,12 +46,9 @@ def read_only_outcomes(rt: SiteRuntime) -> Outcomes:
         return judged.id, (judged.outcome.value, judged.message)
 
     try:
+        fresh.start_vip_window()  # the VIP checks' window (mostly waiting) while every node's facts are read
+        fresh.prefetch()
         with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            # The VIP checks' observation window (mostly waiting) while every node's facts are read.
-            window = pool.submit(fresh.vip_samples, fresh.profile.vip_observation_s)
-            fresh.prefetch()
-            with contextlib.suppress(Exception):  # nothing cached: the VIP checks sample again and judge it
-                window.result()
             result: Outcomes = dict(pool.map(judge, items))
     finally:
         fresh.close()

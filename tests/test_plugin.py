@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import signal
+import threading
 from typing import Any
 
 import pytest
 import yaml
 
+from fixtures.plugin import stop_on_sigterm
 from tests.conftest import VALID_INVENTORY, loopback_inventory
 
 CHECK = """
@@ -77,3 +80,19 @@ def test_missing_ssh_key_is_named(pytester: pytest.Pytester) -> None:
     result = _run(pytester, "--inventory=site.yaml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*ssh.key: */absent-key is not a readable file*"])
+
+
+def test_sigterm_ends_a_run_as_ctrl_c_does_and_a_second_one_kills() -> None:
+    """A CI job cancelled (SIGTERM) raises KeyboardInterrupt, so the scenarios' finalizers
+    restore their faults as on Ctrl-C; the handler is then the default again."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers belong to the main thread")
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        stop_on_sigterm()
+        assert callable(signal.getsignal(signal.SIGTERM))  # else the signal below would end this process
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            signal.raise_signal(signal.SIGTERM)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, before)

@@ -130,7 +130,7 @@ def test_lost_writes_are_detected(lab3: Lab) -> None:
     healthy(lab3)
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["sigint", "sigterm", "sigkill"])
 def test_an_interrupted_run_is_restored_by_heal(lab3: Lab, tmp_path: Path, how: signal.Signals) -> None:
     journal = LabFaults().journal
     proc = subprocess.Popen(
@@ -170,6 +170,9 @@ def test_an_interrupted_run_is_restored_by_heal(lab3: Lab, tmp_path: Path, how: 
             proc.kill()
     if how is signal.SIGKILL:  # no finalizer ran: the journal remembers the fault
         assert journal.load() == [Fault("partition", "node2")]
+    else:  # Ctrl-C, or a CI job cancelled: the run restored what it broke before it ended
+        assert journal.load() == []
+        assert proc.returncode == pytest.ExitCode.INTERRUPTED
     heal = subprocess.run(
         [sys.executable, "-m", "bootstrap.lab", "heal"],
         cwd=ROOT,

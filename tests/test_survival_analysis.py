@@ -11,7 +11,7 @@ import struct
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -22,6 +22,8 @@ from bootstrap.lab.lab import Lab
 from bootstrap.remote import NodeUnreachable, Pool, Result
 from bootstrap.site_driver import SiteDriver as SiteFaults
 from suites import catalog
+from suites.checks.survival import undo_earlier_run
+from suites.context import CheckError, Context
 from suites.findings import HUNG_DATABASE, MISSPELT_UNIT, STALE_ANNOUNCEMENT
 from suites.survival import explain
 from suites.survival import workload as workload_module
@@ -205,6 +207,41 @@ def test_journal_keeps_faults_until_undone(tmp_path: Path) -> None:
     assert journal.load() == [a, b]
     journal.remove(a)
     assert Journal(tmp_path / "faults.json").load() == [b]
+
+
+class LeftoverFaults:
+    """A driver's journal and undo, no machines: what an earlier run killed outright left."""
+
+    def __init__(self, journal: Journal, failing: str = "") -> None:
+        self.journal, self.failing = journal, failing
+        self.undone: list[Fault] = []
+
+    def undo(self, fault: Fault) -> None:
+        if fault.node == self.failing:
+            raise FaultError(f"{fault.node} unreachable")
+        self.undone.append(fault)
+        self.journal.remove(fault)
+
+
+def test_a_run_first_undoes_what_an_earlier_run_left(tmp_path: Path) -> None:
+    """The first scenario undoes the journal's leftovers (newest first) and reports them; one that
+    cannot be undone is an error naming it, never a scenario failing its wait for a healthy site."""
+    journal = Journal(tmp_path / "faults.json")
+    a, b = Fault("partition", "node2"), Fault("service", "db1", "mariadb")
+    journal.add(a)
+    journal.add(b)
+    driver = LeftoverFaults(journal)
+    ctx = Context(cast(Any, None), catalog.load()["HA-SURV-001"], None, "kill-node1")
+    undo_earlier_run(ctx, cast(Any, driver))
+    assert driver.undone == [b, a] and journal.load() == []
+    assert ctx.figures["restored_before_run"] == ["service db1 (mariadb)", "partition node2"]
+    clean = Context(cast(Any, None), catalog.load()["HA-SURV-001"], None, "kill-node1")
+    undo_earlier_run(clean, cast(Any, driver))
+    assert "restored_before_run" not in clean.figures
+    journal.add(a)
+    with pytest.raises(CheckError, match="earlier run could not be undone: node2 unreachable"):
+        undo_earlier_run(ctx, cast(Any, LeftoverFaults(journal, failing="node2")))
+    assert journal.load() == [a]
 
 
 def test_real_site_faults_need_the_site_name_confirmed(tmp_path: Path) -> None:

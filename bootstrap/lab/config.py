@@ -93,6 +93,12 @@ class LabPaths:
         return self.home / "state.json"
 
     @property
+    def fault_journal(self) -> Path:
+        """The faults in force on the lab's machines (bootstrap.faults.Journal); ``down`` removes
+        it with the machines, so a later lab does not inherit their faults."""
+        return self.home / "faults.json"
+
+    @property
     def lock_file(self) -> Path:
         return self.home / ".lock"
 

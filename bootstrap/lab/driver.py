@@ -29,7 +29,7 @@ class LabDriver(Driver):
 
     def __init__(self) -> None:
         self.lab = Lab()
-        self.journal = Journal(self.lab.paths.home / "faults.json")
+        self.journal = Journal(self.lab.paths.fault_journal)
 
     def create(self, topology: str, compute: int = 0, **layout: Any) -> None:
         """The lab's machines for ``topology`` (``layout``: line, db_ha, host_bridge). Raises

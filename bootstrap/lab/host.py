@@ -112,7 +112,7 @@ def teardown(p: config.LabPaths, st: LabState | None) -> list[str]:
     rmtree_cgroup(cg)
     if Path(f"/sys/class/net/{bridge}").exists():
         run(["ip", "link", "del", bridge])
-    for path in (p.state_file, p.inventory, p.ocboot_config, p.ssh_config, p.known_hosts):
+    for path in (p.state_file, p.fault_journal, p.inventory, p.ocboot_config, p.ssh_config, p.known_hosts):
         path.unlink(missing_ok=True)
     shutil.rmtree(p.nodes_dir, ignore_errors=True)
     shutil.rmtree(p.shared_dir, ignore_errors=True)
@@ -140,4 +140,6 @@ def leftovers(p: config.LabPaths) -> list[str]:
         found.append(f"directory {p.nodes_dir}")
     if p.state_file.exists():
         found.append(f"state {p.state_file}")
+    if p.fault_journal.exists():
+        found.append(f"fault journal {p.fault_journal}")
     return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bootstrap.faults import FaultError
+from bootstrap.faults import Driver, FaultError, restore_journal
 from bootstrap.runner_host import own_nodes
 from suites.checks.keepalived import KA_FACTS, vrrp_ranks
 from suites.context import CheckError, Context
@@ -52,16 +52,31 @@ def lab_only(scenario: Scenario, managed: bool) -> None:
         )
 
 
+def undo_earlier_run(ctx: Context, faults: Driver) -> None:
+    """Undo what an earlier run journalled and never undid (a run killed outright: SIGKILL, a
+    runner lost), before this run's first fault; the faults undone go into the check's figures
+    (``restored_before_run``). Left in place they would fail every scenario's wait for a healthy
+    site with a reason naming the leftover, not the run that left it. Raises CheckError when one
+    cannot be undone."""
+    try:
+        restored = restore_journal(faults)
+    except FaultError as exc:
+        raise CheckError(f"a fault left by an earlier run could not be undone: {exc}") from None
+    if restored:
+        ctx.figures["restored_before_run"] = restored
+
+
 def run_scenario(ctx: Context) -> None:
     scenario = next(s for s in generate(ctx.inventory) if s.name == ctx.subject)
     refuse_runner_node(scenario, own_nodes(ctx.inventory))
+    faults = ctx.rt.faults()
+    lab_only(scenario, faults.managed)
     # The site's own baseline, before this run's first fault: a scenario answers only for
     # what it changes, not for what was already broken (or waived) before it.
     baseline = ctx.rt.options.get("baseline")
     if baseline is None:
+        undo_earlier_run(ctx, faults)
         baseline = ctx.rt.options["baseline"] = read_only_outcomes(ctx.rt)
-    faults = ctx.rt.faults()
-    lab_only(scenario, faults.managed)
     storage = float(ctx.expected("storage_rto_s")) if "storage_rto_s" in ctx.req.expect else 60.0
     bounds = {
         "rto_bound_s": float(ctx.expected("rto_s")),

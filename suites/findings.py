@@ -13,6 +13,7 @@ HUNG_DATABASE = "hung-database-undetected"
 DB_EQUAL_PRIORITIES = "db-equal-priorities"
 STRANDED_WORKLOADS = "local-volume-strands-workload"
 BINLOG_LOST = "binlog-lost-in-power-cut"
+STALE_GTID_SLAVE_POS = "vendor-rebuild-loads-gtid-slave-pos"
 
 FINDINGS: dict[str, str] = {
     STALE_ANNOUNCEMENT: (
@@ -42,6 +43,12 @@ FINDINGS: dict[str, str] = {
         "the document's my.cnf leaves sync_binlog at 0, so a DB-HA node's power cut loses its binary log's "
         "recent events (its peer never receives them: the pair diverges) and rolls back the last "
         "acknowledged transaction; docs/findings/binlog-lost-in-power-cut.md"
+    ),
+    STALE_GTID_SLAVE_POS: (
+        "the vendor's MariaDB rebuild page loads the master's `mysqldump --all-databases` into the replica, "
+        "mysql.gtid_slave_pos included, without the server taking the loaded rows' sub_ids into account "
+        "(MariaDB MDEV-15393): some transactions later the replica's SQL thread stops on 1062 in that table "
+        "and the pair diverges; docs/findings/vendor-rebuild-loads-gtid-slave-pos.md"
     ),
     MISSPELT_UNIT: (
         "the vendor's HA-cluster maintenance page names the database unit maraidb in its systemctl lines: "

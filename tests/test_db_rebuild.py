@@ -5,9 +5,14 @@ scenario mutation in tests/test_mutations.py.)"""
 
 from __future__ import annotations
 
+import doctest
+
 import pytest
 
 from bootstrap import db_rebuild as rb
+from suites.findings import STALE_GTID_SLAVE_POS
+from suites.survival import rebuild
+from suites.survival.plan import Outcome
 
 RUNNING = "Slave_IO_Running: Yes\nSlave_SQL_Running: Yes\n"
 
@@ -86,3 +91,68 @@ def test_slave_status_fields_keep_colons_in_their_values() -> None:
 def test_a_master_status_without_file_and_position_is_refused(answer: str) -> None:
     with pytest.raises(rb.RebuildError, match="no file and position"):
         rb._position(answer)
+
+
+# The lab's node2 after the vendor's rebuild, then 39 transactions replicated (2026-12-03): the
+# rows the dump loaded (0-1-192 .. 0-1-219) sit above the server's own sub_ids, and the 40th
+# transaction stopped the SQL thread: "Error during XID COMMIT: failed to update GTID state in
+# mysql.gtid_slave_pos: 1062: Duplicate entry '0-192' for key 'PRIMARY'".
+AFTER_REBUILD = [(0, s, 1, s - 152) for s in range(153, 192)] + [(0, s, 1, s) for s in range(192, 220)]
+
+
+class Replica:
+    """A rebuilt replica (10.99.0.12) and its master (10.99.0.11): their answers to the GTID-state
+    reads; every statement recorded as "host: statement"."""
+
+    def __init__(self, position: str, rows: list[tuple[int, int, int, int]], master_at: str = "") -> None:
+        self.position, self.rows, self.master_at = position, rows, master_at or position
+        self.statements: list[str] = []
+
+    def query(self, host: str, statement: str) -> list[tuple[object, ...]]:
+        self.statements.append(f"{host}: {statement}")
+        if statement == "SELECT @@GLOBAL.gtid_binlog_pos":
+            return [(self.master_at,)]
+        if statement == "SELECT @@GLOBAL.gtid_slave_pos":
+            return [(self.position,)]
+        return list(self.rows) if "FROM mysql.gtid_slave_pos" in statement else []
+
+
+def test_the_module_examples_hold() -> None:
+    assert doctest.testmod(rebuild).failed == 0
+
+
+def test_rows_a_dump_loaded_above_the_servers_counter_are_the_named_finding() -> None:
+    pair = Replica("0-1-39", AFTER_REBUILD)
+    out = Outcome()
+    rebuild.gtid_state(pair.query, "10.99.0.12", "10.99.0.11", out)
+    assert out.unexplained == [] and set(out.findings.values()) == {STALE_GTID_SLAVE_POS}
+    assert "newest row 0-1-219 (sub_id 219) is not the position 0-1-39" in out.problems[0]
+    replica = [s.split(": ", 1)[1] for s in pair.statements if s.startswith("10.99.0.12")]
+    # a marker written on the master first; read with the SQL thread stopped, the state rewritten
+    # from the position, the thread started again
+    assert pair.statements[0].startswith("10.99.0.11: CREATE TABLE IF NOT EXISTS")
+    assert replica[1] == "STOP SLAVE SQL_THREAD" and replica[-1] == "START SLAVE SQL_THREAD"
+    assert "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_slave_pos" in replica
+
+
+def test_a_replica_in_step_with_its_table_is_left_alone() -> None:
+    pair = Replica("0-1-39", AFTER_REBUILD[:39])
+    out = Outcome()
+    rebuild.gtid_state(pair.query, "10.99.0.12", "10.99.0.11", out)
+    assert out.problems == [] and not any("SET GLOBAL" in s for s in pair.statements)
+    assert pair.statements[-1] == "10.99.0.12: START SLAVE SQL_THREAD"
+    # rows of a domain the server holds no position for are stale too
+    unheld = rebuild.stale_rows("", [(1, 5, 2, 7)])
+    assert unheld == ["domain 1: newest row 1-2-7 (sub_id 5) is not the position (none)"]
+
+
+def test_a_replica_that_does_not_apply_the_marker_is_not_judged_in_step() -> None:
+    """Its own newest row then need not record a position: no verdict on the rows, a problem."""
+    pair = Replica("0-1-39", AFTER_REBUILD[:39], master_at="0-1-40")
+    out = Outcome()
+    rebuild.gtid_state(pair.query, "10.99.0.12", "10.99.0.11", out, timeout=0.3)
+    assert out.findings == {} and out.problems == [
+        "10.99.0.12: a transaction written on 10.99.0.11 after the rebuild was not applied within 0.3 s; "
+        "its mysql.gtid_slave_pos could not be judged"
+    ]
+    assert pair.statements[-1] == "10.99.0.12: START SLAVE SQL_THREAD"

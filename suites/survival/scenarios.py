@@ -78,7 +78,12 @@ class Runner(ClientViews):
             except pymysql.MySQLError as exc:
                 return f"{node.name}: {exc}"
             if (st.get("Slave_IO_Running"), st.get("Slave_SQL_Running")) != ("Yes", "Yes"):
-                return f"{node.name}: replication IO={st.get('Slave_IO_Running')} SQL={st.get('Slave_SQL_Running')}"
+                # The threads' own last errors: a SQL thread stopped on a duplicate key says which
+                # write diverged, and a wait that times out on it says so.
+                errors = [f"{t}: {st[f'Last_{t}_Error']}" for t in ("IO", "SQL") if st.get(f"Last_{t}_Error")]
+                why = f" ({'; '.join(errors)})" if errors else ""
+                running = f"IO={st.get('Slave_IO_Running')} SQL={st.get('Slave_SQL_Running')}"
+                return f"{node.name}: replication {running}{why}"
         return None
 
     def wait(self, what: str, check: Any, timeout: float) -> float:
@@ -123,6 +128,8 @@ class Runner(ClientViews):
             with rebuild.halted(workload, history, out) if sc.kind == "rebuild" else contextlib.nullcontext():
                 for f in reversed(faults):
                     out.deviated(self.faults.undo(f, log=history.mark))
+                    if f.kind == "replication":  # the replica and its master, before the platform writes again
+                        self._gtid_state(f.node, f.service or "", out)
             returned = [f.node for f in faults]
             faults = []
             phases.enter("members healthy")
@@ -140,6 +147,15 @@ class Runner(ClientViews):
             rebuild.judge(self._query, [str(n.address) for n in self.inv.nodes_with(Role.DB_HA)], self.db_host, out)
         out.figures["phases_s"] = phases.close()
         return out
+
+    def _gtid_state(self, replica: str, master: str, out: Outcome) -> None:
+        """rebuild.gtid_state on the rebuilt replica; a database error is a problem, not a crash."""
+        try:
+            rebuild.gtid_state(
+                self._query, str(self.inv.node(replica).address), str(self.inv.node(master).address), out
+            )
+        except pymysql.MySQLError as exc:
+            out.problems.append(f"{replica}'s mysql.gtid_slave_pos could not be judged after the rebuild: {exc}")
 
     def _converge(self, history: History, sc: Scenario, restore_at: float, returned: list[str], out: Outcome) -> None:
         """Wait for the site to settle (its figure ``convergence_s``), then the checks that need a

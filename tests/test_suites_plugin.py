@@ -183,3 +183,30 @@ def pytest_configure(config):
     for cid in ("HA-CP-002[site]", "HA-WEB-001[site]", "HA-WEB-002[site]", "HA-VIP-003[vip-platform]"):
         assert by_id[cid]["outcome"] == "error" and by_id[cid]["blocked_by"] == "ROOT-VIP[platform]", by_id[cid]
     assert by_id["HA-VIP-003[vip-db]"].get("blocked_by") != "ROOT-VIP[platform]"
+
+
+WINDOW_PROBE = """
+import pytest
+from fixtures import items
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    print("VIP-WINDOW", session.config.stash[items.VIP_WINDOW_KEY])
+"""
+
+
+@pytest.mark.parametrize(
+    ("selection", "opens"),
+    [(("-k", "HA-VIP-004"), True), (("-m", "destructive"), False), (("-k", "HA-OS-001"), False), ((), True)],
+)
+def test_only_a_run_judging_the_vip_window_opens_it(
+    pytester: pytest.Pytester, selection: tuple[str, ...], opens: bool
+) -> None:
+    """Each worker opens the VIP window at its first item only where the run's items (after
+    deselection) include the check that reads it: a destructive-only run samples nothing."""
+    inv = loopback_inventory(pytester)
+    pytester.makepyfile(window_probe=WINDOW_PROBE)
+    result = run(
+        pytester, "-p", "window_probe", f"--inventory={inv}", str(CATALOG), "--collect-only", "-q", "-s", *selection
+    )
+    assert f"VIP-WINDOW {opens}" in result.stdout.str(), result.stdout.str()[-1500:]

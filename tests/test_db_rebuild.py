@@ -104,8 +104,10 @@ class Replica:
     """A rebuilt replica (10.99.0.12) and its master (10.99.0.11): their answers to the GTID-state
     reads; every statement recorded as "host: statement"."""
 
-    def __init__(self, position: str, rows: list[tuple[int, int, int, int]], master_at: str = "") -> None:
-        self.position, self.rows, self.master_at = position, rows, master_at or position
+    def __init__(
+        self, position: str, rows: list[tuple[int, int, int, int]], master_at: str = "", error: str = ""
+    ) -> None:
+        self.position, self.rows, self.master_at, self.error = position, rows, master_at or position, error
         self.statements: list[str] = []
 
     def query(self, host: str, statement: str) -> list[tuple[object, ...]]:
@@ -114,6 +116,8 @@ class Replica:
             return [(self.master_at,)]
         if statement == "SELECT @@GLOBAL.gtid_slave_pos":
             return [(self.position,)]
+        if statement == "SHOW SLAVE STATUS":
+            return [("Waiting for master to send event", "10.99.0.11", "1062", self.error)]
         return list(self.rows) if "FROM mysql.gtid_slave_pos" in statement else []
 
 
@@ -126,7 +130,7 @@ def test_rows_a_dump_loaded_above_the_servers_counter_are_the_named_finding() ->
     out = Outcome()
     rebuild.gtid_state(pair.query, "10.99.0.12", "10.99.0.11", out)
     assert out.unexplained == [] and set(out.findings.values()) == {STALE_GTID_SLAVE_POS}
-    assert "newest row 0-1-219 (sub_id 219) is not the position 0-1-39" in out.problems[0]
+    assert "28 rows above 0-1-39 (sub_id 191), up to 0-1-219 (sub_id 219)" in out.problems[0]
     replica = [s.split(": ", 1)[1] for s in pair.statements if s.startswith("10.99.0.12")]
     # a marker written on the master first; read with the SQL thread stopped, the state rewritten
     # from the position, the thread started again
@@ -141,9 +145,13 @@ def test_a_replica_in_step_with_its_table_is_left_alone() -> None:
     rebuild.gtid_state(pair.query, "10.99.0.12", "10.99.0.11", out)
     assert out.problems == [] and not any("SET GLOBAL" in s for s in pair.statements)
     assert pair.statements[-1] == "10.99.0.12: START SLAVE SQL_THREAD"
-    # rows of a domain the server holds no position for are stale too
-    unheld = rebuild.stale_rows("", [(1, 5, 2, 7)])
-    assert unheld == ["domain 1: newest row 1-2-7 (sub_id 5) is not the position (none)"]
+    # a domain whose position no row records cannot be judged: a problem, never a pass or the finding
+    out = Outcome()
+    rebuild.gtid_state(Replica("0-1-39", [(0, 7, 2, 5)]).query, "10.99.0.12", "10.99.0.11", out)
+    assert out.findings == {} and out.problems == [
+        "10.99.0.12: mysql.gtid_slave_pos could not be judged after the rebuild: "
+        "domain 0: no row records the position 0-1-39"
+    ]
 
 
 def test_a_replica_that_does_not_apply_the_marker_is_not_judged_in_step() -> None:
@@ -151,8 +159,22 @@ def test_a_replica_that_does_not_apply_the_marker_is_not_judged_in_step() -> Non
     pair = Replica("0-1-39", AFTER_REBUILD[:39], master_at="0-1-40")
     out = Outcome()
     rebuild.gtid_state(pair.query, "10.99.0.12", "10.99.0.11", out, timeout=0.3)
+    assert not any("SET GLOBAL" in s for s in pair.statements)
     assert out.findings == {} and out.problems == [
         "10.99.0.12: a transaction written on 10.99.0.11 after the rebuild was not applied within 0.3 s; "
         "its mysql.gtid_slave_pos could not be judged"
     ]
+    assert pair.statements[-1] == "10.99.0.12: START SLAVE SQL_THREAD"
+
+
+def test_a_replica_already_stopped_on_the_rows_is_the_finding_and_runs_again() -> None:
+    """The collision can come within the few transactions before the check: the SQL thread's own
+    error is the evidence; the state is rewritten all the same and the thread started again."""
+    error = ("Error during XID COMMIT: failed to update GTID state in mysql.gtid_slave_pos: 1062: "
+             "Duplicate entry '0-192' for key 'PRIMARY', Error_code: 1062")  # fmt: skip
+    pair = Replica("0-1-39", AFTER_REBUILD, master_at="0-1-40", error=error)
+    out = Outcome()
+    rebuild.gtid_state(pair.query, "10.99.0.12", "10.99.0.11", out, timeout=0.3)
+    assert set(out.findings.values()) == {STALE_GTID_SLAVE_POS} and "Duplicate entry '0-192'" in out.problems[0]
+    assert "10.99.0.12: SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_slave_pos" in pair.statements
     assert pair.statements[-1] == "10.99.0.12: START SLAVE SQL_THREAD"

@@ -37,32 +37,35 @@ def halted(workload: Workload, history: History, out: Outcome) -> Iterator[None]
 Query = Callable[[str, str], list[tuple[Any, ...]]]
 
 
-def stale_rows(position: str, rows: list[tuple[Any, ...]]) -> list[str]:
-    """Where ``mysql.gtid_slave_pos`` runs ahead of the server: per replication domain, the row
-    with the highest sub_id must record the position the server holds (``@@gtid_slave_pos``,
-    "domain-server-seq" joined by commas) while the SQL thread is stopped. ``rows``: (domain_id,
-    sub_id, server_id, seq_no). Returns a line per domain whose newest row is another
-    transaction's: rows a dump loaded above the server's own sub_id counter, which its SQL
-    thread reaches later and stops on with 1062 (MariaDB MDEV-15393).
+def rows_ahead(position: str, rows: list[tuple[Any, ...]]) -> tuple[list[str], list[str]]:
+    """Rows of ``mysql.gtid_slave_pos`` above the server's own ``sub_id`` counter. ``position``:
+    the server's ``@@gtid_slave_pos`` ("domain-server-seq" joined by commas), read with the SQL
+    thread stopped; ``rows``: (domain_id, sub_id, server_id, seq_no). Per domain, the row
+    recording the position carries the counter's value (the last one the server wrote); a row
+    above it is one the server did not write, such as a dump loaded it, and its SQL thread stops on
+    1062 on reaching it (MariaDB MDEV-15393). Returns (a line per domain with such rows, a line
+    per domain that cannot be judged: no row records its position).
 
-    >>> stale_rows("0-1-39", [(0, 191, 1, 39), (0, 192, 1, 192), (0, 219, 1, 219)])
-    ['domain 0: newest row 0-1-219 (sub_id 219) is not the position 0-1-39']
-    >>> stale_rows("0-1-39", [(0, 190, 1, 38), (0, 191, 1, 39)])
-    []
+    >>> rows_ahead("0-1-39", [(0, 191, 1, 39), (0, 192, 1, 192), (0, 219, 1, 219)])
+    (['domain 0: 2 rows above 0-1-39 (sub_id 191), up to 0-1-219 (sub_id 219)'], [])
+    >>> rows_ahead("0-1-39", [(0, 190, 1, 38), (0, 191, 1, 39)])
+    ([], [])
+    >>> rows_ahead("0-1-39", [(0, 7, 2, 5)])
+    ([], ['domain 0: no row records the position 0-1-39'])
     """
     held = {int(g.split("-")[0]): g.strip() for g in position.split(",") if g.strip()}
-    newest: dict[int, tuple[Any, ...]] = {}
-    for row in rows:
-        domain, sub_id = int(row[0]), int(row[1])
-        if domain not in newest or sub_id > int(newest[domain][1]):
-            newest[domain] = row
-    stale = []
-    for domain, (_, sub_id, server_id, seq_no) in sorted(newest.items()):
-        recorded = f"{domain}-{server_id}-{seq_no}"
-        if held.get(domain) != recorded:
-            stale.append(f"domain {domain}: newest row {recorded} (sub_id {sub_id}) is not the position "
-                         f"{held.get(domain, '(none)')}")  # fmt: skip
-    return stale
+    ahead, unjudged = [], []
+    for domain in sorted(held.keys() | {int(r[0]) for r in rows}):
+        mine = sorted((int(r[1]), f"{r[0]}-{r[2]}-{r[3]}") for r in rows if int(r[0]) == domain)
+        at = [sub for sub, gtid in mine if gtid == held.get(domain)]
+        if not at:
+            unjudged.append(f"domain {domain}: no row records the position {held.get(domain, '(none)')}")
+            continue
+        above = [(sub, gtid) for sub, gtid in mine if sub > max(at)]
+        if above:
+            ahead.append(f"domain {domain}: {len(above)} rows above {held[domain]} (sub_id {max(at)}), "
+                         f"up to {above[-1][1]} (sub_id {above[-1][0]})")  # fmt: skip
+    return ahead, unjudged
 
 
 def applied(query: Query, replica: str, master: str, timeout: float = 10.0) -> bool:
@@ -86,27 +89,34 @@ def gtid_state(query: Query, replica: str, master: str, out: Outcome, timeout: f
     ``mysql.gtid_slave_pos`` against its server's position. A transaction is first replicated
     (``applied``), so that the server's own newest row records its position; then, with the SQL
     thread stopped (no row lands between the two reads), a newer row is one the dump loaded above
-    the server's counter (``stale_rows``): the named finding STALE_GTID_SLAVE_POS, the evidence the
+    the server's counter (``rows_ahead``): the named finding STALE_GTID_SLAVE_POS, the evidence the
     rows. The state is then rewritten from the server's position (``SET GLOBAL gtid_slave_pos``,
     which replaces the table's rows) and the SQL thread started again, so the site is left
     replicating (it also retries a transaction that already stopped on the rows)."""
     replicated = applied(query, replica, master, timeout)
     query(replica, "STOP SLAVE SQL_THREAD")
     try:
+        # Already stopped on the rows (a few transactions suffice): its last error says so.
+        error = next((str(v) for row in query(replica, "SHOW SLAVE STATUS") for v in row
+                      if "gtid_slave_pos" in str(v) and "1062" in str(v)), "")  # fmt: skip
         position = str(query(replica, "SELECT @@GLOBAL.gtid_slave_pos")[0][0] or "")
         rows = query(replica, "SELECT domain_id, sub_id, server_id, seq_no FROM mysql.gtid_slave_pos")
-        stale = stale_rows(position, rows)
-        if stale:
+        stale, unjudged = rows_ahead(position, rows) if replicated or error else ([], [])
+        if stale or error:
             query(replica, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_slave_pos")
     finally:
         query(replica, "START SLAVE SQL_THREAD")
-    if stale:
+    if stale or error:
+        found = "; ".join(stale) + (f"; its SQL thread had stopped: {error}" if error else "")
         out.explain([f"{replica}: after the rebuild mysql.gtid_slave_pos holds rows the dump loaded above the "
-                     f"server's own counter ({'; '.join(stale)}): its SQL thread stops on 1062 when it reaches "
+                     f"server's own counter ({found.strip('; ')}): its SQL thread stops on 1062 when it reaches "
                      "them (MDEV-15393); the state was rewritten from the position"], STALE_GTID_SLAVE_POS)  # fmt: skip
     elif not replicated:
         out.problems.append(f"{replica}: a transaction written on {master} after the rebuild was not applied "
                             f"within {timeout:g} s; its mysql.gtid_slave_pos could not be judged")  # fmt: skip
+    elif unjudged:
+        out.problems.append(f"{replica}: mysql.gtid_slave_pos could not be judged after the rebuild: "
+                            + "; ".join(unjudged))  # fmt: skip
 
 
 def judge(query: Query, db_nodes: list[str], endpoint: str, out: Outcome) -> None:

@@ -705,6 +705,19 @@ def _replication_stop_apply(v: View, node: str) -> None:
     v.wait(f"{node} replication running", lambda: "Yes\tYes" in _threads(v, node))
 
 
+def _gtid_rows_loaded() -> tuple[Callable[[View, str], None], Callable[[View, str], None]]:
+    """A row of mysql.gtid_slave_pos far above the server's sub_id counter, written with the
+    binary log off, as a dump of the peer's mysql schema loads one (the vendor's rebuild page,
+    MDEV-15393); its GTID (server 99) is none the server applied. Far enough above that the SQL
+    thread never reaches it while the mutation stands. Undo: the row deleted."""
+    insert = (
+        "SET sql_log_bin = 0; INSERT INTO mysql.gtid_slave_pos (domain_id, sub_id, server_id, seq_no) "
+        "SELECT domain_id, MAX(sub_id) + 1000000, 99, 1 FROM mysql.gtid_slave_pos GROUP BY domain_id"
+    )
+    delete = "SET sql_log_bin = 0; DELETE FROM mysql.gtid_slave_pos WHERE server_id = 99"
+    return (lambda v, n: v.sql(n, insert)), (lambda v, n: v.sql(n, delete))
+
+
 def _replication_stop_undo(v: View, node: str) -> None:
     peer = next(n for n in v.with_role("db-ha") if n != node)
     if not _threads(v, node).endswith("\tYes"):
@@ -1417,6 +1430,13 @@ MUTATIONS: list[Mutation] = [
         "db2",
         _diverged_row(),
         subject="site",
+    ),
+    _m(
+        "gtid-rows-loaded",
+        "HA-DBHA-009",
+        "a mysql.gtid_slave_pos row above the server's counter on db2, as a dump of its peer's mysql schema loads",
+        "db2",
+        _gtid_rows_loaded(),
     ),
     _m("db-read-only", "HA-DBHA-006", "read_only=ON on the passive DB node", "db2", global_var("read_only", "1")),
     _m(

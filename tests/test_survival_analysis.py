@@ -24,7 +24,7 @@ from bootstrap.site_driver import SiteDriver as SiteFaults
 from suites import catalog
 from suites.checks.survival import undo_earlier_run
 from suites.context import CheckError, Context
-from suites.findings import HUNG_DATABASE, MISSPELT_UNIT, STALE_ANNOUNCEMENT
+from suites.findings import HUNG_DATABASE, MISSPELT_UNIT, STALE_ANNOUNCEMENT, STALE_GTID_SLAVE_POS
 from suites.survival import explain
 from suites.survival import workload as workload_module
 from suites.survival.analysis import audit_writes, outages, timeline, vip_moves
@@ -341,7 +341,7 @@ def test_the_shipped_document_waivers_name_only_the_finding_and_load() -> None:
     shipped = load(Path(__file__).parent.parent / "waivers" / "document-configuration.yaml", set(catalog.load()))
     assert shipped and not any(w.expired() for w in shipped)
     by_finding = [w for w in shipped if w.finding is not None]
-    assert {w.finding for w in by_finding} == {STALE_ANNOUNCEMENT, HUNG_DATABASE, MISSPELT_UNIT}
+    assert {w.finding for w in by_finding} == {STALE_ANNOUNCEMENT, HUNG_DATABASE, MISSPELT_UNIT, STALE_GTID_SLAVE_POS}
     assert all(w.requirement.startswith("HA-SURV-") for w in by_finding)
     # Whole requirements only for the DB-HA page's own contradiction, nothing else.
     assert [w.requirement for w in shipped if w.finding is None] == ["HA-KA-007"]

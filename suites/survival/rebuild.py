@@ -14,6 +14,7 @@ from typing import Any
 import pymysql
 
 from bootstrap.db_rebuild import SCHEMA
+from suites import gtid_state as gtid
 from suites.findings import STALE_GTID_SLAVE_POS
 from suites.survival.plan import Outcome
 from suites.survival.workload import History, Workload
@@ -37,37 +38,6 @@ def halted(workload: Workload, history: History, out: Outcome) -> Iterator[None]
 Query = Callable[[str, str], list[tuple[Any, ...]]]
 
 
-def rows_ahead(position: str, rows: list[tuple[Any, ...]]) -> tuple[list[str], list[str]]:
-    """Rows of ``mysql.gtid_slave_pos`` above the server's own ``sub_id`` counter. ``position``:
-    the server's ``@@gtid_slave_pos`` ("domain-server-seq" joined by commas), read with the SQL
-    thread stopped; ``rows``: (domain_id, sub_id, server_id, seq_no). Per domain, the row
-    recording the position carries the counter's value (the last one the server wrote); a row
-    above it is one the server did not write, such as a dump loaded it, and its SQL thread stops on
-    1062 on reaching it (MariaDB MDEV-15393). Returns (a line per domain with such rows, a line
-    per domain that cannot be judged: no row records its position).
-
-    >>> rows_ahead("0-1-39", [(0, 191, 1, 39), (0, 192, 1, 192), (0, 219, 1, 219)])
-    (['domain 0: 2 rows above 0-1-39 (sub_id 191), up to 0-1-219 (sub_id 219)'], [])
-    >>> rows_ahead("0-1-39", [(0, 190, 1, 38), (0, 191, 1, 39)])
-    ([], [])
-    >>> rows_ahead("0-1-39", [(0, 7, 2, 5)])
-    ([], ['domain 0: no row records the position 0-1-39'])
-    """
-    held = {int(g.split("-")[0]): g.strip() for g in position.split(",") if g.strip()}
-    ahead, unjudged = [], []
-    for domain in sorted(held.keys() | {int(r[0]) for r in rows}):
-        mine = sorted((int(r[1]), f"{r[0]}-{r[2]}-{r[3]}") for r in rows if int(r[0]) == domain)
-        at = [sub for sub, gtid in mine if gtid == held.get(domain)]
-        if not at:
-            unjudged.append(f"domain {domain}: no row records the position {held.get(domain, '(none)')}")
-            continue
-        above = [(sub, gtid) for sub, gtid in mine if sub > max(at)]
-        if above:
-            ahead.append(f"domain {domain}: {len(above)} rows above {held[domain]} (sub_id {max(at)}), "
-                         f"up to {above[-1][1]} (sub_id {above[-1][0]})")  # fmt: skip
-    return ahead, unjudged
-
-
 def applied(query: Query, replica: str, master: str, timeout: float = 10.0) -> bool:
     """A marker transaction written on ``master`` (in the scenario's schema) and waited for on
     ``replica`` (its ``@@gtid_slave_pos`` holding the master's newest GTID): True once applied,
@@ -89,7 +59,7 @@ def gtid_state(query: Query, replica: str, master: str, out: Outcome, timeout: f
     ``mysql.gtid_slave_pos`` against its server's position. A transaction is first replicated
     (``applied``), so that the server's own newest row records its position; then, with the SQL
     thread stopped (no row lands between the two reads), a newer row is one the dump loaded above
-    the server's counter (``rows_ahead``): the named finding STALE_GTID_SLAVE_POS, the evidence the
+    the server's counter (``suites.gtid_state``): the named finding STALE_GTID_SLAVE_POS, the evidence the
     rows. The state is then rewritten from the server's position (``SET GLOBAL gtid_slave_pos``,
     which replaces the table's rows) and the SQL thread started again, so the site is left
     replicating (it also retries a transaction that already stopped on the rows)."""
@@ -100,8 +70,9 @@ def gtid_state(query: Query, replica: str, master: str, out: Outcome, timeout: f
         error = next((str(v) for row in query(replica, "SHOW SLAVE STATUS") for v in row
                       if "gtid_slave_pos" in str(v) and "1062" in str(v)), "")  # fmt: skip
         position = str(query(replica, "SELECT @@GLOBAL.gtid_slave_pos")[0][0] or "")
-        rows = query(replica, "SELECT domain_id, sub_id, server_id, seq_no FROM mysql.gtid_slave_pos")
-        stale, unjudged = rows_ahead(position, rows) if replicated or error else ([], [])
+        rows = query(replica, gtid.ROWS_QUERY.format(table="gtid_slave_pos"))
+        ahead, unjudged = gtid.rows_ahead(position, rows) if replicated or error else ([], [])
+        stale = [a.describe() for a in ahead]
         if stale or error:
             query(replica, "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_slave_pos")
     finally:

@@ -89,10 +89,11 @@ def test_a_server_without_gtid_or_a_user_without_the_grant_is_not_verifiable(err
         check.judge(Server([("", [])], error=error), "node2")
 
 
-def test_no_position_to_judge_by_is_not_verifiable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rows_without_the_positions_row_are_not_verifiable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(check, "APART_S", 0.0)
-    with pytest.raises(NotVerifiable, match="holds no position"):
-        check.judge(Server([("", [])]), "node2")
+    assert check.judge(Server([("", [])]), "node2")[0] == []  # nothing applied, no rows: nothing to reach
+    with pytest.raises(NotVerifiable, match=r"no row records the position \(none\)"):
+        check.judge(Server([("", [(0, 7, 2, 5)])]), "node2")
     with pytest.raises(NotVerifiable, match="no row records the position 0-1-39"):
         check.judge(Server([("0-1-39", [(0, 7, 2, 5)])]), "node2")
     ahead, _ = check.judge(Server([("0-1-39", AFTER_REBUILD[:39])]), "node2")

@@ -64,9 +64,8 @@ def judge(conn: Any, node: str) -> tuple[list[gtid.Ahead], list[tuple[str, str]]
         (f"rows of {', '.join(f'mysql.{t}' for t in tables) or '(no table)'}", f"{len(rows)}, then {len(rows2)}"),
     ]
     ahead = gtid.persistent(first, second)
-    if not ahead and (unjudged or not position2):
-        why = "; ".join(unjudged) or "it holds no position (no replicated transaction applied)"
-        raise NotVerifiable(f"{node}: mysql.gtid_slave_pos cannot be judged: {why}")
+    if not ahead and unjudged:  # rows, but none records the position: the counter is unknown
+        raise NotVerifiable(f"{node}: mysql.gtid_slave_pos cannot be judged: {'; '.join(unjudged)}")
     return ahead, ev
 
 

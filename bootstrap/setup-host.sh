@@ -13,7 +13,8 @@ fi
 
 packages=(systemd-container debootstrap iproute2 openssh-client util-linux python3 python3-venv ca-certificates
     chromium  # chromium: the self-test that opens report.html headless
-    qemu-utils e2fsprogs)  # the VM machine driver (--machines=vm): overlays, the guest disk
+    qemu-utils e2fsprogs  # the VM machine driver (--machines=vm): overlays, the guest disk
+    cloud-image-utils)  # cloud-localds: the cloud-init seed for a user's own cloud image
 case $(uname -m) in  # and QEMU itself, for this host's architecture
     x86_64) packages+=(qemu-system-x86) ;;
     aarch64) packages+=(qemu-system-arm) ;;

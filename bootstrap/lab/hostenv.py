@@ -33,7 +33,13 @@ HOST_TOOLS = {
     "nsenter": "util-linux",
 }
 # What the VM driver needs besides (issue 26): QEMU, its image tool, mke2fs for the guest disk.
-VM_TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "qemu-img": "qemu-utils", "mke2fs": "e2fsprogs"}
+VM_TOOLS = {
+    "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-img": "qemu-utils",
+    "mke2fs": "e2fsprogs",
+    "cloud-localds": "cloud-image-utils",  # a user's cloud image's seed (bootstrap/lab/cloud_seed.py)
+    "isoinfo": "genisoimage",
+}
 
 
 def run(

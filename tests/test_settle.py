@@ -4,6 +4,7 @@ a few alike samples end it; where one may (a take-back pending, ranks unknown), 
 from __future__ import annotations
 
 import doctest
+import ipaddress
 import time
 from typing import Any
 
@@ -122,7 +123,7 @@ def test_the_ranks_come_from_the_sites_own_keepalived_configuration() -> None:
     inventory = inv.parse(data)
     rt = SiteRuntime.create(inventory, None, "postinstall", source=recorded(facts))
     ctx = Context(rt, CATALOG["HA-SURV-001"], None, "kill-node1")
-    ctx.declared = frozenset(("keepalived_conf", "keepalived_manifest"))
+    ctx.declared = frozenset(("keepalived_conf", "keepalived_manifest", "addr"))
     ranks = vrrp_ranks(ctx)
     assert ranks is not None
     addresses = {n.name: int(n.address) for n in inventory.nodes}
@@ -132,7 +133,39 @@ def test_the_ranks_come_from_the_sites_own_keepalived_configuration() -> None:
     assert ranks["db"] == {"dba": (100, addresses["dba"], True), "dbb": (99, addresses["dbb"], False)}
     assert all(preempts for _, _, preempts in ranks["platform"].values())
     facts["dbb"]["keepalived_conf"] = ""
+    assert ranks_of(inventory, facts) is None
+
+
+def ranks_of(inventory: inv.Inventory, facts: dict[str, dict[str, Any]]) -> Any:
     rt = SiteRuntime.create(inventory, None, "postinstall", source=recorded(facts))
     ctx = Context(rt, CATALOG["HA-SURV-001"], None, "kill-node1")
-    ctx.declared = frozenset(("keepalived_conf", "keepalived_manifest"))
-    assert vrrp_ranks(ctx) is None
+    ctx.declared = frozenset(("keepalived_conf", "keepalived_manifest", "addr"))
+    return vrrp_ranks(ctx)
+
+
+def test_the_tie_break_address_is_the_one_adverts_leave_from() -> None:
+    """Equal priorities are broken by the advert's source address (RFC 5798 6.4.3): the instance
+    interface's primary address (not the inventory's, if the interface lists another first), or
+    unicast_src_ip where set; an interface without an address leaves the ranks unknown."""
+    data, facts = k3s_site()
+    for i, n in enumerate(("dba", "dbb")):
+        facts[n]["keepalived_conf"] = db_conf("manual", i)
+    for node in facts.values():
+        node.setdefault("keepalived_conf", "")
+        node.setdefault("keepalived_manifest", "")
+    inventory = inv.parse(data)
+    dba = str(inventory.node("dba").address)
+    facts["dba"]["addr"] = (
+        "2: eth0    inet 10.127.190.250/24 brd 10.127.190.255 scope global eth0\n"
+        f"2: eth0    inet {dba}/24 brd 10.127.190.255 scope global secondary eth0\n"
+    )
+    ranks = ranks_of(inventory, facts)
+    assert ranks is not None and ranks["db"]["dba"][1] == int(ipaddress.IPv4Address("10.127.190.250"))
+    facts["dba"]["keepalived_conf"] = db_conf("manual", 0).replace(
+        "priority", "unicast_src_ip 10.127.190.3\n priority", 1
+    )
+    ranks = ranks_of(inventory, facts)
+    assert ranks is not None and ranks["db"]["dba"][1] == int(ipaddress.IPv4Address("10.127.190.3"))
+    facts["dba"]["addr"] = "2: eth1    inet 10.127.190.250/24 brd 10.127.190.255 scope global eth1"
+    facts["dba"]["keepalived_conf"] = db_conf("manual", 0)
+    assert ranks_of(inventory, facts) is None  # its instance's eth0 carries no address

@@ -4,6 +4,7 @@ and whether each runs."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -273,11 +274,13 @@ def db_vip_priorities_differ(ctx: Context) -> None:
 
 def vrrp_ranks(ctx: Context) -> dict[str, dict[str, tuple[int, int, bool]]] | None:
     """Each VIP's VRRP members ranked as keepalived elects them: {VIP name: {node: (priority,
-    primary address as an integer, whether it preempts)}} from the nodes' own keepalived
-    configuration (a missing priority is keepalived's default, 100; ``nopreempt`` holds only on
-    an instance that starts as BACKUP, keepalived's default state: HA-KA-007). None where any
-    member's instance cannot be read or found: the caller then assumes nothing about who holds
-    a VIP (suites/survival/settle.py)."""
+    the address its adverts leave from as an integer, whether it preempts)}} from the nodes' own
+    keepalived configuration and addresses (the ``addr`` fact). A missing priority is keepalived's
+    default, 100; ``nopreempt`` holds only on an instance that starts as BACKUP, keepalived's
+    default state (HA-KA-007); the address, the tie-break between equal priorities, is
+    ``unicast_src_ip`` or ``mcast_src_ip`` where set, else the instance interface's primary
+    address. None where any member's instance, or its address, cannot be read or found: the
+    caller then assumes nothing about who holds a VIP (suites/survival/settle.py)."""
     ranks: dict[str, dict[str, tuple[int, int, bool]]] = {}
     try:
         for spec in ctx.rt.topology.vips:
@@ -290,8 +293,13 @@ def vrrp_ranks(ctx: Context) -> dict[str, dict[str, tuple[int, int, bool]]] | No
                 inst = src.instance
                 priority = int(inst.get("priority") or "100")
                 holds_back = "nopreempt" in inst.flags and (inst.get("state") or "BACKUP").upper() != "MASTER"
-                group[node.name] = (priority, int(node.address), not holds_back)
+                vip_addrs = [ctx.rt.vip_address(v.name) for v in ctx.rt.topology.vips]
+                source = inst.get("unicast_src_ip") or inst.get("mcast_src_ip")
+                primary = source or vips.primary_address(ctx.facts_of(node)["addr"], inst.get("interface"), vip_addrs)
+                if primary is None:  # adverts from an interface without an address: who wins a tie is unknown
+                    return None
+                group[node.name] = (priority, int(ipaddress.IPv4Address(primary)), not holds_back)
             ranks[spec.name] = group
-    except (CheckFailed, CheckError, ValueError):
+    except (CheckFailed, CheckError, ValueError, KeyError):
         return None
     return ranks

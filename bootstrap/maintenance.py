@@ -42,7 +42,10 @@ PAGE_UNITS = ("kubelet", "docker", "keepalived", "maraidb")  # the page's system
 MISSPELT = {"maraidb": "mariadb"}  # what the page's spelling means
 MISSPELT_UNIT = "vendor-maintenance-misspells-mariadb"  # the named finding (suites/findings.py)
 KUBE_UNITS = ("kubelet", "k3s", "k3s-agent")  # "kubelet" on the product's lines
-K3S_KILLALL = "/usr/local/bin/k3s-killall.sh"  # written by the k3s installer
+# Written by the k3s installer, which ocboot's k3s line runs (yunionio/ocboot
+# onecloud/roles/k3s/airgap/tasks/main.yml at 1153621: /usr/local/bin/k3s-install.sh with
+# INSTALL_K3S_SKIP_DOWNLOAD and INSTALL_K3S_SKIP_START).
+K3S_KILLALL = "/usr/local/bin/k3s-killall.sh"
 DB_KEEPALIVED = "/etc/keepalived/keepalived.conf"
 LOWERED = 1  # the lowest priority a VRRP backup may have: below every peer's
 STATE_DIR = "/var/lib/ha-conformance/maintenance"

@@ -30,8 +30,8 @@ class Ahead:
 
     def describe(self) -> str:
         top_sub, top = self.rows[-1]
-        return (f"domain {self.domain}: {len(self.rows)} rows above {self.position} (sub_id {self.at}), "
-                f"up to {top} (sub_id {top_sub})")  # fmt: skip
+        rows = "1 row" if len(self.rows) == 1 else f"{len(self.rows)} rows"
+        return f"domain {self.domain}: {rows} above {self.position} (sub_id {self.at}), up to {top} (sub_id {top_sub})"
 
 
 def positions(position: str) -> dict[int, str]:

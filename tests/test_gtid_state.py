@@ -12,10 +12,15 @@ from typing import Any
 import pymysql
 import pytest
 
+from bootstrap import inventory as inv
 from suites import gtid_state
 from suites.checks import gtid_state as check
-from suites.context import NotVerifiable
+from suites.context import CheckFailed, Context, NotVerifiable
+from suites.dbsession import DbFacts
+from suites.engine import run_checks
+from suites.runtime import SiteRuntime
 from tests.test_db_rebuild import AFTER_REBUILD
+from tests.test_layouts import CATALOG, CHECKS, k3s_site, recorded
 
 
 class Server:
@@ -98,3 +103,22 @@ def test_rows_without_the_positions_row_are_not_verifiable(monkeypatch: pytest.M
         check.judge(Server([("0-1-39", [(0, 7, 2, 5)])]), "node2")
     ahead, _ = check.judge(Server([("0-1-39", AFTER_REBUILD[:39])]), "node2")
     assert ahead == []
+
+
+def test_a_sql_thread_stopped_on_the_rows_names_the_cause() -> None:
+    """HA-DBHA-001 on a replica whose SQL thread already stopped on a loaded row: the message
+    names the cause and the repair, beside the threads' states (the lab's error, verbatim)."""
+    data, facts = k3s_site()
+    inventory = inv.parse(data)
+    rt = SiteRuntime.create(inventory, None, "postinstall", source=recorded(facts))
+    error = ("Error during XID COMMIT: failed to update GTID state in mysql.gtid_slave_pos: 1062:  "
+             "Duplicate entry '0-192' for key 'PRIMARY', Error_code: 1062")  # fmt: skip
+    for name, sql_thread, last in (("dba", "Yes", ""), ("dbb", "No", error)):
+        slave = {"Slave_IO_Running": "Yes", "Slave_SQL_Running": sql_thread, "Last_SQL_Error": last}
+        rt.db.known[name] = DbFacts({}, [], slave)
+    ctx = Context(rt, CATALOG["HA-DBHA-001"], inventory.node("dbb"), None)
+    with pytest.raises(CheckFailed) as failed:
+        run_checks(ctx, CHECKS["HA-DBHA-001"])
+    assert "Slave_SQL_Running=No; its SQL thread stopped on a row of mysql.gtid_slave_pos" in failed.value.message
+    assert "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_slave_pos" in failed.value.message
+    run_checks(Context(rt, CATALOG["HA-DBHA-001"], inventory.node("dba"), None), CHECKS["HA-DBHA-001"])

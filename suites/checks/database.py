@@ -103,7 +103,17 @@ def replication_threads(ctx: Context) -> None:
     ev = _slave_evidence(slave)
     ctx.require(slave, f"{ctx.node.name} replicates from nobody (SHOW SLAVE STATUS is empty)", ev)
     io, sql = slave.get("Slave_IO_Running"), slave.get("Slave_SQL_Running")
-    ctx.require((io, sql) == ("Yes", "Yes"), f"{ctx.node.name}: Slave_IO_Running={io}, Slave_SQL_Running={sql}", ev)
+    error = str(slave.get("Last_SQL_Error") or "")
+    # The stop HA-DBHA-009 foresees: rows a dump loaded into mysql.gtid_slave_pos (MDEV-15393).
+    cause = (
+        "; its SQL thread stopped on a row of mysql.gtid_slave_pos a dump loaded (MDEV-15393, "
+        "docs/findings/vendor-rebuild-loads-gtid-slave-pos.md): STOP SLAVE; SET GLOBAL gtid_slave_pos = "
+        "@@GLOBAL.gtid_slave_pos; START SLAVE"
+        if sql != "Yes" and "gtid_slave_pos" in error and "1062" in error
+        else ""
+    )
+    message = f"{ctx.node.name}: Slave_IO_Running={io}, Slave_SQL_Running={sql}{cause}"
+    ctx.require((io, sql) == ("Yes", "Yes"), message, ev)
 
 
 @check("HA-DBHA-002")

@@ -114,17 +114,8 @@ def test_unknown_ranks_keep_the_fixed_span() -> None:
 def test_the_ranks_come_from_the_sites_own_keepalived_configuration() -> None:
     """The platform VIP's static pods (MASTER 100, BACKUP 90) and the DB VIP's keepalived.conf
     (the DB-HA page's 100/99); a DB node without the VIP's instance: no ranks at all."""
-    data, facts = k3s_site()
-    for i, n in enumerate(("dba", "dbb")):
-        facts[n]["keepalived_conf"] = db_conf("manual", i)
-    for node in facts.values():
-        node.setdefault("keepalived_conf", "")
-        node.setdefault("keepalived_manifest", "")
-    inventory = inv.parse(data)
-    rt = SiteRuntime.create(inventory, None, "postinstall", source=recorded(facts))
-    ctx = Context(rt, CATALOG["HA-SURV-001"], None, "kill-node1")
-    ctx.declared = frozenset(("keepalived_conf", "keepalived_manifest", "addr"))
-    ranks = vrrp_ranks(ctx)
+    inventory, facts = manual_db_ha_site()
+    ranks = ranks_of(inventory, facts)
     assert ranks is not None
     addresses = {n.name: int(n.address) for n in inventory.nodes}
     platform = [n.name for n in inventory.nodes if "platform-ha" in [r.value for r in n.roles]]
@@ -134,6 +125,18 @@ def test_the_ranks_come_from_the_sites_own_keepalived_configuration() -> None:
     assert all(preempts for _, _, preempts in ranks["platform"].values())
     facts["dbb"]["keepalived_conf"] = ""
     assert ranks_of(inventory, facts) is None
+
+
+def manual_db_ha_site() -> tuple[inv.Inventory, dict[str, dict[str, Any]]]:
+    """The recorded k3s site with the DB-HA page's keepalived.conf on its two DB nodes."""
+    data, facts = k3s_site()
+    for i, n in enumerate(("dba", "dbb")):
+        facts[n]["keepalived_conf"] = db_conf("manual", i)
+    for node in facts.values():
+        node.setdefault("keepalived_conf", "")
+        node.setdefault("keepalived_manifest", "")
+    inventory = inv.parse(data)
+    return inventory, facts
 
 
 def ranks_of(inventory: inv.Inventory, facts: dict[str, dict[str, Any]]) -> Any:
@@ -147,13 +150,7 @@ def test_the_tie_break_address_is_the_one_adverts_leave_from() -> None:
     """Equal priorities are broken by the advert's source address (RFC 5798 6.4.3): the instance
     interface's primary address (not the inventory's, if the interface lists another first), or
     unicast_src_ip where set; an interface without an address leaves the ranks unknown."""
-    data, facts = k3s_site()
-    for i, n in enumerate(("dba", "dbb")):
-        facts[n]["keepalived_conf"] = db_conf("manual", i)
-    for node in facts.values():
-        node.setdefault("keepalived_conf", "")
-        node.setdefault("keepalived_manifest", "")
-    inventory = inv.parse(data)
+    inventory, facts = manual_db_ha_site()
     dba = str(inventory.node("dba").address)
     facts["dba"]["addr"] = (
         "2: eth0    inet 10.127.190.250/24 brd 10.127.190.255 scope global eth0\n"

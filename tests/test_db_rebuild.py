@@ -178,3 +178,12 @@ def test_a_replica_already_stopped_on_the_rows_is_the_finding_and_runs_again() -
     assert set(out.findings.values()) == {STALE_GTID_SLAVE_POS} and "Duplicate entry '0-192'" in out.problems[0]
     assert "10.99.0.12: SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_slave_pos" in pair.statements
     assert pair.statements[-1] == "10.99.0.12: START SLAVE SQL_THREAD"
+
+
+def test_a_replica_past_the_marker_has_applied_it() -> None:
+    """Something else written on the master after the marker: the replica's position passes the
+    marker's GTID, and that counts as applied (sequence numbers grow within a domain)."""
+    pair = Replica("0-1-41", [*AFTER_REBUILD[:39], (0, 192, 1, 40), (0, 193, 1, 41)], master_at="0-1-40")
+    assert rebuild.applied(pair.query, "10.99.0.12", "10.99.0.11", timeout=0.3)
+    behind = Replica("0-1-39", AFTER_REBUILD[:39], master_at="0-1-40")
+    assert not rebuild.applied(behind.query, "10.99.0.12", "10.99.0.11", timeout=0.3)

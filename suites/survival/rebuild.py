@@ -40,18 +40,28 @@ Query = Callable[[str, str], list[tuple[Any, ...]]]
 
 def applied(query: Query, replica: str, master: str, timeout: float = 10.0) -> bool:
     """A marker transaction written on ``master`` (in the scenario's schema) and waited for on
-    ``replica`` (its ``@@gtid_slave_pos`` holding the master's newest GTID): True once applied,
+    ``replica`` (its ``@@gtid_slave_pos`` at or past the master's newest GTID): True once applied,
     False after ``timeout`` seconds (its SQL thread stopped, or slow)."""
     query(master, f"CREATE TABLE IF NOT EXISTS {SCHEMA}.marker (id INT PRIMARY KEY, at DOUBLE)")
     query(master, f"REPLACE INTO {SCHEMA}.marker VALUES (1, {time.time():.3f})")
-    newest = str(query(master, "SELECT @@GLOBAL.gtid_binlog_pos")[0][0] or "")
+    newest = gtid.positions(str(query(master, "SELECT @@GLOBAL.gtid_binlog_pos")[0][0] or ""))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        held = str(query(replica, "SELECT @@GLOBAL.gtid_slave_pos")[0][0] or "")
-        if newest and all(g in held.split(",") for g in newest.split(",")):
+        held = gtid.positions(str(query(replica, "SELECT @@GLOBAL.gtid_slave_pos")[0][0] or ""))
+        # Sequence numbers grow within a domain: at or past the marker's is applied.
+        if newest and all(d in held and seq(held[d]) >= seq(g) for d, g in newest.items()):
             return True
         time.sleep(0.2)
     return False
+
+
+def seq(g: str) -> int:
+    """A GTID's sequence number ("domain-server-seq").
+
+    >>> seq("0-1-274")
+    274
+    """
+    return int(g.rsplit("-", 1)[1])
 
 
 def gtid_state(query: Query, replica: str, master: str, out: Outcome, timeout: float = 10.0) -> None:

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from bootstrap import inventory as inv
-from bootstrap.faults import FaultError, Journal
+from bootstrap.faults import FaultError, Journal, restore_journal
 from bootstrap.runner_host import runner_address_towards
 from bootstrap.site_driver import SiteDriver
 
@@ -28,16 +28,16 @@ REPORTS = Path(__file__).resolve().parent.parent / "reports"  # where a run from
 
 
 def heal(driver: SiteDriver) -> tuple[list[str], str | None]:
-    """Undo the journal's faults, newest first: (what was undone, why the first failure failed
-    or None). A fault that cannot be undone stays in the journal, and so do those before it."""
-    undone: list[str] = []
-    for fault in reversed(driver.journal.load()):
-        try:
-            driver.undo(fault)
-        except FaultError as exc:
-            return undone, f"{fault.describe()}: {exc}"
-        undone.append(fault.describe())
-    return undone, None
+    """``restore_journal`` on the site: (what was undone, newest first; the fault that could not be
+    undone and why, or None). That fault stays in the journal, and so do those before it."""
+    before = driver.journal.load()
+    try:
+        restore_journal(driver)
+        failed = None
+    except FaultError as exc:
+        failed = f"{driver.journal.load()[-1].describe()}: {exc}"
+    left = driver.journal.load()
+    return [f.describe() for f in reversed(before) if f not in left], failed
 
 
 class BadInput(Exception):

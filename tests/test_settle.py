@@ -142,14 +142,15 @@ def manual_db_ha_site() -> tuple[inv.Inventory, dict[str, dict[str, Any]]]:
 def ranks_of(inventory: inv.Inventory, facts: dict[str, dict[str, Any]]) -> Any:
     rt = SiteRuntime.create(inventory, None, "postinstall", source=recorded(facts))
     ctx = Context(rt, CATALOG["HA-SURV-001"], None, "kill-node1")
-    ctx.declared = frozenset(("keepalived_conf", "keepalived_manifest", "addr"))
+    ctx.declared = frozenset(("keepalived_conf", "keepalived_manifest", "addr", "links"))
     return vrrp_ranks(ctx)
 
 
 def test_the_tie_break_address_is_the_one_adverts_leave_from() -> None:
     """Equal priorities are broken by the advert's source address (RFC 5798 6.4.3): the instance
     interface's primary address (not the inventory's, if the interface lists another first), or
-    unicast_src_ip where set; an interface without an address leaves the ranks unknown."""
+    unicast_src_ip where set, the bridge's where the interface is a bridge's port; an interface
+    without an address of its own or its bridge's leaves the ranks unknown."""
     inventory, facts = manual_db_ha_site()
     dba = str(inventory.node("dba").address)
     facts["dba"]["addr"] = (
@@ -166,3 +167,8 @@ def test_the_tie_break_address_is_the_one_adverts_leave_from() -> None:
     facts["dba"]["addr"] = "2: eth1    inet 10.127.190.250/24 brd 10.127.190.255 scope global eth1"
     facts["dba"]["keepalived_conf"] = db_conf("manual", 0)
     assert ranks_of(inventory, facts) is None  # its instance's eth0 carries no address
+    # The Host service's br0 took the node IP, eth0 is its port: the bridge's address.
+    facts["dba"]["addr"] = f"4: br0    inet {dba}/24 brd 10.127.190.255 scope global br0"
+    facts["dba"]["links"] = "2: eth0: <BROADCAST,MULTICAST,UP> mtu 1500 master br0 state UP\n4: br0: <UP> mtu 1500"
+    ranks = ranks_of(inventory, facts)
+    assert ranks is not None and ranks["db"]["dba"][1] == int(ipaddress.IPv4Address(dba))

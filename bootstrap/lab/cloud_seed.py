@@ -26,7 +26,6 @@ import yaml
 from bootstrap.lab.hostenv import LabError, require_tools, run
 
 FILES = ("user-data", "meta-data", "network-config")
-TOOLS = ("cloud-localds", "isoinfo")
 
 
 @dataclass(frozen=True)

@@ -272,6 +272,21 @@ def db_vip_priorities_differ(ctx: Context) -> None:
     )
 
 
+def advert_source(ctx: Context, node: NodeEntry, inst: kc.Instance, vip_addrs: list[str]) -> str | None:
+    """The address the instance's adverts leave from: ``unicast_src_ip`` or ``mcast_src_ip`` where
+    set, else its interface's primary address, or, where that interface has none and is a
+    bridge's port (the k3s line once the Host service moved the node IP onto br0: the static pod
+    still names eth0, HA-KA-001), the bridge's. Reads the ``addr`` and ``links`` facts."""
+    source = inst.get("unicast_src_ip") or inst.get("mcast_src_ip")
+    if source:
+        return source
+    f = ctx.facts_of(node)
+    iface = inst.get("interface")
+    return vips.primary_address(f["addr"], iface, vip_addrs) or vips.primary_address(
+        f["addr"], bridge_ports(f["links"]).get(iface or ""), vip_addrs
+    )
+
+
 def vrrp_ranks(ctx: Context) -> dict[str, dict[str, tuple[int, int, bool]]] | None:
     """Each VIP's VRRP members ranked as keepalived elects them: {VIP name: {node: (priority,
     the address its adverts leave from as an integer, whether it preempts)}} from the nodes' own
@@ -279,10 +294,12 @@ def vrrp_ranks(ctx: Context) -> dict[str, dict[str, tuple[int, int, bool]]] | No
     default, 100; ``nopreempt`` holds only on an instance that starts as BACKUP, keepalived's
     default state (HA-KA-007); the address, the tie-break between equal priorities, is
     ``unicast_src_ip`` or ``mcast_src_ip`` where set, else the instance interface's primary
-    address. None where any member's instance, or its address, cannot be read or found: the
+    address (its bridge's, where it is a bridge's port). None where any member's instance, or
+    its address, cannot be read or found: the
     caller then assumes nothing about who holds a VIP (suites/survival/settle.py)."""
     ranks: dict[str, dict[str, tuple[int, int, bool]]] = {}
     try:
+        vip_addrs = [ctx.rt.vip_address(v.name) for v in ctx.rt.topology.vips]
         for spec in ctx.rt.topology.vips:
             vip = ctx.rt.vip_address(spec.name)
             group = {}
@@ -293,9 +310,9 @@ def vrrp_ranks(ctx: Context) -> dict[str, dict[str, tuple[int, int, bool]]] | No
                 inst = src.instance
                 priority = int(inst.get("priority") or "100")
                 holds_back = "nopreempt" in inst.flags and (inst.get("state") or "BACKUP").upper() != "MASTER"
-                vip_addrs = [ctx.rt.vip_address(v.name) for v in ctx.rt.topology.vips]
-                source = inst.get("unicast_src_ip") or inst.get("mcast_src_ip")
-                primary = source or vips.primary_address(ctx.facts_of(node)["addr"], inst.get("interface"), vip_addrs)
+                primary = (
+                    inst.get("unicast_src_ip") or inst.get("mcast_src_ip") or advert_source(ctx, node, inst, vip_addrs)
+                )
                 if primary is None:  # adverts from an interface without an address: who wins a tie is unknown
                     return None
                 group[node.name] = (priority, int(ipaddress.IPv4Address(primary)), not holds_back)

@@ -123,4 +123,4 @@ def flight(ctx: Context, scenario: str, started: float, why: str) -> None:
 
 
 for requirement in sorted(set(KIND_REQUIREMENT.values())):
-    check(requirement, facts=(*KA_FACTS, "addr"))(run_scenario)  # the VRRP ranks (vrrp_ranks)
+    check(requirement, facts=(*KA_FACTS, "addr", "links"))(run_scenario)  # the VRRP ranks (vrrp_ranks)

@@ -10,7 +10,10 @@ import ipaddress
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from bootstrap import inventory as inv
+from bootstrap.deploy import keepalived as keepalived_mod
 from bootstrap.deploy.core import MARK, Deployment
 from bootstrap.deploy.keepalived import (
     CHECK_INTERFACE2,
@@ -20,9 +23,11 @@ from bootstrap.deploy.keepalived import (
     chk_mysql,
     installer_keepalived,
     keepalived_config,
+    vips_settled,
 )
 from bootstrap.lab.lab import Lab
 from bootstrap.lab.standin.installer import LabInstaller
+from bootstrap.profiles import get_profile
 from suites.checks.track_scripts import switcher_words
 
 NODE_IP = "10.213.47.21"
@@ -121,3 +126,26 @@ def test_keepalived_conf_holds_the_db_instance_alone_as_the_page_writes_it(tmp_p
     prepare = Deployment(d.inventory, installer=d.installer, log=io.StringIO(), stage="prepare")
     assert installer_keepalived(prepare, node1, "host0") is None  # the document's preparation only
     assert "include" not in keepalived_config(prepare, node1, "host0")
+
+
+def test_vips_are_settled_only_on_the_instance_that_takes_them_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One holder is not settled while the preempting, highest-priority instance has yet to take
+    the VIP (the platform VIP on a backup while the First Node's check_kube still fails); where
+    nopreempt and equal priorities leave it with whoever holds it (ocboot's DB profile), it is."""
+    d = lab_deployment(tmp_path, "5node")
+    st = Lab.plan("5node", 0, ipaddress.IPv4Network("10.213.47.0/24"))
+    placed = {st.vips["db"]: ["db1"], st.vips["platform"]: ["node1"]}
+    monkeypatch.setattr(keepalived_mod, "vip_holders", lambda _d, vip, _group: placed[vip])
+    assert vips_settled(d) is None
+    placed[st.vips["platform"]] = ["node2"]
+    assert vips_settled(d) == (
+        f"VIP {st.vips['platform']} held by node2, not yet by node1 (its preempting, highest-priority instance)"
+    )
+    placed[st.vips["platform"]] = ["node1", "node2"]
+    assert vips_settled(d) == f"VIP {st.vips['platform']} held by ['node1', 'node2']"
+    placed[st.vips["platform"]], placed[st.vips["db"]] = ["node1"], ["db2"]
+    assert "not yet by db1" in (vips_settled(d) or "")  # the page's db1: MASTER, priority 100
+    d.profile = get_profile("ocboot")  # BACKUP and 99 on both: db2 keeps it
+    assert vips_settled(d) is None

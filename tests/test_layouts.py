@@ -123,7 +123,8 @@ def recorded(facts: dict[str, dict[str, Any]]) -> RecordedFactSource:
 def judge(data: dict[str, Any], facts: dict[str, dict[str, Any]], rid: str, node: str | None = None,
           subject: str | None = None, *, grants: list[str] | None = None,
           variables: dict[str, Any] | None = None,
-          unreachable: dict[str, str] | None = None) -> str | None:  # fmt: skip
+          unreachable: dict[str, str] | None = None,
+          vip_samples: dict[str, list[tuple[float, tuple[str, ...]]]] | None = None) -> str | None:  # fmt: skip
     """None when the check passes on these facts, else its failure message (and its evidence);
     "not verifiable: ..." or "error: ..." where the engine says so."""
     inventory = inv.parse(data)
@@ -132,6 +133,7 @@ def judge(data: dict[str, Any], facts: dict[str, dict[str, Any]], rid: str, node
         rt.db.known[n.name] = DbFacts(dict(variables or {}), grants or [], {})
     rt.vip_reach.update(dict.fromkeys(("platform", "db")))  # answered: no traffic to the VIPs from a unit test
     rt.vip_reach.update(unreachable or {})
+    rt._samples = vip_samples
     ctx = Context(rt, CATALOG[rid], inventory.node(node) if node else None, subject)
     assert CHECKS[rid], f"no check implements {rid}"
     try:
@@ -147,6 +149,15 @@ def judge(data: dict[str, Any], facts: dict[str, dict[str, Any]], rid: str, node
 
 
 CONTROL = ("cp1", "cp2", "cp3")
+
+
+def test_a_vip_that_moved_is_told_in_the_order_it_moved() -> None:
+    data, facts = k3s_site()
+    held = [(0.3, ("cp2",)), (0.8, ("cp2",)), (1.3, ("cp1",)), (3.0, ("cp1",))]
+    got = judge(data, facts, "HA-VIP-004", subject="platform", vip_samples={"platform": held, "db": []})
+    assert got is not None and "moved during 3 s: held by cp2 at 0.3 s -> cp1 at 1.3 s\n" in got, got
+    held = [(0.0, ("cp1",)), (3.0, ("cp1",))]
+    assert judge(data, facts, "HA-VIP-004", subject="platform", vip_samples={"platform": held, "db": []}) is None
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,23 @@ the lab's stand-in in the local lab, which registers itself here by passing an
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from bootstrap.topology import Role
 
 if TYPE_CHECKING:
     from bootstrap.deploy.core import Deployment
     from bootstrap.inventory import NodeEntry
+
+
+class VipGroup(NamedTuple):
+    """A VIP the deployment places: its address, the nodes whose VRRP instances may hold it, and
+    the node that ends up holding it once every instance is healthy (the highest priority that
+    preempts: a settled site has it there), or None where whoever holds it keeps it (nopreempt)."""
+
+    address: str
+    nodes: list[NodeEntry]
+    preferred: str | None
 
 
 class Installer(Protocol):
@@ -51,8 +61,8 @@ class Installer(Protocol):
     def after_keepalived(self, d: Deployment) -> None:
         """Kubeconfigs, kubelet files, compute nodes joined through the platform VIP."""
 
-    def vip_groups(self, d: Deployment) -> list[tuple[str, list[NodeEntry]]]:
-        """(address, nodes that may hold it) for each VIP the installer places."""
+    def vip_groups(self, d: Deployment) -> list[VipGroup]:
+        """Each VIP the installer places."""
         ...
 
     def ready(self, d: Deployment) -> str | None:

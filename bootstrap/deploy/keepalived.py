@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bootstrap.deploy.core import MARK, DeployError
+from bootstrap.deploy.installer import VipGroup
 from bootstrap.deploy.mariadb import db_ha_index
 from bootstrap.profiles import platform_auth_pass
 from bootstrap.topology import Role
@@ -233,18 +234,35 @@ def vip_holders(d: Deployment, vip: str, group: list[NodeEntry]) -> list[str]:
 
 
 def vips_settled(d: Deployment) -> str | None:
-    """None once every VIP the deployer placed has one holder. A DB VIP whose keepalived the
-    installer owns (ocboot's variant) is the installer's business: whether it holds is what
-    the checks report, so the deployment does not wait for it."""
+    """None once every VIP the deployer placed has one holder, and where its configuration
+    makes one node take it over (``VipGroup.preferred``), that node: one holder alone is not
+    settled while the preferred instance is still in FAULT or has not yet preempted (seen: a
+    run started right after the deployment saw the platform VIP move back to the First Node
+    1.3 s in). A DB VIP whose keepalived the installer owns (ocboot's variant) is the
+    installer's business: whether it holds is what the checks report, so the deployment does
+    not wait for it."""
     groups = []
     db_nodes = d.nodes(Role.DB_HA)
     installer_owned = d.installer is not None and d.stage == "install" and d.installer.owns_db_keepalived
     if d.inventory.vips.db is not None and db_nodes and not installer_owned:
-        groups.append((str(d.inventory.vips.db), db_nodes))
+        groups.append(VipGroup(str(d.inventory.vips.db), db_nodes, db_preferred(d)))
     if d.installer is not None and d.stage == "install":
         groups += d.installer.vip_groups(d)
-    for vip, group in groups:
+    for vip, group, preferred in groups:
         holders = vip_holders(d, vip, group)
         if len(holders) != 1:
             return f"VIP {vip} held by {holders or 'nobody'}"
+        if preferred is not None and holders != [preferred]:
+            return f"VIP {vip} held by {holders[0]}, not yet by {preferred} (its preempting, highest-priority instance)"
     return None
+
+
+def db_preferred(d: Deployment) -> str | None:
+    """The DB-HA node that ends up holding the DB VIP: the one with the highest priority where
+    its instance starts as MASTER (keepalived ignores nopreempt there, as it says at start);
+    None where the highest is BACKUP with nopreempt (whoever holds it keeps it) or shared."""
+    p, nodes = d.profile, d.nodes(Role.DB_HA)
+    priorities = [p.db_priorities[i] for i in range(len(nodes))]
+    top = max(priorities)
+    i = priorities.index(top)
+    return nodes[i].name if priorities.count(top) == 1 and p.db_states[i] == "MASTER" else None

@@ -82,7 +82,9 @@ def vip_holder_stable(ctx: Context) -> None:
     seen = {held for _, held in samples}
     ev = [("holders over time", "\n".join(f"{t:5.1f}s {', '.join(h) or '-'}" for t, h in samples))]
     # How many hold it is HA-VIP-001's business; this one asks whether the holders change.
-    ctx.require(len(seen) == 1, f"{name} VIP {vip} moved during {window:g} s: {sorted(seen)}", ev)
+    changes = [(t, h) for i, (t, h) in enumerate(samples) if i == 0 or h != samples[i - 1][1]]
+    moves = [f"{', '.join(h) or 'nobody'} at {t:.1f} s" for t, h in changes]
+    ctx.require(len(seen) == 1, f"{name} VIP {vip} moved during {window:g} s: held by {' -> '.join(moves)}", ev)
 
 
 @check("HA-VIP-005", facts=("addr",))

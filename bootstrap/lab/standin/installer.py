@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from bootstrap import layout
+from bootstrap.deploy.installer import VipGroup
 from bootstrap.deploy.keepalived import nic_of
 from bootstrap.lab import config
 from bootstrap.lab import state as labstate
@@ -289,8 +290,12 @@ class LabInstaller:
             if d.remote(node).put("/etc/kubernetes/kubelet.conf", kubelet, mode=0o600):
                 d.changed(node, "compute", f"joined through {server}")
 
-    def vip_groups(self, d: Deployment) -> list[tuple[str, list[NodeEntry]]]:
-        return [(str(d.inventory.vips.platform), d.nodes(Role.PLATFORM_HA))]
+    def vip_groups(self, d: Deployment) -> list[VipGroup]:
+        """The platform VIP: its static pods start the First Node's instance as MASTER with the
+        highest priority, and they preempt (``keepalived_manifest``), so it ends up there."""
+        group = d.nodes(Role.PLATFORM_HA)
+        first = d.inventory.first_node().name
+        return [VipGroup(str(d.inventory.vips.platform), group, first if any(n.name == first for n in group) else None)]
 
     def ready(self, d: Deployment) -> str | None:
         return standin.storage_ready(d)

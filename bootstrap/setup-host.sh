@@ -14,7 +14,9 @@ fi
 packages=(systemd-container debootstrap iproute2 openssh-client util-linux python3 python3-venv ca-certificates
     chromium  # chromium: the self-test that opens report.html headless
     qemu-utils e2fsprogs  # the VM machine driver (--machines=vm): overlays, the guest disk
-    cloud-image-utils)  # cloud-localds: the cloud-init seed for a user's own cloud image
+    cloud-image-utils  # cloud-localds: the cloud-init seed for a user's own cloud image
+    ovmf  # the UEFI firmware a user's own cloud image boots by
+    fdisk dosfstools mtools systemd-boot-efi)  # the firmware-bootable Debian image: GPT, ESP, UKI stub
 case $(uname -m) in  # and QEMU itself, for this host's architecture
     x86_64) packages+=(qemu-system-x86) ;;
     aarch64) packages+=(qemu-system-arm) ;;

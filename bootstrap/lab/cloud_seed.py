@@ -7,8 +7,11 @@ datasource reads it from a disk labelled ``cidata`` holding ``user-data``, ``met
 machine the lab's name, a static address on the lab's bridge (matched by the MAC the VM driver
 derives from it: ``vm.mac_for``; no gateway and no name server: the lab has no uplink), and the
 lab's SSH public key for root, so the suite and the user's installer log in as they do on the
-lab's own machines. Nothing secret goes on it (a public key only), and no password login is
-enabled.
+lab's own machines. No password login is enabled. Where the VM driver gives it one, the seed also
+carries the machine's SSH host key pair (cloud-init's ``ssh_keys``), so that the lab pins the host
+key before the first login as it does for its own machines: that private key is the lab
+machine's identity, kept by the lab on this host like a container's, never a user's secret; the
+ISO is readable by root only.
 
 The ISO is written by ``cloud-localds`` (Debian's cloud-image-utils, cloud-init's own
 tool), read back by ``isoinfo`` (genisoimage, which cloud-localds uses to write it).
@@ -38,6 +41,7 @@ class Seed:
     address: ipaddress.IPv4Interface
     mac: str
     authorized_key: str
+    host_key: tuple[str, str] | None = None  # the machine's ed25519 host key: (private, public)
 
     def __post_init__(self) -> None:
         if not self.authorized_key.startswith(("ssh-", "ecdsa-", "sk-")) or "\n" in self.authorized_key.strip():
@@ -47,7 +51,7 @@ class Seed:
 def user_data(seed: Seed) -> str:
     """#cloud-config: the hostname, root's authorized key (``disable_root: false``), no password
     login, no package upgrade at boot (the lab has no mirror to reach)."""
-    config = {
+    config: dict[str, object] = {
         "hostname": seed.hostname,
         "preserve_hostname": False,
         "disable_root": False,
@@ -56,6 +60,8 @@ def user_data(seed: Seed) -> str:
         "package_update": False,
         "package_upgrade": False,
     }
+    if seed.host_key is not None:
+        config["ssh_keys"] = {"ed25519_private": seed.host_key[0], "ed25519_public": seed.host_key[1].strip()}
     return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False)
 
 
@@ -84,6 +90,7 @@ def write(seed: Seed, path: Path) -> Path:
         path.unlink(missing_ok=True)
         run(["cloud-localds", f"--network-config={files['network-config']}", str(path),
              str(files["user-data"]), str(files["meta-data"])], timeout=60)  # fmt: skip
+    path.chmod(0o600)
     return path
 
 

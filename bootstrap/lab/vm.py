@@ -51,16 +51,33 @@ def mac_for(address: str) -> str:
 
 def qemu_argv(m: VmMachine) -> list[str]:
     """QEMU's command line for the machine (no secret on it: keys travel on the seed disk)."""
-    smp = "1" if m.accel == "tcg" else "2"
-    cpu = "max" if m.accel == "tcg" else "host"
-    accel = f"tcg,tb-size={TCG_TB_MIB}" if m.accel == "tcg" else m.accel
     kernel, initrd = vm_image.boot_files(m.image, m.kernel)
     argv = [
-        QEMU, "-name", m.name, "-nodefaults", "-no-user-config", "-display", "none",
-        "-machine", "q35", "-accel", accel, "-cpu", cpu, "-smp", smp, "-m", str(m.memory_mib),
+        *machine_argv(m),
         "-kernel", str(kernel), "-initrd", str(initrd), "-append", CMDLINE,
         "-drive", f"file={m.disk},if=virtio,format=qcow2",  # first: the root, /dev/vda
         "-drive", f"file={m.seed_disk},if=virtio,format=raw,readonly=on",
+        *devices_argv(m),
+    ]  # fmt: skip
+    for i, (src, _dst, ro) in enumerate(m.binds):
+        share = f"local,path={src},mount_tag=share{i},security_model=passthrough"
+        argv += ["-virtfs", share + (",readonly=on" if ro else "")]
+    return argv
+
+
+def machine_argv(m: VmMachine) -> list[str]:
+    """The machine itself: q35, the accelerator, CPUs and memory (what every VM kind shares)."""
+    smp = "1" if m.accel == "tcg" else "2"
+    cpu = "max" if m.accel == "tcg" else "host"
+    accel = f"tcg,tb-size={TCG_TB_MIB}" if m.accel == "tcg" else m.accel
+    return [QEMU, "-name", m.name, "-nodefaults", "-no-user-config", "-display", "none",
+            "-machine", "q35", "-accel", accel, "-cpu", cpu, "-smp", smp, "-m", str(m.memory_mib)]  # fmt: skip
+
+
+def devices_argv(m: VmMachine) -> list[str]:
+    """The NIC on the machine's tap (its MAC from its address), the guest agent's channel, QMP,
+    the serial console to a file and the clock's base (what every VM kind shares)."""
+    return [
         "-netdev", f"tap,id=n0,ifname={m.veth},script=no,downscript=no",
         "-device", f"virtio-net-pci,netdev=n0,mac={mac_for(str(m.address))}",
         "-chardev", f"socket,id=qga,path={m.qga_socket},server=on,wait=off",
@@ -69,10 +86,6 @@ def qemu_argv(m: VmMachine) -> list[str]:
         "-serial", f"file:{m.console_log}",
         "-rtc", f"base={m.rtc_base}",
     ]  # fmt: skip
-    for i, (src, _dst, ro) in enumerate(m.binds):
-        share = f"local,path={src},mount_tag=share{i},security_model=passthrough"
-        argv += ["-virtfs", share + (",readonly=on" if ro else "")]
-    return argv
 
 
 def _rpc(path: Path, commands: list[dict[str, Any]], timeout: float = 5.0, greeting: bool = False) -> Any:
@@ -176,17 +189,24 @@ class VmMachine(Machine):
         run(["ip", "link", "set", self.veth, "master", self.bridge])
         run(["ip", "link", "set", self.veth, "up"])
 
+    def write_seed(self) -> None:
+        """The seed disk the guest reads its identity from, written at each boot."""
+        vm_image.seed_disk(self.seed, self.seed_disk)
+
+    def argv(self) -> list[str]:
+        return qemu_argv(self)
+
     def boot(self) -> None:
         """Start QEMU in the node's cgroup, its tap on the bridge; returns once QEMU runs."""
         if self.populated():
             return
         self.clear_runtime_leftovers()
-        vm_image.seed_disk(self.seed, self.seed_disk)
+        self.write_seed()
         self.cgroup.mkdir(parents=True, exist_ok=True)
         self._tap()
         script = 'echo $$ > "$0/cgroup.procs" && exec "$@"'
         with open(self.home / "qemu.log", "wb") as log:
-            subprocess.run(["setsid", "-f", "sh", "-c", script, str(self.cgroup), *qemu_argv(self)],
+            subprocess.run(["setsid", "-f", "sh", "-c", script, str(self.cgroup), *self.argv()],
                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=True, timeout=10)  # fmt: skip
         try:
             wait_until("QEMU started", lambda: None if self.qmp_socket.exists() else "not yet", 10, interval=0.05)

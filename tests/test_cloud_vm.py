@@ -1,0 +1,82 @@
+"""A VM booting a user's own cloud image by firmware (bootstrap/lab/cloud_vm.py) and the
+firmware-bootable Debian image to show it with (bootstrap/lab/cloud_image.py), without a VM:
+QEMU's command line (OVMF, the overlay, the cidata seed, no kernel of the lab's), the seed
+carrying the host key the lab pins, the image format read from the file, and the GPT disk
+assembled from its partitions on a plain file. The boot itself is measured by
+benchmarks/cloud_image_boot.py (minutes under emulation here)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bootstrap.lab import cloud_image, cloud_seed
+from bootstrap.lab.cloud_vm import OVMF_CODE, CloudVm, image_format
+from bootstrap.lab.hostenv import LabError
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq8mB3c3kL0lCq4Bq3mXgRzY3hYJ1u3YQm6b0Xq2rVd ha-lab"
+
+
+def cloud_vm(tmp_path: Path, image: Path) -> CloudVm:
+    return CloudVm(name="cvm", address=ipaddress.IPv4Address("10.213.98.11"), prefixlen=24, bridge="ha-vmt0",
+                   rootfs=Path("/nonexistent"), home=tmp_path / "cvm", binds=(), user_image=image)  # fmt: skip
+
+
+def test_it_boots_the_image_by_firmware_with_its_seed_and_no_lab_kernel(tmp_path: Path) -> None:
+    m = cloud_vm(tmp_path, tmp_path / "user.qcow2")
+    joined = " ".join(m.argv())
+    assert f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}" in joined
+    assert f"if=pflash,format=raw,unit=1,file={tmp_path}/cvm/efivars.fd" in joined  # its own variable store
+    assert joined.index("disk.qcow2") < joined.index("cidata.iso")  # the image's disk first
+    assert f"file={tmp_path}/cvm/cidata.iso,if=virtio,format=raw,readonly=on" in joined
+    assert "-kernel" not in joined and "-virtfs" not in joined and "-append" not in joined
+    assert "tap,id=n0,ifname=vt-cvm" in joined and "mac=52:54:0a:d5:62:0b" in joined
+
+
+def test_the_seed_carries_the_host_key_the_lab_pins_readable_by_root_only(tmp_path: Path) -> None:
+    m = cloud_vm(tmp_path, tmp_path / "user.qcow2")
+    m.home.mkdir(parents=True)
+    public = m.personalize({}, KEY)
+    assert m.host_key.with_suffix(".pub").read_text().split()[1] == public
+    user = yaml.safe_load(cloud_seed.read(m.seed_iso)["user-data"])
+    assert user["ssh_keys"]["ed25519_public"].split()[1] == public
+    assert user["ssh_keys"]["ed25519_private"] == m.host_key.read_text()
+    assert user["ssh_authorized_keys"] == [KEY] and m.seed_iso.stat().st_mode & 0o077 == 0
+    assert m.personalize({}, KEY) == public  # made once, kept across starts
+
+
+def test_the_image_format_is_read_from_the_file(tmp_path: Path) -> None:
+    qcow = tmp_path / "user.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(qcow), "16M"], check=True)
+    assert image_format(qcow) == "qcow2"
+    with pytest.raises(LabError, match=r"--image .*missing.qcow2: no such file"):
+        image_format(tmp_path / "missing.qcow2")
+    vdi = tmp_path / "user.vdi"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "vdi", str(vdi), "16M"], check=True)
+    with pytest.raises(LabError, match="a vdi image; give a qcow2 or raw disk image"):
+        image_format(vdi)
+
+
+def test_the_disk_is_a_gpt_with_the_esp_first_and_each_partition_at_its_offset(tmp_path: Path) -> None:
+    esp, root = tmp_path / "esp.img", tmp_path / "root.img"
+    esp.write_bytes(b"E" * (2 << 20))
+    root.write_bytes(b"R" * (3 << 20))
+    raw = cloud_image._disk(esp, root, tmp_path)
+    table = json.loads(subprocess.run(["sfdisk", "--json", str(raw)], capture_output=True, text=True,
+                                      check=True).stdout)["partitiontable"]  # fmt: skip
+    assert table["label"] == "gpt"
+    (p1, p2) = table["partitions"]
+    assert p1["type"] == "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"  # the EFI system partition
+    assert p2["type"] == "0FC63DAF-8483-4772-8E79-3D69D8477DE4"  # Linux file system
+    sector = table.get("sectorsize", 512)
+    with raw.open("rb") as f:
+        for part, want in ((p1, b"E"), (p2, b"R")):
+            f.seek(part["start"] * sector)
+            assert f.read(4096) == want * 4096
+            f.seek((part["start"] + part["size"]) * sector - 1)
+            assert f.read(1) == want

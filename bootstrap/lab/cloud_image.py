@@ -29,10 +29,10 @@ from filelock import FileLock
 from bootstrap.lab import config, rootfs
 from bootstrap.lab.hostenv import LabError, require_root, require_tools, run
 
-RECIPE = 1  # bumped when the image's making changes
+RECIPE = 2  # bumped when the image's making changes
 # python3-cffi-backend named: debootstrap's resolver does not follow the virtual package
 # python3-cryptography (a cloud-init dependency) needs, and leaves it unconfigured. locales:
-# cloud-init's locale module runs locale-gen (the minimal tree has none; its module fails).
+# cloud-init's locale module needs update-locale and a generated locale.
 PACKAGES: tuple[str, ...] = (
     *config.VM_PACKAGES,
     "cloud-init",
@@ -101,6 +101,10 @@ def _root_partition(tree: Path, work: Path) -> Path:
     run(["cp", "-a", "--reflink=auto", str(tree), str(merged)], timeout=900)
     run(["cp", "-a", f"{overlay}/.", str(merged)])
     (merged / "etc/machine-id").write_text("")  # made at first boot
+    # cloud-init's locale module sets LANG=en_US.UTF-8 with update-locale, which refuses a locale
+    # not generated (exit 255): generated here, as a vendor's image ships it.
+    (merged / "etc/locale.gen").write_text("en_US.UTF-8 UTF-8\n")
+    run(["chroot", str(merged), "locale-gen"], timeout=300)
     for key in (merged / "etc/ssh").glob("ssh_host_*"):
         key.unlink()  # cloud-init makes the host keys per instance
     (merged / rootfs.COMPLETE_MARK).unlink(missing_ok=True)

@@ -82,15 +82,18 @@ def write(seed: Seed, path: Path) -> Path:
     """The ``cidata`` ISO at ``path`` (replaced). Raises LabError naming a missing tool or the
     tool's failure."""
     require_tools(["cloud-localds"])
-    with tempfile.TemporaryDirectory(prefix="ha-lab-seed-") as tmp:
+    # Written inside a private directory beside ``path`` (mode 0700) and made root-only there
+    # before it is renamed into place: a seed with a host key is never readable by others.
+    with tempfile.TemporaryDirectory(prefix=".ha-lab-seed-", dir=path.parent) as tmp:
         files = {}
         for name, text in zip(FILES, (user_data(seed), meta_data(seed), network_config(seed)), strict=True):
             files[name] = Path(tmp) / name
             files[name].write_text(text)
-        path.unlink(missing_ok=True)
-        run(["cloud-localds", f"--network-config={files['network-config']}", str(path),
+        iso = Path(tmp) / "cidata.iso"
+        run(["cloud-localds", f"--network-config={files['network-config']}", str(iso),
              str(files["user-data"]), str(files["meta-data"])], timeout=60)  # fmt: skip
-    path.chmod(0o600)
+        iso.chmod(0o600)
+        iso.replace(path)
     return path
 
 

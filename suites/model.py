@@ -121,11 +121,13 @@ class LayoutRecord(_Strict):
 class MachinesRecord(_Strict):
     """What the local lab's machines are: ``driver`` nspawn (containers on the host's kernel) or
     vm (QEMU guests), ``accel`` the VMs' accelerator (kvm, tcg), ``note`` what that means for the
-    run's timings."""
+    run's timings, ``image`` the cloud image's file name where the VMs boot a user's own (the
+    release gate: the release installed by the user's installer)."""
 
     driver: Literal["nspawn", "vm"]
     accel: str = ""
     note: str = ""
+    image: str = ""
 
 
 class RunResult(_Strict):

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from bootstrap.lab import cloud_image, cloud_seed
-from bootstrap.lab.cloud_vm import OVMF_CODE, CloudVm, image_format
+from bootstrap.lab import cloud_vm as cloud_vm_module
+from bootstrap.lab.cloud_vm import OVMF_CODE, CloudVm, choose_firmware_accel, image_format
 from bootstrap.lab.hostenv import LabError
+from bootstrap.remote import Result
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHq8mB3c3kL0lCq4Bq3mXgRzY3hYJ1u3YQm6b0Xq2rVd ha-lab"
 
@@ -80,3 +86,91 @@ def test_the_disk_is_a_gpt_with_the_esp_first_and_each_partition_at_its_offset(t
             assert f.read(4096) == want * 4096
             f.seek((part["start"] + part["size"]) * sector - 1)
             assert f.read(1) == want
+
+
+def scripted_ssh(answers: list[tuple[int, str]], seen: list[str]) -> Callable[[str, float], Result]:
+    def ssh(command: str, timeout: float) -> Result:
+        seen.append(command)
+        rc, out = answers.pop(0) if command.startswith("cloud-init") else (0, "")
+        return Result(rc, out, "")
+
+    return ssh
+
+
+def test_ready_means_cloud_init_done_then_synced_retrying_while_sshd_restarts(tmp_path: Path) -> None:
+    m = cloud_vm(tmp_path, tmp_path / "user.qcow2")
+    m.home.mkdir(parents=True)
+    m.poll_interval = 0.0
+    seen: list[str] = []
+    m.settle(scripted_ssh([(255, ""), (0, "status: done\nextended_status: done")], seen), time.monotonic() + 30)
+    assert seen == ["cloud-init status --wait --long"] * 2 + ["sync"]
+    m.settle(scripted_ssh([(2, "status: degraded done\nrecoverable_errors: ...")], seen), time.monotonic() + 30)
+    assert seen[-1] == "sync"  # newer cloud-init: done, with warnings the seed's identity survived
+    assert m.agent_file.read_text() == "absent\n"  # no QEMU here: no agent answered
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (1, "status: error\nerrors:\n\t('ssh', KeyError('ed25519_private'))"),
+        (0, "status: disabled"),
+        (255, "Connection refused"),
+    ],
+)
+def test_cloud_init_ending_badly_or_not_at_all_is_named(tmp_path: Path, answer: tuple[int, str]) -> None:
+    m = cloud_vm(tmp_path, tmp_path / "user.qcow2")
+    m.home.mkdir(parents=True)
+    m.poll_interval = 0.01
+    seen: list[str] = []
+    with pytest.raises(LabError, match=r"(?s)cvm: cloud-init did not finish cleanly: .*" + re.escape(answer[1][-12:])):
+        m.settle(scripted_ssh([answer] * 200, seen), time.monotonic() + 0.5)
+    assert "sync" not in seen
+
+
+def test_without_a_guest_agent_addresses_are_read_over_ssh_and_never_taken_for_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = cloud_vm(tmp_path, tmp_path / "user.qcow2")
+    m.home.mkdir(parents=True)
+    m.agent_file.write_text("absent\n")
+    monkeypatch.setattr(CloudVm, "populated", lambda self: True)
+    with pytest.raises(LabError, match="cvm: no guest agent in the image and no SSH login"):
+        m.addr_output()
+    m.login = (tmp_path / "id_ed25519", tmp_path / "known_hosts")
+    calls: list[list[str]] = []
+    out = '[{"ifname":"eth0","addr_info":[{"family":"inet","local":"10.213.98.11","prefixlen":24}]}]'
+
+    def fake_run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, out, "")
+
+    monkeypatch.setattr(cloud_vm_module.subprocess, "run", fake_run)
+    assert m.addr_output() == out
+    assert calls[0][-2:] == ["root@10.213.98.11", "ip -j -4 addr show"] and "StrictHostKeyChecking=yes" in calls[0]
+    monkeypatch.setattr(cloud_vm_module.subprocess, "run",
+                        lambda argv, **kw: subprocess.CompletedProcess(argv, 255, "", "No route to host"))  # fmt: skip
+    with pytest.raises(LabError, match=r"cvm: its addresses could not be read \(no guest agent .*No route to host"):
+        m.addr_output()  # a partitioned agentless VM: an error, never "holds no VIP"
+
+
+def test_the_firmware_trial_picks_kvm_only_when_ovmf_ran_under_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HA_LAB_ACCEL", raising=False)
+    if not Path("/dev/kvm").exists() or not OVMF_CODE.exists():
+        pytest.skip("no /dev/kvm or no OVMF here: the trial is not reached")
+    real_run = subprocess.run
+    for console, want in (("BdsDxe: loading Boot0001", "kvm"), ("failed to set MSR 0x10a", "tcg")):
+
+        def fake_qemu(argv: list[str], text: str = console, **kw: Any) -> Any:
+            if "kvm" not in argv:
+                return real_run(argv, **kw)
+            Path(next(a for a in argv if a.startswith("file:"))[5:]).write_text(text)
+            return subprocess.CompletedProcess(argv, 1, "", "")
+
+        monkeypatch.setattr(cloud_vm_module.subprocess, "run", fake_qemu)
+        cache = tmp_path / f"accel-{want}.json"
+        assert choose_firmware_accel(cache) == want
+        assert json.loads(cache.read_text())["accel"] == want
+    monkeypatch.setenv("HA_LAB_ACCEL", "tcg")
+    assert choose_firmware_accel(tmp_path / "forced.json") == "tcg"

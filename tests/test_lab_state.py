@@ -41,6 +41,8 @@ def test_plan_lays_out_the_topology_on_the_subnet() -> None:
         ({"line": "rke"}, "--line must be one of k3s, kubeadm, not 'rke'"),
         ({"db_ha": "galera"}, "--db-ha must be manual or ocboot, not 'galera'"),
         ({"compute": 21}, "--compute must be between 0 and 20, not 21"),
+        ({"image": "/srv/img.qcow2"}, "--image boots VMs: give it with --machines vm (or without --machines)"),
+        ({"image": "/srv/img.qcow2", "machines": "vm", "host_bridge": True}, "--host-bridge shapes the lab's own"),
     ],
 )
 def test_plan_names_the_option_a_bad_value_came_from(kwargs: dict[str, object], named: str) -> None:
@@ -82,6 +84,11 @@ def test_the_same_lab_with_more_compute_nodes_keeps_its_layout() -> None:
     assert not st.same_layout(labstate.plan("5node", 0, SUBNET, line="kubeadm"))
     assert not st.same_layout(labstate.plan("3node", 0, SUBNET))
     assert not st.same_layout(labstate.plan("5node", 0, SUBNET, host_bridge=True))
+    vms = labstate.plan("5node", 0, SUBNET, machines="vm")
+    imaged = labstate.plan("5node", 0, SUBNET, machines="vm", image="/srv/images/debian-12.qcow2")
+    other = labstate.plan("5node", 0, SUBNET, machines="vm", image="/srv/images/other.qcow2")
+    assert not vms.same_layout(imaged) and not imaged.same_layout(other)
+    assert imaged.image == "/srv/images/debian-12.qcow2" and "VMs of debian-12.qcow2" in imaged.describe()
 
 
 def test_the_installers_stand_in_reads_the_same_state(paths: config.LabPaths) -> None:

@@ -53,8 +53,15 @@ def _up_options(up: argparse.ArgumentParser) -> None:
     up.add_argument(
         "--machines",
         choices=("nspawn", "vm"),
-        default="nspawn",
+        default=None,
         help="Machine driver: nspawn containers (default) or QEMU VMs with their own kernel, clock and page cache",
+    )
+    up.add_argument(
+        "--image",
+        default="",
+        metavar="PATH",
+        help="VMs boot this cloud image (qcow2 or raw, never written) by UEFI firmware with a cloud-init seed, "
+        "and the lab stops there for your installer (the release gate; implies --machines vm)",
     )
     up.add_argument(
         "--subnet", type=_subnet, default=None, help="Private /24 for the lab (default 10.213.47.0/24, $HA_LAB_SUBNET)"
@@ -109,7 +116,8 @@ def _print_status(status: LabStatus) -> None:
     layout += "  addresses on br0" if status.host_bridge else ""
     if status.machines == "vm":
         emulated = ": emulated, timings not comparable with hardware" if status.accel == "tcg" else ""
-        layout += f"  VMs ({status.accel}{emulated})"
+        booted = f" of {status.image}" if status.image else ""
+        layout += f"  VMs{booted} ({status.accel}{emulated})"
     print(f"topology {status.topology}  {layout}  subnet {status.subnet}  bridge {status.bridge}")
     print(f"{'NODE':10} {'ADDRESS':15} {'STATE':12} {'MEM MiB':>8}  ROLES")
     for n in status.nodes:
@@ -121,7 +129,8 @@ def _print_status(status: LabStatus) -> None:
 
 def _up(lab: Lab, args: argparse.Namespace) -> int:
     lab.up(args.topology, args.compute, args.subnet, log=sys.stderr, line=args.line, db_ha=args.db_ha,
-           host_bridge=args.host_bridge, machines=args.machines)  # fmt: skip
+           host_bridge=args.host_bridge, machines=args.machines or ("vm" if args.image else "nspawn"),
+           image=args.image)  # fmt: skip
     _print_status(lab.status())
     return 0
 

@@ -14,22 +14,30 @@ runs the agent).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
+import os
 import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bootstrap.lab import cloud_seed
 from bootstrap.lab.hostenv import LabError, require_tools, run
-from bootstrap.lab.vm import QEMU, VmMachine, devices_argv, mac_for, machine_argv
+from bootstrap.lab.vm import KVM_TRIAL_S, QEMU, VmMachine, _rpc, devices_argv, mac_for, machine_argv
+from bootstrap.remote import Result
 
 # Debian's ovmf package: the firmware's code (read-only) and the template of its variable store.
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 IMAGE_FORMATS = ("qcow2", "raw")
 CLOUD_INIT_FAILED = ("Failed to start cloud-init.service", "Failed to start cloud-init-local.service")
+FIRMWARE_BOOTED = "BdsDxe:"  # OVMF's boot manager on the serial console: the firmware ran
 
 
 def image_format(path: Path) -> str:
@@ -46,11 +54,45 @@ def image_format(path: Path) -> str:
     return fmt
 
 
+def choose_firmware_accel(cache: Path) -> str:
+    """ "kvm" when OVMF reaches its boot manager under hardware KVM within KVM_TRIAL_S, else
+    "tcg"; cached per host kernel, QEMU and firmware (``HA_LAB_ACCEL`` forces one). A user's image
+    has no kernel the lab can boot on its own, so the firmware is the trial: weaker than the lab
+    image's kernel trial (a paravirtual KVM may run firmware and crawl in a kernel)."""
+    forced = os.environ.get("HA_LAB_ACCEL", "")
+    if forced in ("kvm", "tcg"):
+        return forced
+    if not os.path.exists("/dev/kvm"):
+        return "tcg"
+    version = run([QEMU, "--version"]).stdout.splitlines()[0]
+    key = f"firmware|{os.uname().release}|{version}|{OVMF_CODE.stat().st_size}|{OVMF_CODE.stat().st_mtime_ns}"
+    with contextlib.suppress(OSError, ValueError):
+        known = json.loads(cache.read_text())
+        if known.get("key") == key:
+            return str(known["accel"])
+    with tempfile.TemporaryDirectory() as tmp:
+        console, variables = Path(tmp) / "console", Path(tmp) / "vars.fd"
+        shutil.copyfile(OVMF_VARS, variables)
+        argv = [QEMU, "-nodefaults", "-display", "none", "-no-reboot", "-machine", "q35", "-accel", "kvm",
+                "-cpu", "host", "-m", "256", "-serial", f"file:{console}",
+                "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+                "-drive", f"if=pflash,format=raw,unit=1,file={variables}"]  # fmt: skip
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run(argv, capture_output=True, timeout=KVM_TRIAL_S, check=False)
+        booted = console.exists() and FIRMWARE_BOOTED in console.read_text(errors="replace")
+    accel = "kvm" if booted else "tcg"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"key": key, "accel": accel}) + "\n")
+    return accel
+
+
 @dataclass
 class CloudVm(VmMachine):
-    """``user_image``: the cloud image every such VM boots through its own overlay."""
+    """``user_image``: the cloud image every such VM boots through its own overlay; ``login``:
+    (private key, known_hosts) to read the guest's addresses over SSH where it runs no agent."""
 
     user_image: Path = Path("/nonexistent")
+    login: tuple[Path, Path] | None = None
 
     @property
     def seed_iso(self) -> Path:
@@ -63,6 +105,14 @@ class CloudVm(VmMachine):
     @property
     def host_key(self) -> Path:
         return self.home / "ssh_host_ed25519_key"
+
+    @property
+    def host_key_pub(self) -> Path:
+        return self.host_key.with_suffix(".pub")
+
+    @property
+    def agent_file(self) -> Path:  # "answers" or "absent": the guest agent, as settle() found it
+        return self.home / "guest-agent"
 
     def ensure_mounted(self) -> None:
         """The overlay on the user's image and the firmware's variable store, made once."""
@@ -83,7 +133,7 @@ class CloudVm(VmMachine):
         host key made once and kept. Returns the host public key (the part after the type)."""
         if not self.host_key.exists():
             run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{self.name}", "-f", str(self.host_key)])
-        public = self.host_key.with_suffix(".pub").read_text()
+        public = self.host_key_pub.read_text()
         seed = cloud_seed.Seed(
             hostname=self.name,
             address=ipaddress.IPv4Interface(f"{self.address}/{self.prefixlen}"),
@@ -118,3 +168,49 @@ class CloudVm(VmMachine):
             return None
         failed = next((line for line in CLOUD_INIT_FAILED if line in console), None)
         return f"{self.name}: cloud-init failed at boot ({failed}): no address, no key" if failed else None
+
+    def settle(self, ssh: Callable[[str, float], Result], deadline: float) -> None:
+        """Ready as a release gate needs it, once systemd is: cloud-init's stages all done (its
+        set-passwords module restarts sshd meanwhile: refused commands are retried), then ``sync``
+        (a power cut soon after first boot otherwise leaves empty host keys cloud-init never
+        writes again: canonical/cloud-init#5305), then whether the guest agent answers. "done" and
+        newer cloud-init's "degraded done" (finished, with recoverable errors) are ready. Raises
+        LabError with cloud-init's status when it ends in error or not by ``deadline``."""
+        last = "no answer"
+        while time.monotonic() < deadline:
+            got = ssh("cloud-init status --wait --long", max(1.0, deadline - time.monotonic()))
+            last = (got.stdout or got.stderr).strip()[-400:]
+            if got.returncode != 255:  # 255: the connection, not cloud-init
+                break
+            time.sleep(self.poll_interval)
+        if not any(f"\nstatus: {done}" in "\n" + last for done in ("done", "degraded done")):
+            raise LabError(f"{self.name}: cloud-init did not finish cleanly: {last}")
+        if ssh("sync", 60.0).returncode != 0:
+            raise LabError(f"{self.name}: sync after cloud-init failed")
+        try:
+            _rpc(self.qga_socket, [{"execute": "guest-ping"}], timeout=3.0)
+            self.agent_file.write_text("answers\n")
+        except LabError:
+            self.agent_file.write_text("absent\n")
+
+    def addr_output(self) -> str:
+        """The guest's addresses: through its agent where it answered at readiness, else over
+        SSH (``ip -j -4 addr show``). Raises LabError when neither can read them (an agentless
+        VM partitioned or frozen: never taken for one holding nothing)."""
+        agent = self.agent_file.read_text().strip() if self.agent_file.exists() else ""
+        if agent == "answers" or not self.populated():
+            return super().addr_output()
+        if self.login is None:
+            raise LabError(f"{self.name}: no guest agent in the image and no SSH login to read its addresses")
+        key, known_hosts = self.login
+        argv = ["ssh", "-i", str(key), "-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes",
+                "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", f"root@{self.address}",
+                "ip -j -4 addr show"]  # fmt: skip
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=8, check=False)
+        except subprocess.TimeoutExpired:
+            proc = subprocess.CompletedProcess(argv, 255, "", "timed out after 8 s")
+        if proc.returncode != 0:
+            why = proc.stderr.strip()[-200:] or f"exit {proc.returncode}"
+            raise LabError(f"{self.name}: its addresses could not be read (no guest agent in the image; SSH: {why})")
+        return proc.stdout

@@ -48,7 +48,8 @@ class LabDriver(Driver):
         if st is None or st.machines != "vm":
             return {"driver": "nspawn", "note": "containers: the host's kernel, clock and page cache"}
         note = "emulated (TCG): timings are not comparable with hardware's" if st.accel == "tcg" else "hardware KVM"
-        return {"driver": "vm", "accel": st.accel, "note": note}
+        image = {"image": Path(st.image).name} if st.image else {}
+        return {"driver": "vm", "accel": st.accel, "note": note, **image}
 
     def is_up(self) -> bool:
         return self.lab.is_up()

@@ -38,7 +38,9 @@ def write_ssh_files(paths: config.LabPaths, st: LabState, host_keys: dict[str, s
 
 
 def write_inventory(paths: config.LabPaths, st: LabState) -> None:
-    """The lab as a site inventory (``bootstrap/inventory.py``), and as ocboot's config.yml."""
+    """The lab as a site inventory (``bootstrap/inventory.py``), and as ocboot's config.yml. Where
+    the VMs boot a user's image, without the lab's S3 stand-in and the lab's kernel: the release
+    installed there has its own storage and the document's kernel is expected."""
     nodes = [{"name": n, "address": d.address, "roles": list(d.roles)} for n, d in st.nodes.items()]
     data = {
         "version": inv.SCHEMA_VERSION,
@@ -49,17 +51,22 @@ def write_inventory(paths: config.LabPaths, st: LabState) -> None:
         "nodes": nodes,
         "vips": {name: addr for name, addr in st.vips.items() if name != "storage"},  # storage: the lab's
         "db": {"user": "root", "password_file": str(paths.db_password_file)},
-        "storage": {
-            "endpoint": f"http://{st.vips['storage']}:{config.S3_PORT}",
-            "access_key": config.S3_ACCESS_KEY,
-            "secret_key_file": str(paths.s3_secret_file),
-            # The lab's S3 (SeaweedFS) has no admin API: MinIO's is the stand-in's, on the First
-            # Node (bootstrap/lab/standin/admin_api.py).
-            "admin_endpoint": f"http://{st.with_role(Role.FIRST)[0]}:{config.MINIO_ADMIN_PORT}",
-        },
-        # The kernel the nodes run: the host's in containers, the guest image's in VMs.
-        "expect": {"kernel": vm_image.kernel_release(Path(st.rootfs)) if st.machines == "vm" else platform.release()},
     }
+    if not st.image:  # a user's image (the release by the user's installer): its own storage, the document's kernel
+        data |= {
+            "storage": {
+                "endpoint": f"http://{st.vips['storage']}:{config.S3_PORT}",
+                "access_key": config.S3_ACCESS_KEY,
+                "secret_key_file": str(paths.s3_secret_file),
+                # The lab's S3 (SeaweedFS) has no admin API: MinIO's is the stand-in's, on the First
+                # Node (bootstrap/lab/standin/admin_api.py).
+                "admin_endpoint": f"http://{st.with_role(Role.FIRST)[0]}:{config.MINIO_ADMIN_PORT}",
+            },
+            # The kernel the nodes run: the host's in containers, the guest image's in VMs.
+            "expect": {
+                "kernel": vm_image.kernel_release(Path(st.rootfs)) if st.machines == "vm" else platform.release()
+            },
+        }
     inv.dump(inv.parse(data, "lab inventory"), paths.inventory)
     write_ocboot_config(paths, st)
 

@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 from bootstrap import inventory as inv
 from bootstrap.lab import config, files, host, readiness, rootfs, vm_image
 from bootstrap.lab import state as labstate
+from bootstrap.lab.cloud_vm import CloudVm, choose_firmware_accel, image_format
 from bootstrap.lab.hostenv import LabError, check_subnet, require_root, require_tools
 from bootstrap.lab.machine import Machine, State
 from bootstrap.lab.state import LabState, LabStatus, NodeStatus, VipStatus
@@ -80,7 +81,11 @@ class Lab:
                 "binds": self._binds(node.roles),
                 "host_bridge": st.host_bridge,
             }
-            if st.machines == "vm":
+            if st.image:
+                login = (self.paths.ssh_key, self.paths.known_hosts)
+                machines[name] = CloudVm(rootfs=Path("/nonexistent"), user_image=Path(st.image),
+                                         accel=st.accel or "tcg", login=login, **common)  # fmt: skip
+            elif st.machines == "vm":
                 machines[name] = VmMachine(rootfs=Path("/nonexistent"), image=Path(st.rootfs), accel=st.accel or "tcg",
                                            **common)  # fmt: skip
             else:
@@ -113,15 +118,18 @@ class Lab:
         db_ha: str = "manual",
         host_bridge: bool = False,
         machines: str = "nspawn",
+        image: str = "",
     ) -> LabState:
         """Bring the lab to the given topology, install line (k3s, the product's default, or
-        kubeadm), DB-HA variant, machine driver (nspawn containers, or QEMU VMs) and, with
-        ``host_bridge``, each node's address on a bridge br0; idempotent and self-repairing.
+        kubeadm), DB-HA variant, machine driver (nspawn containers, or QEMU VMs; with ``image``
+        VMs booting that cloud image, left for the user's installer) and, with ``host_bridge``,
+        each node's address on a bridge br0; idempotent and self-repairing.
         Raises LabError when another lab is up or the host lacks what the lab needs."""
         require_root()
         require_tools()
         subnet = subnet or config.default_subnet()
-        want = self.plan(topology, compute, subnet, line=line, db_ha=db_ha, host_bridge=host_bridge, machines=machines)
+        want = self.plan(topology, compute, subnet, line=line, db_ha=db_ha, host_bridge=host_bridge, machines=machines,
+                         image=image)  # fmt: skip
         with self._locked():
             current = self._reconcile(labstate.load(self.paths), want)
             check_subnet(subnet)
@@ -139,13 +147,17 @@ class Lab:
             labstate.save(self.paths, want)
             self._start(self._machines(want).values(), want)
             files.write_inventory(self.paths, want)
-            rootfs.prune(keep={Path(want.rootfs)})
-            vm_image.prune(keep={Path(want.rootfs)})
+            if not want.image:  # a user's image: nothing of the caches was used
+                rootfs.prune(keep={Path(want.rootfs)})
+                vm_image.prune(keep={Path(want.rootfs)})
             return want
 
     def _disk(self, want: LabState, log: Any) -> dict[str, str]:
         """What the machines boot from: the cached tree (nspawn), or the VMs' image and the
         accelerator that runs them."""
+        if want.image:
+            image_format(Path(want.image))  # names --image when it is no disk image
+            return {"rootfs": want.image, "accel": choose_firmware_accel(config.paths().cache / "accel-firmware.json")}
         if want.machines != "vm":
             return {"rootfs": str(rootfs.build(log=log) if log else rootfs.build())}
         image = vm_image.build(log=log) if log else vm_image.build()
@@ -189,9 +201,8 @@ class Lab:
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(prepare, machines))
         for m in self._machines(st).values():  # pin every node's key, not just these
-            pub = m.merged / "etc/ssh/ssh_host_ed25519_key.pub"
-            if m.name not in host_keys and pub.exists():
-                host_keys[m.name] = pub.read_text().split()[1]
+            if m.name not in host_keys and m.host_key_pub.exists():
+                host_keys[m.name] = m.host_key_pub.read_text().split()[1]
         files.write_ssh_files(self.paths, st, host_keys)
         to_boot = [m for m in machines if not m.populated()]
         for m in to_boot:
@@ -262,10 +273,16 @@ class Lab:
         """Deploy the lab's topology: the document's steps and the installer's stand-in."""
         from bootstrap.deploy import DeployError, deploy
 
+        st = labstate.load(self.paths)
+        if st is not None and st.image and stage == "install":
+            raise DeployError(
+                f"this lab's VMs boot your image {Path(st.image).name}: install the release with your own installer "
+                "(its config.yml: python -m bootstrap.lab inventory --ocboot); the installer's stand-in needs the "
+                "lab's own machines (stage prepare runs)"
+            )
         try:
             return deploy(inv.load(self.paths.inventory), installer=self.installer(), log=log, stage=stage)
         except DeployError as exc:
-            st = labstate.load(self.paths)
             if st is not None and st.machines == "vm" and st.accel == "tcg":
                 raise DeployError(f"{exc}\n{TCG_NOTE}") from None
             raise
@@ -357,19 +374,10 @@ class Lab:
             for name, m in machines.items()
         )
         held = self.vip_holders(st.vips, machines)
-        return LabStatus(
-            topology=st.topology,
-            line=st.line,
-            db_ha=st.db_ha,
-            host_bridge=st.host_bridge,
-            subnet=st.subnet,
-            bridge=st.bridge,
-            inventory=str(self.paths.inventory),
-            machines=st.machines,
-            accel=st.accel,
-            nodes=nodes,
-            vips={name: VipStatus(address=addr, holders=tuple(held[name])) for name, addr in st.vips.items()},
-        )
+        shared = st.model_dump(include={"topology", "line", "db_ha", "host_bridge", "subnet", "bridge", "machines",
+                                        "accel", "image"})  # fmt: skip
+        vip_status = {name: VipStatus(address=addr, holders=tuple(held[name])) for name, addr in st.vips.items()}
+        return LabStatus(**shared, inventory=str(self.paths.inventory), nodes=nodes, vips=vip_status)
 
     def vip_holders(self, vips: dict[str, str], machines: dict[str, Machine] | None = None) -> dict[str, list[str]]:
         """{VIP name: address} -> {VIP name: [nodes holding it]}, read inside each running or

@@ -254,7 +254,11 @@ class Machine:
         if authorized_key not in existing:
             auth.write_text("\n".join([*existing, authorized_key]) + "\n")
         auth.chmod(0o600)
-        return (root / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()[1]
+        return self.host_key_pub.read_text().split()[1]
+
+    @property
+    def host_key_pub(self) -> Path:  # the SSH host public key the lab pins for the machine
+        return self.merged / "etc/ssh/ssh_host_ed25519_key.pub"
 
     def write_network(self, directory: Path) -> None:
         """systemd-networkd's files for the node's address: on host0, or with ``host_bridge``

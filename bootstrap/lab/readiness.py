@@ -7,6 +7,7 @@ import concurrent.futures
 import time
 from collections.abc import Callable
 
+from bootstrap.lab.cloud_vm import CloudVm
 from bootstrap.lab.hostenv import LabError, console_tail, ssh_banner
 from bootstrap.lab.machine import Machine
 from bootstrap.lab.vm import VmMachine
@@ -18,7 +19,8 @@ REBOOT_DOWN_S = 120.0  # a node's shutdown before its reboot (k3s' and MariaDB's
 
 def wait_ready(machines: list[Machine], ssh: Callable[..., Result]) -> None:
     """Wait until every machine answers SSH and its systemd finished booting (each within its
-    own ``boot_timeout`` seconds; ``ssh(node, command, timeout=)`` runs a command). Raises
+    own ``boot_timeout`` seconds; ``ssh(node, command, timeout=)`` runs a command); a cloud
+    image's VM also until cloud-init is done and synced (``CloudVm.settle``). Raises
     LabError naming the machine: exited while booting (with its console's tail), a boot
     failure its console shows, or not ready in time."""
 
@@ -37,6 +39,8 @@ def wait_ready(machines: list[Machine], ssh: Callable[..., Result]) -> None:
                 proc = ssh(m.name, "systemctl is-system-running --wait", timeout=deadline - time.monotonic())
                 last = proc.stdout.strip()
                 if last in ("running", "degraded"):
+                    if isinstance(m, CloudVm):
+                        m.settle(lambda command, limit: ssh(m.name, command, timeout=limit), deadline)
                     return
             time.sleep(m.poll_interval)
         raise LabError(f"{m.name}: not ready after {timeout:g} s (systemd: {last or 'no SSH'})")

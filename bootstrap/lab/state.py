@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -47,6 +48,7 @@ class LabState(_Frozen):
     rootfs: str = ""  # the cached root file system the machines run, or the VMs' image (set by up)
     machines: str = "nspawn"  # the machine driver: nspawn containers, or QEMU VMs (issue 26)
     accel: str = ""  # the VMs' accelerator ("kvm", "tcg"; set by up)
+    image: str = ""  # a user's cloud image the VMs boot by firmware (``up --image``; absolute path)
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -58,7 +60,7 @@ class LabState(_Frozen):
 
     def same_layout(self, other: LabState) -> bool:
         """Whether ``other`` is this lab with at most another number of compute nodes."""
-        keys = ("topology", "subnet", "line", "db_ha", "host_bridge", "machines")
+        keys = ("topology", "subnet", "line", "db_ha", "host_bridge", "machines", "image")
         return all(getattr(self, k) == getattr(other, k) for k in keys)
 
     def describe(self) -> str:
@@ -66,7 +68,8 @@ class LabState(_Frozen):
         shown = f"{self.line} line, "
         shown += f"DB HA {self.db_ha}, " if self.db_ha != "manual" else ""
         shown += "addresses on br0, " if self.host_bridge else ""
-        shown += "VMs, " if self.machines == "vm" else ""
+        shown += "VMs, " if self.machines == "vm" and not self.image else ""
+        shown += f"VMs of {Path(self.image).name}, " if self.image else ""
         return f"{self.topology} lab ({shown}{self.subnet})"
 
 
@@ -79,9 +82,11 @@ def plan(
     db_ha: str = "manual",
     host_bridge: bool = False,
     machines: str = "nspawn",
+    image: str = "",
 ) -> LabState:
-    """The lab for ``topology`` with ``compute`` compute nodes on ``subnet``. Raises LabError
-    naming the option (``--line``, ``--db-ha``, ``--compute``, ``--machines``) a bad value came from."""
+    """The lab for ``topology`` with ``compute`` compute nodes on ``subnet``; with ``image`` (a
+    cloud image's path) VMs that boot it by firmware. Raises LabError naming the option
+    (``--line``, ``--db-ha``, ``--compute``, ``--machines``, ``--image``) a bad value came from."""
     topo = get_topology(topology)
     if line not in LINES:
         raise LabError(f"--line must be one of {', '.join(sorted(LINES))}, not {line!r}")
@@ -91,6 +96,10 @@ def plan(
         raise LabError(f"--db-ha=ocboot needs DB-HA nodes; {topology} has a single DB node")
     if machines not in MACHINE_DRIVERS:
         raise LabError(f"--machines must be one of {', '.join(MACHINE_DRIVERS)}, not {machines!r}")
+    if image and machines != "vm":
+        raise LabError(f"--image boots VMs: give it with --machines vm (or without --machines), not {machines!r}")
+    if image and host_bridge:
+        raise LabError("--host-bridge shapes the lab's own machines; with --image the installer sets the network up")
     if compute < 0 or compute > 20:
         raise LabError(f"--compute must be between 0 and 20, not {compute}")
     hosts = list(subnet.hosts())
@@ -114,6 +123,7 @@ def plan(
         nodes=nodes,
         vips=vips,
         machines=machines,
+        image=str(Path(image).resolve()) if image else "",
     )
 
 
@@ -166,6 +176,7 @@ class LabStatus(_Frozen):
     inventory: str
     machines: str = "nspawn"
     accel: str = ""
+    image: str = ""
     nodes: tuple[NodeStatus, ...]
     vips: dict[str, VipStatus]
 

@@ -34,6 +34,7 @@ ASK = {
     "firmware": "test -d /sys/firmware/efi && echo UEFI || echo BIOS",
     "virt": "systemd-detect-virt",
     "kernel": "uname -r",
+    "SELinux": "getenforce 2>/dev/null || echo 'no SELinux tools'",
     "hostname": "hostname",
     "address": "ip -o -4 addr show | awk '$2 != \"lo\" {print $2, $4}'",
     "cloud-init problems": "grep -hE -A14 'WARNING|ERROR' /var/log/cloud-init.log | grep -vE '^  File|^    ' "
@@ -76,10 +77,11 @@ def main() -> int:
         help="cut the power without a sync first: what cloud-init "
         "wrote at first boot may be lost (cloud-init#5305: empty host keys, sshd fails)",
     )
+    ap.add_argument("--selinux", action="store_true", help="the Debian image with SELinux enforcing, as RHEL ships")
     args = ap.parse_args()
     check_subnet(SUBNET)
     start = time.monotonic()
-    image = args.image or cloud_image.build()
+    image = args.image or cloud_image.build(selinux=args.selinux)
     built = time.monotonic() - start
     accel = choose_accel(vm_image.build(), config.paths().cache / "accel.json")
     print(f"# {time.strftime('%Y-%m-%d')}, image {image} ({image.stat().st_size / 2**20:.0f} MiB on disk), "

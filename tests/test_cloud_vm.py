@@ -174,3 +174,18 @@ def test_the_firmware_trial_picks_kvm_only_when_ovmf_ran_under_it(
         assert json.loads(cache.read_text())["accel"] == want
     monkeypatch.setenv("HA_LAB_ACCEL", "tcg")
     assert choose_firmware_accel(tmp_path / "forced.json") == "tcg"
+
+
+def test_the_selinux_image_is_its_own_variant_cached_and_pruned_apart(tmp_path: Path) -> None:
+    plain, selinux = cloud_image.image_dir(), cloud_image.image_dir(selinux=True)
+    assert plain.name.startswith("cloud-image-") and selinux.name.startswith("cloud-image-selinux-")
+    assert set(cloud_image.SELINUX_PACKAGES) <= set(cloud_image.packages(True)) - set(cloud_image.packages())
+    for name in ("cloud-image-0123456789ab", "cloud-image-selinux-0123456789ab", "cloud-image-selinux-fedcba987654",
+                 "cloud-image-aaaaaaaaaaaa", "cloud-image.lock"):  # fmt: skip
+        (tmp_path / name).mkdir()
+    assert [p.name for p in cloud_image.stale_images(tmp_path / "cloud-image-selinux-0123456789ab")] == [
+        "cloud-image-selinux-fedcba987654"
+    ]
+    assert [p.name for p in cloud_image.stale_images(tmp_path / "cloud-image-0123456789ab")] == [
+        "cloud-image-aaaaaaaaaaaa"
+    ]

@@ -13,12 +13,18 @@ removable-media path needs no boot entry. There is no BIOS boot path.
 
 cloud-init is told to read only NoCloud (a ``cidata`` disk, ``bootstrap/lab/cloud_seed.py``) and
 to render the network for systemd-networkd, which the lab's root file system runs.
+
+``selinux=True`` builds the image as a RHEL-like vendor ships it, SELinux enforcing (Debian's
+reference policy, ``selinux-policy-default``; the kernel told ``security=selinux``; every file
+labelled at build time by ``setfiles``, carried into ext4 by ``mke2fs -d``): the document's
+"关闭 selinux" step then meets a kernel that enforces, which a container cannot show.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -40,8 +46,13 @@ PACKAGES: tuple[str, ...] = (
     "python3-cffi-backend",
     "locales",
 )
+# Debian's reference policy and its tools; auditd keeps the denials (audit.log) to read them.
+SELINUX_PACKAGES: tuple[str, ...] = ("selinux-basics", "selinux-policy-default", "auditd")
+SELINUX_CONFIG = "SELINUX=enforcing\nSELINUXTYPE=default\n"
+FILE_CONTEXTS = "/etc/selinux/default/contexts/files/file_contexts"
 ROOT_LABEL = "cloudimg-rootfs"
 CMDLINE = f"root=LABEL={ROOT_LABEL} rw console=ttyS0 mitigations=off"
+SELINUX_CMDLINE = " security=selinux selinux=1"  # Debian's kernel starts AppArmor unless told
 STUB = Path("/usr/lib/systemd/boot/efi/linuxx64.efi.stub")  # systemd-boot-efi
 ESP_MIB, ROOT_MIB, ALIGN_MIB = 128, 4096, 1
 IMAGE = "debian-cloud.qcow2"
@@ -52,46 +63,59 @@ CLOUD_CFG = "datasource_list: [NoCloud, None]\nsystem_info:\n  network:\n    ren
 MIB = 1 << 20
 
 
-def image_dir() -> Path:
-    """Where the image is cached: a key of its packages and this recipe."""
-    tree = rootfs.rootfs_path(PACKAGES)
-    key = hashlib.sha256(json.dumps([tree.name, RECIPE, CMDLINE, CLOUD_CFG]).encode()).hexdigest()[:12]
-    return config.paths().cache / f"cloud-image-{key}"
+def packages(selinux: bool = False) -> tuple[str, ...]:
+    return (*PACKAGES, *SELINUX_PACKAGES) if selinux else PACKAGES
 
 
-def build(log=sys.stderr) -> Path:  # type: ignore[no-untyped-def]
-    """The image's path (``qcow2``), built if missing (debootstrap once, then about a minute).
-    Raises LabError naming a missing tool or the step that failed."""
+def image_dir(selinux: bool = False) -> Path:
+    """Where the image is cached: a key of its packages and this recipe (``cloud-image-<key>``,
+    ``cloud-image-selinux-<key>``)."""
+    tree = rootfs.rootfs_path(packages(selinux))
+    parts = [tree.name, RECIPE, CMDLINE, CLOUD_CFG] + ([SELINUX_CMDLINE, SELINUX_CONFIG] if selinux else [])
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
+    return config.paths().cache / f"cloud-image-{'selinux-' if selinux else ''}{key}"
+
+
+def build(log=sys.stderr, selinux: bool = False) -> Path:  # type: ignore[no-untyped-def]
+    """The image's path (``qcow2``), built if missing (debootstrap once, then about a minute);
+    ``selinux``: the variant that enforces SELinux. Raises LabError naming a missing tool or the
+    step that failed."""
     require_root()
     require_tools(TOOLS)
     if not STUB.exists():
         raise LabError(f"{STUB} is missing: install systemd-boot-efi (its EFI stub makes the image's kernel bootable)")
-    target = image_dir()
+    target = image_dir(selinux)
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target.parent / ".cloud-image.lock"), timeout=1800):
         if (target / COMPLETE_MARK).exists():
             return target / IMAGE
-        tree = rootfs.build(log=log, packages=PACKAGES)
+        tree = rootfs.build(log=log, packages=packages(selinux))
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir()
         with tempfile.TemporaryDirectory(prefix="ha-cloud-image-", dir=target) as tmp:
             work = Path(tmp)
-            root = _root_partition(tree, work)
-            esp = _esp(tree, work)
+            root = _root_partition(tree, work, selinux)
+            esp = _esp(tree, work, CMDLINE + (SELINUX_CMDLINE if selinux else ""))
             raw = _disk(esp, root, work)
             run(["qemu-img", "convert", "-q", "-c", "-f", "raw", "-O", "qcow2", str(raw), str(target / IMAGE)],
                 timeout=900)  # fmt: skip
-        (target / COMPLETE_MARK).write_text(json.dumps({"recipe": RECIPE, "packages": PACKAGES}, indent=2))
-        for stale in target.parent.glob("cloud-image-*"):  # an earlier recipe's image
-            if stale != target:
-                shutil.rmtree(stale, ignore_errors=True)
+        (target / COMPLETE_MARK).write_text(json.dumps({"recipe": RECIPE, "packages": packages(selinux)}, indent=2))
+        for stale in stale_images(target):
+            shutil.rmtree(stale, ignore_errors=True)
         print(f"ha-lab: cloud image ready: {target / IMAGE}", file=log)
         return target / IMAGE
 
 
-def _root_partition(tree: Path, work: Path) -> Path:
+def stale_images(target: Path) -> list[Path]:
+    """The images of ``target``'s variant (plain or SELinux) an earlier recipe left beside it."""
+    variant = re.compile(re.escape(target.name[:-12]) + "[0-9a-f]{12}$")
+    return sorted(p for p in target.parent.glob("cloud-image-*") if p != target and variant.match(p.name))
+
+
+def _root_partition(tree: Path, work: Path, selinux: bool = False) -> Path:
     """The root file system as an ext4 image, with the guest's own settings laid over a copy's
-    worth of files (the cached tree is not changed): fstab, cloud-init's datasource and renderer."""
+    worth of files (the cached tree is not changed): fstab, cloud-init's datasource and renderer;
+    with ``selinux`` SELinux enforcing in its config and every file labelled."""
     overlay = work / "overlay"
     (overlay / "etc/cloud/cloud.cfg.d").mkdir(parents=True)
     (overlay / "etc/cloud/cloud.cfg.d/90-ha-lab.cfg").write_text(CLOUD_CFG)
@@ -107,6 +131,11 @@ def _root_partition(tree: Path, work: Path) -> Path:
     run(["chroot", str(merged), "locale-gen"], timeout=300)
     for key in (merged / "etc/ssh").glob("ssh_host_*"):
         key.unlink()  # cloud-init makes the host keys per instance
+    if selinux:
+        (merged / "etc/selinux/config").write_text(SELINUX_CONFIG)
+        proc = run(["chroot", str(merged), "setfiles", "-F", FILE_CONTEXTS, "/"], check=False, timeout=900)
+        if proc.returncode != 0:
+            raise LabError(f"setfiles could not label the image: {(proc.stderr or proc.stdout).strip()[-300:]}")
     (merged / rootfs.COMPLETE_MARK).unlink(missing_ok=True)
     image = work / "root.img"
     proc = run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", ROOT_LABEL, "-d", str(merged), str(image), f"{ROOT_MIB}M"],
@@ -128,12 +157,12 @@ def _kernel(tree: Path) -> tuple[Path, Path]:
     return kernels[-1], initrd
 
 
-def uki(tree: Path, work: Path) -> Path:
+def uki(tree: Path, work: Path, command_line: str = CMDLINE) -> Path:
     """The unified kernel image: the EFI stub with .osrel, .cmdline, .linux and .initrd sections
     at the addresses systemd-stub's documentation uses (each above the previous one's end)."""
     kernel, initrd = _kernel(tree)
     cmdline = work / "cmdline"
-    cmdline.write_text(CMDLINE)
+    cmdline.write_text(command_line)
     osrel = tree / "usr/lib/os-release"
     linux_at = 0x2000000
     initrd_at = linux_at + ((kernel.stat().st_size + MIB) // MIB + 1) * MIB
@@ -147,12 +176,12 @@ def uki(tree: Path, work: Path) -> Path:
     return out
 
 
-def _esp(tree: Path, work: Path) -> Path:
+def _esp(tree: Path, work: Path, command_line: str) -> Path:
     """The EFI system partition: FAT, the UKI at the removable-media path."""
     esp = work / "esp.img"
     run(["mkfs.vfat", "-C", "-n", "ESP", str(esp), str(ESP_MIB * 1024)])
     run(["mmd", "-i", str(esp), "::/EFI", "::/EFI/BOOT"])
-    run(["mcopy", "-i", str(esp), str(uki(tree, work)), "::/EFI/BOOT/BOOTX64.EFI"])
+    run(["mcopy", "-i", str(esp), str(uki(tree, work, command_line)), "::/EFI/BOOT/BOOTX64.EFI"])
     return esp
 
 

@@ -39,20 +39,25 @@ def step(name: str, argv: list[str], timeout: float) -> tuple[float, subprocess.
     return took, proc
 
 
-def check(topology: str, report: Path) -> None:
-    """The suite against the VMs through the lab's config.yml (lab-owned: the lab's own file)."""
+def check(name: str, report: Path, *select: str) -> None:
+    """The suite against the VMs through the lab's config.yml (lab-owned: the lab's own file),
+    read-only; ``select``: more pytest options (e.g. ``-k HA-OS-001``). Prints the outcomes, and
+    each SELinux check's (HA-OS-001) with its message."""
     lab = Lab()
     config = lab.paths.ocboot_config
     st = lab.state()
     db_nodes = ",".join(st.with_role(Role.DB_HA) or st.with_role(Role.DB))  # the DB VIP may hold nobody
-    step("check (pytest --ocboot-config, read-only)",
+    step(f"{name} (pytest --ocboot-config, read-only)",
          [sys.executable, "-m", "pytest", f"--ocboot-config={config}", f"--db-nodes={db_nodes}",
-          "-m", "not destructive", "-n", "auto", "-p", "no:cacheprovider", f"--report-dir={report}", "-q"],
+          "-m", "not destructive", "-n", "auto", "-p", "no:cacheprovider", f"--report-dir={report}", "-q", *select],
          timeout=1800)  # fmt: skip
     results = json.loads((report / "results.json").read_text())
     outcomes = collections.Counter(c["outcome"] for c in results["checks"])
     print(f"    machines: {results.get('machines')}; site kind {results.get('site_kind')}")
     print("    outcomes: " + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()))
+    for c in results["checks"]:
+        if c["id"].startswith("HA-OS-001"):
+            print(f"    {c['id']}: {c['outcome']} {c.get('message') or ''}".rstrip())
 
 
 def main() -> int:
@@ -70,9 +75,14 @@ def main() -> int:
             step(f"  {node}", [*LAB, "exec", node, "--", "sh", "-c",
                                "echo $(uname -r) $(systemd-detect-virt) $(cloud-init status) SELinux "
                                "$(getenforce 2>/dev/null || echo absent)"], 60)  # fmt: skip
-        step("install (the lab's deployer, stage prepare)", [*LAB, "deploy", "--stage", "prepare"], 3600)
         with tempfile.TemporaryDirectory(prefix="release-gate-") as tmp:
-            check(args.topology, Path(tmp))
+            check("SELinux before the install", Path(tmp) / "before", "-k", "HA-OS-001")
+            step("install (the lab's deployer, stage prepare)", [*LAB, "deploy", "--stage", "prepare"], 3600)
+            check("check", Path(tmp) / "after")
+        first = next(iter(Lab().state().nodes))
+        step(f"reboot {first} (the document's last SELinux step)", [*LAB, "reboot", first], 1800)
+        step(f"  {first} after it", [*LAB, "exec", first, "--", "sh", "-c",
+                                     "echo SELinux $(getenforce 2>/dev/null || echo absent)"], 60)  # fmt: skip
     finally:
         step("destroy (down)", [*LAB, "down"], 600)
         print(f"left on the host: {Lab().leftovers() or 'nothing'}")

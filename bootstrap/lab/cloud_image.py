@@ -49,6 +49,15 @@ PACKAGES: tuple[str, ...] = (
 # Debian's reference policy and its tools; auditd keeps the denials (audit.log) to read them.
 SELINUX_PACKAGES: tuple[str, ...] = ("selinux-basics", "selinux-policy-default", "auditd")
 SELINUX_CONFIG = "SELINUX=enforcing\nSELINUXTYPE=default\n"
+# Debian 12's reference policy, enforcing, denies what cloud-init's first boot needs (seen in the
+# guest's audit log, 2026-12-04): its systemd generator a directory in /run (systemd_generator_t
+# on var_run_t: cloud-init then disables itself), mount(8) the seed ISO on its temporary directory
+# (mount_t mounton initrc_runtime_t: DataSourceNone, no host keys of the seed), growpart's sfdisk
+# its temporary files (fsadm_t). These domains of the first boot are made permissive (CIL
+# ``typepermissive``); the kernel enforces the policy everywhere else (getenforce: Enforcing).
+PERMISSIVE_DOMAINS = (
+    "systemd_generator_t", "systemd_tmpfiles_t", "udev_t", "init_t", "initrc_t", "mount_t", "fsadm_t",
+)  # fmt: skip
 FILE_CONTEXTS = "/etc/selinux/default/contexts/files/file_contexts"
 ROOT_LABEL = "cloudimg-rootfs"
 CMDLINE = f"root=LABEL={ROOT_LABEL} rw console=ttyS0 mitigations=off"
@@ -71,7 +80,8 @@ def image_dir(selinux: bool = False) -> Path:
     """Where the image is cached: a key of its packages and this recipe (``cloud-image-<key>``,
     ``cloud-image-selinux-<key>``)."""
     tree = rootfs.rootfs_path(packages(selinux))
-    parts = [tree.name, RECIPE, CMDLINE, CLOUD_CFG] + ([SELINUX_CMDLINE, SELINUX_CONFIG] if selinux else [])
+    extra = [SELINUX_CMDLINE, SELINUX_CONFIG, *PERMISSIVE_DOMAINS] if selinux else []
+    parts = [tree.name, RECIPE, CMDLINE, CLOUD_CFG, *extra]
     key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
     return config.paths().cache / f"cloud-image-{'selinux-' if selinux else ''}{key}"
 
@@ -133,9 +143,19 @@ def _root_partition(tree: Path, work: Path, selinux: bool = False) -> Path:
         key.unlink()  # cloud-init makes the host keys per instance
     if selinux:
         (merged / "etc/selinux/config").write_text(SELINUX_CONFIG)
-        proc = run(["chroot", str(merged), "setfiles", "-F", FILE_CONTEXTS, "/"], check=False, timeout=900)
+        # setfiles labels through /proc/self/fd: a proc mounted in a mount namespace of its own,
+        # gone with the process (nothing of the host mounted), and excluded from the labelling.
+        cil = "".join(f"(typepermissive {domain})\n" for domain in PERMISSIVE_DOMAINS)
+        (merged / "root/ha-lab-permissive.cil").write_text(cil)
+        label = (
+            'mount -t proc proc "$0/proc" && chroot "$0" semodule -i /root/ha-lab-permissive.cil && '
+            f'exec chroot "$0" setfiles -F -e /proc {FILE_CONTEXTS} /'
+        )
+        proc = run(["unshare", "--mount", "--propagation", "private", "sh", "-c", label, str(merged)],
+                   check=False, timeout=900)  # fmt: skip
         if proc.returncode != 0:
-            raise LabError(f"setfiles could not label the image: {(proc.stderr or proc.stdout).strip()[-300:]}")
+            raise LabError(f"the image could not be labelled: {(proc.stderr or proc.stdout).strip()[-300:]}")
+        (merged / "root/ha-lab-permissive.cil").unlink()
     (merged / rootfs.COMPLETE_MARK).unlink(missing_ok=True)
     image = work / "root.img"
     proc = run(["mke2fs", "-q", "-F", "-t", "ext4", "-L", ROOT_LABEL, "-d", str(merged), str(image), f"{ROOT_MIB}M"],

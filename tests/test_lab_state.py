@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bootstrap.lab import config
+from bootstrap.deploy import DeployError
+from bootstrap.inventory import load
+from bootstrap.lab import config, files
 from bootstrap.lab import state as labstate
 from bootstrap.lab.hostenv import LabError
+from bootstrap.lab.lab import Lab
 from bootstrap.lab.standin.installer import LabInstaller
 from bootstrap.topology import Role
 
@@ -96,3 +99,20 @@ def test_the_installers_stand_in_reads_the_same_state(paths: config.LabPaths) ->
     installer = LabInstaller.from_state(paths)
     assert (installer.storage_vip, installer.line, installer.db_ha) == ("10.213.47.102", "kubeadm", "ocboot")
     assert installer.s3_secret == "s3-secret"
+
+
+def test_an_image_lab_is_judged_as_a_site_and_left_to_the_users_installer(paths: config.LabPaths) -> None:
+    """A lab booting a user's image: its inventory leaves out the lab's S3 stand-in and kernel
+    (the release brings its own storage; the document's kernel is expected), its ocboot config
+    is written as for the lab's own machines, and the lab's deploy refuses the install stage."""
+    paths.db_password_file.write_text("db-secret\n")
+    st = labstate.plan("3node", 0, SUBNET, machines="vm", image="/srv/images/debian-12.qcow2")
+    files.write_inventory(paths, st)
+    site = load(paths.inventory)
+    assert site.storage is None and not site.expect.kernel and paths.ocboot_config.exists()
+    assert [str(n.address) for n in site.nodes] == ["10.213.47.11", "10.213.47.12", "10.213.47.13"]
+    labstate.save(paths, st)
+    lab = Lab()
+    lab.paths = paths
+    with pytest.raises(DeployError, match=r"boot your image debian-12.qcow2: install the release with your own"):
+        lab.deploy(stage="install")

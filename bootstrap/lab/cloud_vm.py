@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -29,7 +28,7 @@ from typing import Any
 
 from bootstrap.lab import cloud_seed
 from bootstrap.lab.hostenv import LabError, require_tools, run
-from bootstrap.lab.vm import KVM_TRIAL_S, QEMU, VmMachine, _rpc, devices_argv, mac_for, machine_argv
+from bootstrap.lab.vm import KVM_TRIAL_S, QEMU, VmMachine, _rpc, cached_accel, devices_argv, mac_for, machine_argv
 from bootstrap.remote import Result
 
 # Debian's ovmf package: the firmware's code (read-only) and the template of its variable store.
@@ -59,17 +58,12 @@ def choose_firmware_accel(cache: Path) -> str:
     "tcg"; cached per host kernel, QEMU and firmware (``HA_LAB_ACCEL`` forces one). A user's image
     has no kernel the lab can boot on its own, so the firmware is the trial: weaker than the lab
     image's kernel trial (a paravirtual KVM may run firmware and crawl in a kernel)."""
-    forced = os.environ.get("HA_LAB_ACCEL", "")
-    if forced in ("kvm", "tcg"):
-        return forced
-    if not os.path.exists("/dev/kvm"):
-        return "tcg"
-    version = run([QEMU, "--version"]).stdout.splitlines()[0]
-    key = f"firmware|{os.uname().release}|{version}|{OVMF_CODE.stat().st_size}|{OVMF_CODE.stat().st_mtime_ns}"
-    with contextlib.suppress(OSError, ValueError):
-        known = json.loads(cache.read_text())
-        if known.get("key") == key:
-            return str(known["accel"])
+    firmware = f"firmware {OVMF_CODE.stat().st_size} {OVMF_CODE.stat().st_mtime_ns}"
+    return cached_accel(cache, lambda: firmware, _firmware_runs_under_kvm)
+
+
+def _firmware_runs_under_kvm() -> bool:
+    """OVMF booted under KVM with no disk: its boot manager on the serial console is the proof."""
     with tempfile.TemporaryDirectory() as tmp:
         console, variables = Path(tmp) / "console", Path(tmp) / "vars.fd"
         shutil.copyfile(OVMF_VARS, variables)
@@ -79,11 +73,7 @@ def choose_firmware_accel(cache: Path) -> str:
                 "-drive", f"if=pflash,format=raw,unit=1,file={variables}"]  # fmt: skip
         with contextlib.suppress(subprocess.TimeoutExpired):
             subprocess.run(argv, capture_output=True, timeout=KVM_TRIAL_S, check=False)
-        booted = console.exists() and FIRMWARE_BOOTED in console.read_text(errors="replace")
-    accel = "kvm" if booted else "tcg"
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps({"key": key, "accel": accel}) + "\n")
-    return accel
+        return console.exists() and FIRMWARE_BOOTED in console.read_text(errors="replace")
 
 
 @dataclass

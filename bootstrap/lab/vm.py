@@ -23,7 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,18 +267,25 @@ class VmMachine(Machine):
 def choose_accel(image: Path, cache: Path) -> str:
     """ "kvm" when a guest kernel boots under hardware KVM within KVM_TRIAL_S, else "tcg"; the
     answer cached per host kernel, QEMU and guest kernel. ``HA_LAB_ACCEL`` forces one."""
+    return cached_accel(cache, lambda: vm_image.kernel_release(image), lambda: _kvm_boots(image))
+
+
+def cached_accel(cache: Path, guest: Callable[[], str], kvm_runs: Callable[[], bool]) -> str:
+    """The accelerator ``HA_LAB_ACCEL`` forces, else "tcg" without /dev/kvm, else the answer
+    cached in ``cache`` for this host kernel, QEMU and ``guest()`` (what the trial boots), else
+    the trial's: "kvm" when ``kvm_runs()``."""
     forced = os.environ.get("HA_LAB_ACCEL", "")
     if forced in ("kvm", "tcg"):
         return forced
     if not os.path.exists("/dev/kvm"):
         return "tcg"
     version = run([QEMU, "--version"]).stdout.splitlines()[0]
-    key = f"{os.uname().release}|{version}|{vm_image.kernel_release(image)}"
+    key = f"{os.uname().release}|{version}|{guest()}"
     with contextlib.suppress(OSError, ValueError):
         known = json.loads(cache.read_text())
         if known.get("key") == key:
             return str(known["accel"])
-    accel = "kvm" if _kvm_boots(image) else "tcg"
+    accel = "kvm" if kvm_runs() else "tcg"
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps({"key": key, "accel": accel}) + "\n")
     return accel

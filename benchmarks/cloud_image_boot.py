@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bootstrap.lab import cloud_image, config, vm_image
 from bootstrap.lab.cloud_vm import CloudVm
-from bootstrap.lab.hostenv import LabError, check_subnet
+from bootstrap.lab.hostenv import LabError, benchmark_main, check_subnet
 from bootstrap.lab.vm import Standalone, choose_accel, standalone
 
 SUBNET = ipaddress.IPv4Network("10.213.96.0/24")
@@ -107,8 +106,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except LabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    benchmark_main(main)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bootstrap.lab import cloud_image
-from bootstrap.lab.hostenv import LabError
+from bootstrap.lab.hostenv import benchmark_main
 from bootstrap.lab.lab import Lab
 from bootstrap.topology import Role
 
@@ -90,8 +90,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except LabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    benchmark_main(main)

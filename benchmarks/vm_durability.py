@@ -23,7 +23,6 @@ import ipaddress
 import random
 import re
 import secrets
-import sys
 import tempfile
 import threading
 import time
@@ -33,7 +32,7 @@ import pymysql
 
 from bootstrap.deploy.mariadb import render_config, sql_quote
 from bootstrap.lab import config, vm_image
-from bootstrap.lab.hostenv import LabError, check_subnet
+from bootstrap.lab.hostenv import LabError, benchmark_main, check_subnet
 from bootstrap.lab.vm import Standalone, VmMachine, choose_accel, standalone
 from bootstrap.profiles import get_profile
 
@@ -148,8 +147,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except LabError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    benchmark_main(main)

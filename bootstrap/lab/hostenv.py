@@ -7,9 +7,11 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bootstrap import debian
@@ -142,3 +144,20 @@ def console_tail(path: Path, lines: int = 10) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no console log)"
+
+
+def benchmark_main(main: Callable[[], int]) -> None:
+    """Run a VM benchmark's ``main`` and exit with its status: a LabError is one line on stderr
+    (exit 1); SIGTERM and SIGINT unwind through its ``finally`` blocks and context managers, so
+    the VMs and bridges it made are removed (SIGINT also where the shell started it ignoring it)."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        sys.exit(main())
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -29,14 +29,14 @@ from bootstrap.topology import Role
 LAB = [sys.executable, "-m", "bootstrap.lab"]
 
 
-def step(name: str, argv: list[str], timeout: float) -> tuple[float, subprocess.CompletedProcess[str]]:
-    """Run one step of the pipeline; its seconds and result (printed with its last lines)."""
+def step(name: str, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run one step of the pipeline; its result (printed with its seconds and last lines)."""
     start = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     took = time.monotonic() - start
     tail = "\n    ".join((proc.stdout + proc.stderr).strip().splitlines()[-4:])
     print(f"{name}: exit {proc.returncode} after {took:.0f} s\n    {tail}", flush=True)
-    return took, proc
+    return proc
 
 
 def check(name: str, report: Path, *select: str) -> None:
@@ -68,7 +68,7 @@ def main() -> int:
     args = ap.parse_args()
     image = args.image or cloud_image.build(selinux=args.selinux)
     try:
-        _, proc = step("up --image", [*LAB, "up", "--topology", args.topology, "--image", str(image)], 3600)
+        proc = step("up --image", [*LAB, "up", "--topology", args.topology, "--image", str(image)], 3600)
         if proc.returncode != 0:
             return 1
         for node in Lab().state().nodes:

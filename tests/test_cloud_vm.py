@@ -102,9 +102,11 @@ def test_ready_means_cloud_init_done_then_synced_retrying_while_sshd_restarts(tm
     m.home.mkdir(parents=True)
     m.poll_interval = 0.0
     seen: list[str] = []
-    m.settle(scripted_ssh([(255, ""), (0, "status: done\nextended_status: done")], seen), time.monotonic() + 30)
+    m.remote_run = scripted_ssh([(255, ""), (0, "status: done\nextended_status: done")], seen)
+    m.settle(time.monotonic() + 30)
     assert seen == ["cloud-init status --wait --long"] * 2 + ["sync"]
-    m.settle(scripted_ssh([(2, "status: degraded done\nrecoverable_errors: ...")], seen), time.monotonic() + 30)
+    m.remote_run = scripted_ssh([(2, "status: degraded done\nrecoverable_errors: ...")], seen)
+    m.settle(time.monotonic() + 30)
     assert seen[-1] == "sync"  # newer cloud-init: done, with warnings the seed's identity survived
     assert m.agent_file.read_text() == "absent\n"  # no QEMU here: no agent answered
 
@@ -123,7 +125,8 @@ def test_cloud_init_ending_badly_or_not_at_all_is_named(tmp_path: Path, answer: 
     m.poll_interval = 0.01
     seen: list[str] = []
     with pytest.raises(LabError, match=r"(?s)cvm: cloud-init did not finish cleanly: .*" + re.escape(answer[1][-12:])):
-        m.settle(scripted_ssh([answer] * 200, seen), time.monotonic() + 0.5)
+        m.remote_run = scripted_ssh([answer] * 200, seen)
+        m.settle(time.monotonic() + 0.5)
     assert "sync" not in seen
 
 
@@ -134,21 +137,19 @@ def test_without_a_guest_agent_addresses_are_read_over_ssh_and_never_taken_for_n
     m.home.mkdir(parents=True)
     m.agent_file.write_text("absent\n")
     monkeypatch.setattr(CloudVm, "populated", lambda self: True)
-    with pytest.raises(LabError, match="cvm: no guest agent in the image and no SSH login"):
+    with pytest.raises(LabError, match=r"cvm: no SSH transport to the guest"):
         m.addr_output()
-    m.login = (tmp_path / "id_ed25519", tmp_path / "known_hosts")
-    calls: list[list[str]] = []
+    asked: list[tuple[str, float]] = []
     out = '[{"ifname":"eth0","addr_info":[{"family":"inet","local":"10.213.98.11","prefixlen":24}]}]'
 
-    def fake_run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-        calls.append(argv)
-        return subprocess.CompletedProcess(argv, 0, out, "")
+    def over_ssh(command: str, timeout: float) -> Result:
+        asked.append((command, timeout))
+        return Result(0, out, "")
 
-    monkeypatch.setattr(cloud_vm_module.subprocess, "run", fake_run)
+    m.remote_run = over_ssh
     assert m.addr_output() == out
-    assert calls[0][-2:] == ["root@10.213.98.11", "ip -j -4 addr show"] and "StrictHostKeyChecking=yes" in calls[0]
-    monkeypatch.setattr(cloud_vm_module.subprocess, "run",
-                        lambda argv, **kw: subprocess.CompletedProcess(argv, 255, "", "No route to host"))  # fmt: skip
+    assert asked == [("ip -j -4 addr show", 8.0)]  # over the lab's transport, with a time limit
+    m.remote_run = lambda command, timeout: Result(255, "", "No route to host")
     with pytest.raises(LabError, match=r"cvm: its addresses could not be read \(no guest agent .*No route to host"):
         m.addr_output()  # a partitioned agentless VM: an error, never "holds no VIP"
 

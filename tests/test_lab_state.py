@@ -110,6 +110,9 @@ def test_an_image_lab_is_judged_as_a_site_and_left_to_the_users_installer(paths:
     files.write_inventory(paths, st)
     site = load(paths.inventory)
     assert site.storage is None and not site.expect.kernel and paths.ocboot_config.exists()
+    assert files.node_nic(st) == "lab0"  # the seed's NIC, where ocboot's mariadb_ha keepalived binds
+    assert files.node_nic(labstate.plan("5node", 0, SUBNET, host_bridge=True)) == "br0"
+    assert files.node_nic(labstate.plan("5node", 0, SUBNET, machines="vm")) == "host0"
     assert [str(n.address) for n in site.nodes] == ["10.213.47.11", "10.213.47.12", "10.213.47.13"]
     labstate.save(paths, st)
     lab = Lab()

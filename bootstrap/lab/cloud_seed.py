@@ -29,6 +29,7 @@ import yaml
 from bootstrap.lab.hostenv import LabError, require_tools, run
 
 FILES = ("user-data", "meta-data", "network-config")
+NIC = "lab0"  # the name the seed gives the VM's NIC (matched by its MAC)
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,9 @@ def meta_data(seed: Seed) -> str:
 
 def network_config(seed: Seed) -> str:
     """Network configuration version 2: the NIC with ``mac``, a static address, no route."""
-    nic = {"match": {"macaddress": seed.mac.lower()}, "set-name": "lab0", "addresses": [str(seed.address)],
+    nic = {"match": {"macaddress": seed.mac.lower()}, "set-name": NIC, "addresses": [str(seed.address)],
            "dhcp4": False, "dhcp6": False}  # fmt: skip
-    return yaml.safe_dump({"version": 2, "ethernets": {"lab0": nic}}, sort_keys=False)
+    return yaml.safe_dump({"version": 2, "ethernets": {NIC: nic}}, sort_keys=False)
 
 
 def write(seed: Seed, path: Path) -> Path:

@@ -78,11 +78,13 @@ def _firmware_runs_under_kvm() -> bool:
 
 @dataclass
 class CloudVm(VmMachine):
-    """``user_image``: the cloud image every such VM boots through its own overlay; ``login``:
-    (private key, known_hosts) to read the guest's addresses over SSH where it runs no agent."""
+    """``user_image``: the cloud image every such VM boots through its own overlay;
+    ``remote_run(command, timeout_s)``: a command on the guest over the lab's SSH transport
+    (``Lab.ssh``: pinned host key, time limit, 255 when unreachable), for readiness and for the
+    addresses where the image runs no guest agent."""
 
     user_image: Path = Path("/nonexistent")
-    login: tuple[Path, Path] | None = None
+    remote_run: Callable[[str, float], Result] | None = None
 
     @property
     def seed_iso(self) -> Path:
@@ -159,7 +161,12 @@ class CloudVm(VmMachine):
         failed = next((line for line in CLOUD_INIT_FAILED if line in console), None)
         return f"{self.name}: cloud-init failed at boot ({failed}): no address, no key" if failed else None
 
-    def settle(self, ssh: Callable[[str, float], Result], deadline: float) -> None:
+    def _remote(self, command: str, timeout: float) -> Result:
+        if self.remote_run is None:
+            raise LabError(f"{self.name}: no SSH transport to the guest (CloudVm.remote_run)")
+        return self.remote_run(command, timeout)
+
+    def settle(self, deadline: float) -> None:
         """Ready as a release gate needs it, once systemd is: cloud-init's stages all done (its
         set-passwords module restarts sshd meanwhile: refused commands are retried), then ``sync``
         (a power cut soon after first boot otherwise leaves empty host keys cloud-init never
@@ -168,14 +175,14 @@ class CloudVm(VmMachine):
         LabError with cloud-init's status when it ends in error or not by ``deadline``."""
         last = "no answer"
         while time.monotonic() < deadline:
-            got = ssh("cloud-init status --wait --long", max(1.0, deadline - time.monotonic()))
+            got = self._remote("cloud-init status --wait --long", max(1.0, deadline - time.monotonic()))
             last = (got.stdout or got.stderr).strip()[-400:]
             if got.returncode != 255:  # 255: the connection, not cloud-init
                 break
             time.sleep(self.poll_interval)
         if not any(f"\nstatus: {done}" in "\n" + last for done in ("done", "degraded done")):
             raise LabError(f"{self.name}: cloud-init did not finish cleanly: {last}")
-        if ssh("sync", 60.0).returncode != 0:
+        if self._remote("sync", 60.0).returncode != 0:
             raise LabError(f"{self.name}: sync after cloud-init failed")
         try:
             _rpc(self.qga_socket, [{"execute": "guest-ping"}], timeout=3.0)
@@ -190,17 +197,8 @@ class CloudVm(VmMachine):
         agent = self.agent_file.read_text().strip() if self.agent_file.exists() else ""
         if agent == "answers" or not self.populated():
             return super().addr_output()
-        if self.login is None:
-            raise LabError(f"{self.name}: no guest agent in the image and no SSH login to read its addresses")
-        key, known_hosts = self.login
-        argv = ["ssh", "-i", str(key), "-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes",
-                "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", f"root@{self.address}",
-                "ip -j -4 addr show"]  # fmt: skip
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=8, check=False)
-        except subprocess.TimeoutExpired:
-            proc = subprocess.CompletedProcess(argv, 255, "", "timed out after 8 s")
-        if proc.returncode != 0:
-            why = proc.stderr.strip()[-200:] or f"exit {proc.returncode}"
+        got = self._remote("ip -j -4 addr show", 8.0)
+        if got.returncode != 0:
+            why = got.stderr.strip()[-200:] or f"exit {got.returncode}"
             raise LabError(f"{self.name}: its addresses could not be read (no guest agent in the image; SSH: {why})")
-        return proc.stdout
+        return got.stdout

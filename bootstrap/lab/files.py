@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 from bootstrap import inventory as inv
-from bootstrap.lab import config, vm_image
+from bootstrap.lab import cloud_seed, config, vm_image
+from bootstrap.lab.machine import HOST_BRIDGE
 from bootstrap.lab.state import LabState
 from bootstrap.topology import Role
 
@@ -71,6 +72,12 @@ def write_inventory(paths: config.LabPaths, st: LabState) -> None:
     write_ocboot_config(paths, st)
 
 
+def node_nic(st: LabState) -> str:
+    """The interface holding each node's address: the seed's NIC on a cloud image's VMs, br0 with
+    ``host_bridge``, else host0 (nspawn's name, which the lab's VMs rename theirs to)."""
+    return cloud_seed.NIC if st.image else HOST_BRIDGE if st.host_bridge else "host0"
+
+
 def write_ocboot_config(paths: config.LabPaths, st: LabState) -> None:
     """The lab as ocboot's config.yml describes an install (the file a field engineer keeps):
     the primary master, the master nodes, worker nodes, and the database as it was made:
@@ -109,7 +116,7 @@ def write_ocboot_config(paths: config.LabPaths, st: LabState) -> None:
             "db_user": "root",
             "db_password": password,
             "db_port": 3306,
-            "db_nic": "host0",
+            "db_nic": node_nic(st),
             "hosts": [{"hostname": a, "user": "root"} for a in st.with_role(Role.DB_HA)],
         }
     elif st.with_role(Role.DB):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import ipaddress
 import shlex
 import sys
@@ -82,9 +83,9 @@ class Lab:
                 "host_bridge": st.host_bridge,
             }
             if st.image:
-                login = (self.paths.ssh_key, self.paths.known_hosts)
+                over_ssh = functools.partial(self.ssh, name)  # (command, timeout): the lab's one SSH transport
                 machines[name] = CloudVm(rootfs=Path("/nonexistent"), user_image=Path(st.image),
-                                         accel=st.accel or "tcg", login=login, **common)  # fmt: skip
+                                         accel=st.accel or "tcg", remote_run=over_ssh, **common)  # fmt: skip
             elif st.machines == "vm":
                 machines[name] = VmMachine(rootfs=Path("/nonexistent"), image=Path(st.rootfs), accel=st.accel or "tcg",
                                            **common)  # fmt: skip

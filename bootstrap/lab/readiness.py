@@ -40,7 +40,7 @@ def wait_ready(machines: list[Machine], ssh: Callable[..., Result]) -> None:
                 last = proc.stdout.strip()
                 if last in ("running", "degraded"):
                     if isinstance(m, CloudVm):
-                        m.settle(lambda command, limit: ssh(m.name, command, timeout=limit), deadline)
+                        m.settle(deadline)
                     return
             time.sleep(m.poll_interval)
         raise LabError(f"{m.name}: not ready after {timeout:g} s (systemd: {last or 'no SSH'})")

@@ -68,8 +68,7 @@ class LabState(_Frozen):
         shown = f"{self.line} line, "
         shown += f"DB HA {self.db_ha}, " if self.db_ha != "manual" else ""
         shown += "addresses on br0, " if self.host_bridge else ""
-        shown += "VMs, " if self.machines == "vm" and not self.image else ""
-        shown += f"VMs of {Path(self.image).name}, " if self.image else ""
+        shown += (f"VMs of {Path(self.image).name}, " if self.image else "VMs, ") if self.machines == "vm" else ""
         return f"{self.topology} lab ({shown}{self.subnet})"
 
 

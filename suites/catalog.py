@@ -90,7 +90,9 @@ def resolve_expected(ref: Any, profile: Profile, inventory: Any) -> Any:
 
 @cache
 def load(path: Path = CATALOG) -> dict[str, Requirement]:
-    data = yaml.safe_load(path.read_text())
+    # libyaml's loader where PyYAML was built with it: the catalog's 76 KB in 18 ms, not 239 ms
+    # (2026-12-04), paid by every run's start-up; the pure-Python loader reads the same data.
+    data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     result: dict[str, Requirement] = {}
     for i, entry in enumerate(data):
         try:

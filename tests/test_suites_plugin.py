@@ -210,3 +210,43 @@ def test_only_a_run_judging_the_vip_window_opens_it(
         pytester, "-p", "window_probe", f"--inventory={inv}", str(CATALOG), "--collect-only", "-q", "-s", *selection
     )
     assert f"VIP-WINDOW {opens}" in result.stdout.str(), result.stdout.str()[-1500:]
+
+
+AHEAD_PROBE = """
+import threading
+from fixtures import items
+
+real = items.CheckItem.judge
+def judge(self, rt):
+    with open("judged.txt", "a") as f:
+        f.write(f"{self.name} {threading.current_thread().name}\\n")
+    return real(self, rt)
+items.CheckItem.judge = judge
+"""
+
+
+def _judged(pytester: pytest.Pytester, tmp_path: Path, name: str, *args: str) -> tuple[dict[str, str], dict[str, str]]:
+    """Run with ``args``: {item: thread that judged it}, {item id: outcome + message}."""
+    inv = loopback_inventory(pytester)
+    pytester.makepyfile(ahead_probe=AHEAD_PROBE)
+    (pytester.path / "judged.txt").unlink(missing_ok=True)
+    report = tmp_path / name
+    run(pytester, "-p", "ahead_probe", f"--inventory={inv}", str(CATALOG), f"--report-dir={report}", *args)
+    lines = (pytester.path / "judged.txt").read_text().split("\n")
+    threads = dict(line.split(" ", 1) for line in lines if line)
+    doc = json.loads((report / "results.json").read_text())
+    return threads, {c["id"]: f"{c['outcome']} {c['message']}" for c in doc["checks"]}
+
+
+def test_a_serial_read_only_run_judges_its_checks_ahead(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """Without xdist workers and without destructive items, the checks are judged three at a
+    time ahead of their turn, with the verdicts one by one would give; a worker, or a run with a
+    destructive scenario (which must have the site alone), judges each in its turn."""
+    ahead, ahead_results = _judged(pytester, tmp_path, "serial", "-m", "os or ssh")
+    assert len(ahead) > 10 and all(t.startswith("judge") for t in ahead.values()), ahead
+    assert len(set(ahead.values())) > 1  # more than one at a time
+    worker, worker_results = _judged(pytester, tmp_path, "worker", "-m", "os or ssh", "-n", "1")
+    assert set(worker.values()) == {"MainThread"}
+    assert worker_results == ahead_results
+    mixed, _ = _judged(pytester, tmp_path, "mixed", "-m", "os or ssh or destructive")
+    assert set(mixed.values()) == {"MainThread"}

@@ -194,7 +194,8 @@ def static_pod_env(manifest: str) -> dict[str, str]:
 
     Raises ValueError naming what is wrong when the text is no pod manifest."""
     try:
-        doc = yaml.safe_load(manifest)
+        # libyaml where PyYAML has it: a check reads each control node's manifests.
+        doc = yaml.load(manifest, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         raise ValueError(f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("spec"), dict):

@@ -14,6 +14,7 @@ import pymysql
 
 from bootstrap import inventory as inv
 from bootstrap.topology import Role
+from suites import tls
 from suites.errors import DB_LOGIN_REFUSED, DB_NO_ANSWER, ROOT_DB, Blocked, CheckFailed
 
 DB_VARIABLES = (
@@ -99,7 +100,7 @@ class DbSessions:
 
     def _connect_db(self, host: str, timeout: float, query_timeout: float) -> pymysql.connections.Connection:
         db = self.inventory.db
-        return pymysql.connect(
+        return tls.connect_db(
             host=host,
             port=db.port,
             user=db.user,

@@ -16,6 +16,7 @@ from bootstrap.inventory import NodeEntry
 from bootstrap.topology import Role
 from suites.context import Blocked, CheckError, Context, root_vip
 from suites.registry import check
+from suites.tls import UNVERIFIED
 
 API_PORT = 6443
 
@@ -24,10 +25,7 @@ def served_certificate(host: str, port: int, timeout: float = 5.0) -> bytes:
     """The DER certificate a TLS server presents at host:port (not verified: only read).
 
     Raises OSError (ssl.SSLError included) when no handshake completes within ``timeout`` s."""
-    tls = ssl.create_default_context()
-    tls.check_hostname = False
-    tls.verify_mode = ssl.CERT_NONE
-    with socket.create_connection((host, port), timeout=timeout) as raw, tls.wrap_socket(raw) as conn:
+    with socket.create_connection((host, port), timeout=timeout) as raw, UNVERIFIED.wrap_socket(raw) as conn:
         der = conn.getpeercert(binary_form=True)
     if not der:
         raise ssl.SSLError(f"{host}:{port} presented no certificate")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import io
 import uuid
-import warnings
 
 import requests
 import urllib3
 
 from bootstrap import layout
 from bootstrap.topology import Role
+from suites import tls
 from suites.context import Context, Skip
 from suites.errors import CheckError, NotVerifiable
 from suites.messages import error_text
@@ -21,9 +21,7 @@ TIMEOUT = (3, 5)  # connect, read
 
 
 def _get(url: str) -> requests.Response:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-        return requests.get(url, verify=False, timeout=TIMEOUT)
+    return tls.get(url, TIMEOUT)
 
 
 def _fetch(ctx: Context, url: str) -> requests.Response:

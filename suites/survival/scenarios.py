@@ -16,6 +16,7 @@ from bootstrap import layout
 from bootstrap.faults import FROZEN, STATIC_POD, Fault, Faults
 from bootstrap.poll import wait_until
 from bootstrap.topology import TOPOLOGIES, Role
+from suites import tls
 from suites.findings import STALE_ANNOUNCEMENT
 from suites.survival import analysis, explain, rebuild, settle
 from suites.survival.clients import ClientViews
@@ -254,7 +255,7 @@ class Runner(ClientViews):
             if node.name not in nodes or not node.has(Role.CONTROL):
                 continue
             try:
-                resp = requests.get(f"https://{node.address}:6443/healthz", timeout=1.0, verify=False)
+                resp = tls.get(f"https://{node.address}:6443/healthz", timeout=1.0)
                 if resp.status_code == 200 and resp.text.strip() == "ok":
                     continue
             except requests.RequestException:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import socket
-import ssl
 import struct
 import threading
 import time
@@ -32,6 +31,8 @@ from typing import Any
 import pymysql
 import requests
 import urllib3
+
+from suites import tls
 
 # The probes accept the sites' self-signed certificates; say so once, not per request.
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
@@ -82,7 +83,7 @@ class History:
 
 
 def connect(host: str, port: int, user: str, password: str) -> pymysql.connections.Connection:
-    return pymysql.connect(
+    return tls.connect_db(
         host=host,
         port=port,
         user=user,
@@ -244,10 +245,7 @@ class Workload:
     def _http_loop(self, service: str, url: str, expect: str | None) -> None:
         # One TLS context for the whole loop: building one per connection (what requests does
         # with verify=False) costs more CPU than the probe itself.
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        pool = urllib3.PoolManager(ssl_context=ctx, cert_reqs="CERT_NONE", retries=False, maxsize=1)
+        pool = urllib3.PoolManager(ssl_context=tls.UNVERIFIED, cert_reqs="CERT_NONE", retries=False, maxsize=1)
         timeout = urllib3.Timeout(connect=0.5, read=OP_TIMEOUT)
 
         def once() -> None:

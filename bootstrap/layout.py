@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from bootstrap import yamlfile
 from bootstrap.profiles import platform_auth_pass
 
 
@@ -194,8 +195,7 @@ def static_pod_env(manifest: str) -> dict[str, str]:
 
     Raises ValueError naming what is wrong when the text is no pod manifest."""
     try:
-        # libyaml where PyYAML has it: a check reads each control node's manifests.
-        doc = yaml.load(manifest, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        doc = yamlfile.fast_load(manifest)  # a check reads each control node's manifests
     except yaml.YAMLError as exc:
         raise ValueError(f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("spec"), dict):

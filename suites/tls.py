@@ -31,6 +31,9 @@ def unverified_context() -> ssl.SSLContext:
 
 
 UNVERIFIED = unverified_context()
+# Every HTTPS client here accepts what answers (the sites' certificates are self-signed): say so
+# once for the process, not per request (warnings.catch_warnings is not thread-safe).
+warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
 
 
 class _Unverified(HTTPAdapter):
@@ -43,10 +46,23 @@ def get(url: str, timeout: float | tuple[float, float]) -> requests.Response:
     """GET ``url`` (body read), certificate unverified; ``timeout``: seconds, or (connect, read).
 
     Raises requests.RequestException as requests.get does."""
-    with requests.Session() as session, warnings.catch_warnings():
-        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+    with requests.Session() as session:
         session.mount("https://", _Unverified())
         return session.get(url, verify=False, timeout=timeout)
+
+
+def pool_manager(connect: float, read: float, maxsize: int = 1) -> urllib3.PoolManager:
+    """urllib3's pool on the shared context: certificates unverified, no retries; ``connect``
+    and ``read`` are the time limits in seconds. For clients given an ``http_client`` (minio)
+    and for loops that keep one connection alive. Raises nothing; its requests raise
+    urllib3.exceptions.HTTPError."""
+    return urllib3.PoolManager(
+        ssl_context=UNVERIFIED,
+        cert_reqs="CERT_NONE",
+        retries=False,
+        maxsize=maxsize,
+        timeout=urllib3.Timeout(connect=connect, read=read),
+    )
 
 
 class DbConnection(pymysql.connections.Connection):

@@ -20,8 +20,10 @@ from minio.error import MinioAdminException
 from bootstrap import inventory as inv
 from bootstrap.lab.standin import admin_api
 from suites import minio_admin as ma
+from suites import tls
 from tests.test_facts import outcome, recorded_lab
 from tests.test_real_outputs import INDEX, real
+from tests.test_tls import self_signed_context
 
 NODES = [{"name": f"node{i}", "address": f"10.0.0.1{i}"} for i in (1, 2, 3)]
 
@@ -90,9 +92,16 @@ def test_an_answer_that_is_not_minios_server_information_is_refused(text: str) -
         ma.parse_info(text)
 
 
+@pytest.fixture(params=["http", "https"])
+def scheme(request: pytest.FixtureRequest) -> str:
+    """How the stand-in is served: plain, or HTTPS with a self-signed certificate (an S3 endpoint
+    a site fronts with TLS of its own, as the platform's endpoints are)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The stand-in's route on loopback, with its state and keys in ``tmp_path``."""
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheme: str) -> Iterator[str]:
+    """The stand-in's route on loopback (``scheme``), with its state and keys in ``tmp_path``."""
     (tmp_path / "k8s.json").write_text(json.dumps(state(**{"minio-2": "unformatted"})))
     (tmp_path / "minio.env").write_text("MINIO_ACCESSKEY_B64=aGEtbGFi\nMINIO_SECRETKEY_B64=czNjcjN0LWtleQ==\n")
     monkeypatch.setattr(admin_api, "STATE", str(tmp_path / "k8s.json"))
@@ -111,52 +120,63 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if scheme == "https":
+        server.socket = self_signed_context(tmp_path).wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
 
 
-def test_minio_pys_admin_client_reads_the_standin_with_the_right_keys(served: str) -> None:
-    client = MinioAdmin(endpoint=served, credentials=StaticProvider("ha-lab", "s3cr3t-key"), secure=False)
+def test_minio_pys_admin_client_reads_the_standin_with_the_right_keys(served: str, scheme: str) -> None:
+    client = MinioAdmin(endpoint=served, credentials=StaticProvider("ha-lab", "s3cr3t-key"), secure=scheme == "https",
+                        http_client=tls.pool_manager(connect=3, read=5))  # fmt: skip
     info = ma.parse_info(client.info())
     assert ma.problems(info) == [f"drive http://minio-2.{admin_api.SERVICE}/export is unformatted"]
 
 
 @pytest.mark.parametrize(("key", "secret", "code"), [("nobody", "s3cr3t-key", "InvalidAccessKeyId"),
                                                      ("ha-lab", "wrong", "SignatureDoesNotMatch")])  # fmt: skip
-def test_the_standin_refuses_other_keys_as_minio_does(served: str, key: str, secret: str, code: str) -> None:
-    client = MinioAdmin(endpoint=served, credentials=StaticProvider(key, secret), secure=False)
+def test_the_standin_refuses_other_keys_as_minio_does(
+    served: str, scheme: str, key: str, secret: str, code: str
+) -> None:
+    client = MinioAdmin(endpoint=served, credentials=StaticProvider(key, secret), secure=scheme == "https",
+                        http_client=tls.pool_manager(connect=3, read=5))  # fmt: skip
     with pytest.raises(MinioAdminException, match=code):
         client.info()
 
 
-def check_outcome(endpoint: str, monkeypatch: pytest.MonkeyPatch, secret: str = "s3cr3t-key") -> str:
-    """HA-ST-002 on the recorded 5node lab, its storage's admin API at ``endpoint``."""
+def check_outcome(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, secret: str = "s3cr3t-key", scheme: str = "http"
+) -> str:
+    """HA-ST-002 on the recorded 5node lab, its storage's admin API at ``scheme://endpoint``."""
     monkeypatch.setenv("HA_TEST_S3_SECRET", secret)
     rt = recorded_lab()
     storage = inv.StorageSettings(
         endpoint="http://127.0.0.1:9", access_key="ha-lab", secret_key_env="HA_TEST_S3_SECRET",
-        admin_endpoint=f"http://{endpoint}",
+        admin_endpoint=f"{scheme}://{endpoint}",
     )  # fmt: skip
     rt.inventory = rt.inventory.model_copy(update={"storage": storage})
     return outcome(rt, "HA-ST-002", None, None)
 
 
 def test_the_check_fails_on_an_unformatted_drive_naming_it_and_the_quorum(
-    served: str, monkeypatch: pytest.MonkeyPatch
+    served: str, scheme: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert check_outcome(served, monkeypatch) == (
+    """The same judgement over HTTPS with a self-signed certificate: the check judges the drives,
+    certificates.py the certificates."""
+    assert check_outcome(served, monkeypatch, scheme=scheme) == (
         f"failed: MinIO: 2 of 3 drives online; drive http://minio-2.{admin_api.SERVICE}/export is unformatted; "
         "pool 1 erasure set 1: 2 of 3 drives online, 2 needed for a write: keeps its write quorum"
     )
 
 
-def test_the_check_with_wrong_keys_or_no_minio_is_not_verifiable(served: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert check_outcome(served, monkeypatch, secret="wrong").startswith(
-        f"not verifiable: MinIO's admin API at http://{served} refused the server information: "
-    )
-    assert "SignatureDoesNotMatch" in check_outcome(served, monkeypatch, secret="wrong")
+def test_the_check_with_wrong_keys_or_no_minio_is_not_verifiable(
+    served: str, scheme: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    got = check_outcome(served, monkeypatch, secret="wrong", scheme=scheme)
+    assert got.startswith(f"not verifiable: MinIO's admin API at {scheme}://{served} refused the server information: ")
+    assert "SignatureDoesNotMatch" in got
 
 
 def test_the_check_on_a_closed_port_is_an_error_naming_the_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,10 +184,10 @@ def test_the_check_on_a_closed_port_is_an_error_naming_the_endpoint(monkeypatch:
 
 
 def test_a_minio_that_lists_no_drives_is_not_verifiable(
-    served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    served: str, scheme: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A gateway or an FS-mode server lists no drives: nothing to judge, never a failure or a pass."""
     (tmp_path / "k8s.json").write_text(json.dumps({"nodes": NODES, "pods": []}))
-    assert check_outcome(served, monkeypatch) == (
-        f"not verifiable: MinIO at http://{served} lists no drives (backend Erasure)"
+    assert check_outcome(served, monkeypatch, scheme=scheme) == (
+        f"not verifiable: MinIO at {scheme}://{served} lists no drives (backend Erasure)"
     )

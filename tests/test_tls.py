@@ -18,15 +18,21 @@ from suites import tls
 from tests.test_certificates import issue, pem
 
 
-@pytest.fixture
-def https_url(tmp_path: Path) -> Iterator[str]:
-    """A self-signed HTTPS server on 127.0.0.1 answering every GET with 200 "ok"."""
+def self_signed_context(tmp_path: Path) -> ssl.SSLContext:
+    """A server context for 127.0.0.1 with a self-signed certificate (its files in ``tmp_path``)."""
     key, cert = issue("127.0.0.1", ["127.0.0.1"])
     (tmp_path / "c.pem").write_text(pem(cert))
     (tmp_path / "k.pem").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "c.pem", tmp_path / "k.pem")
+    return context
+
+
+@pytest.fixture
+def https_url(tmp_path: Path) -> Iterator[str]:
+    """A self-signed HTTPS server on 127.0.0.1 answering every GET with 200 "ok"."""
+    context = self_signed_context(tmp_path)
 
     class Ok(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -56,7 +62,15 @@ def test_the_shared_context_verifies_nothing_and_loads_no_ca_store() -> None:
 def test_a_self_signed_server_answers_through_the_shared_context(https_url: str) -> None:
     resp = tls.get(https_url, timeout=(3, 5))
     assert resp.status_code == 200 and resp.text == "ok"
+    pooled = tls.pool_manager(connect=3, read=5).request("GET", https_url)
+    assert pooled.status == 200 and pooled.data == b"ok"
     assert tls.UNVERIFIED.cert_store_stats()["x509_ca"] == 0  # nothing loaded into it on the way
+
+
+def test_a_verifying_client_refuses_the_self_signed_server(https_url: str) -> None:
+    """What the shared context changes: a default client (system CA store) refuses the server."""
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(https_url, timeout=(3, 5))
 
 
 def test_a_closed_port_is_requests_own_error() -> None:

@@ -176,7 +176,7 @@ def storage_round_trip(ctx: Context) -> None:
     if st is None:
         raise Skip("the inventory has no storage section (endpoint and keys of the platform's S3 storage)")
     scheme, _, hostport = st.endpoint.partition("://")
-    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=3, read=5), retries=False)
+    http = tls.pool_manager(connect=3, read=5)
     client = Minio(hostport, st.access_key, st.secret_key(), secure=scheme == "https", http_client=http)
     key, body = f"probe-{uuid.uuid4().hex}", uuid.uuid4().bytes
     created = False
@@ -210,7 +210,7 @@ def minio_drives_online(ctx: Context) -> None:
         raise Skip("the inventory has no storage section (endpoint and keys of the platform's S3 storage)")
     endpoint = st.admin_endpoint or st.endpoint
     scheme, _, hostport = endpoint.partition("://")
-    http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=3, read=10), retries=False)
+    http = tls.pool_manager(connect=3, read=10)
     admin = MinioAdmin(
         endpoint=hostport,
         credentials=StaticProvider(st.access_key, st.secret_key()),

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import testinfra
 
 from bootstrap import inventory as inv
 from bootstrap.remote import NodeUnreachable, Result
-from suites import context
+from suites import context, factsource, runtime
 from suites.facts import PROBES, fact_of
+from suites.factsource import NodeFacts
 
 
 def _run(self: context.SiteRuntime, node: inv.NodeEntry, command: str, timeout: float = 30) -> Result:
@@ -35,17 +38,22 @@ def _run(self: context.SiteRuntime, node: inv.NodeEntry, command: str, timeout: 
     return Result(out.rc, out.stdout, out.stderr)
 
 
-def _facts(self: context.SiteRuntime, node: inv.NodeEntry) -> context.NodeFacts:
-    if node.name not in self._facts:
+@dataclass
+class TestinfraFactSource:
+    """Every probe the node is asked (as SshFactSource asks it) as its own command through
+    ``run`` (testinfra's backend), one after another."""
+
+    run: Callable[[inv.NodeEntry, str, float], Result]
+
+    def facts(self, node: inv.NodeEntry) -> NodeFacts:
         before = time.time()
-        values = {}
-        for p in PROBES.values():
-            res = _run(self, node, f"sh -c {shlex.quote(p.command)} 2>&1")
+        values = factsource.not_asked(node)
+        for p in (p for p in PROBES.values() if p.asked_on(node.roles)):
+            res = self.run(node, f"sh -c {shlex.quote(p.command)} 2>&1", p.timeout)
             values[p.name] = fact_of(p, res.rc, res.stdout.strip())
-        self._facts[node.name] = context.NodeFacts(node.name, values, before, time.time())
-    return self._facts[node.name]
+        return NodeFacts(node.name, values, before, time.time())
 
 
 def pytest_configure(config: Any) -> None:
     context.SiteRuntime.run = _run  # type: ignore[method-assign]
-    context.SiteRuntime.facts = _facts  # type: ignore[method-assign]
+    runtime.SshFactSource = TestinfraFactSource  # type: ignore[attr-defined,assignment]

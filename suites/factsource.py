@@ -44,10 +44,10 @@ class SshFactSource:
         nonce = new_nonce()
         before = time.time()
         out = self.run(node, batch_script(probes, nonce), batch_timeout(probes)).stdout
-        return NodeFacts(node.name, {**_not_asked(node), **parse_batch(out, nonce, probes)}, before, time.time())
+        return NodeFacts(node.name, {**not_asked(node), **parse_batch(out, nonce, probes)}, before, time.time())
 
 
-def _not_asked(node: inv.NodeEntry) -> dict[str, Fact]:
+def not_asked(node: inv.NodeEntry) -> dict[str, Fact]:
     """The facts ``node`` is not asked (its roles are none of their probes'), each saying so."""
     return {name: p.not_asked() for name, p in PROBES.items() if not p.asked_on(node.roles)}
 
@@ -68,7 +68,7 @@ class RecordedFactSource:
             for name, probe in PROBES.items()
             if probe.asked_on(node.roles)
         }
-        values.update(_not_asked(node))
+        values.update(not_asked(node))
         return NodeFacts(node.name, values, self.at, self.at + 0.2)
 
     @classmethod

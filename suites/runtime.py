@@ -49,7 +49,9 @@ class SiteRuntime:
     pool: Pool | None = None
     # A VIP's answer to the runner, once per worker (None: answered); preset in unit tests.
     vip_reach: dict[str, str | None] = field(default_factory=dict)
-    _facts: dict[str, NodeFacts] = field(default_factory=dict)
+    # Each node's facts as asked (one batch per node, once): its answer, or the error it gave.
+    _facts: dict[str, concurrent.futures.Future[NodeFacts]] = field(default_factory=dict)
+    _facts_lock: threading.Lock = field(default_factory=threading.Lock)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _prefetched: bool = False
     _samples: dict[str, list[tuple[float, tuple[str, ...]]]] | None = None
@@ -87,8 +89,8 @@ class SiteRuntime:
         """A new view of the same site: nothing cached, new connections (a node unreachable
         during a scenario is asked again), the same secrets and options."""
         return replace(self, profile=profile or self.profile, source=None, pool=None, vip_reach={}, _facts={},
-                       _lock=threading.Lock(), _prefetched=False, _samples=None, _layout=None,
-                       _sample_lock=threading.Lock())  # fmt: skip
+                       _facts_lock=threading.Lock(), _lock=threading.Lock(), _prefetched=False, _samples=None,
+                       _layout=None, _sample_lock=threading.Lock())  # fmt: skip
 
     @property
     def topology(self) -> Topology:
@@ -119,26 +121,47 @@ class SiteRuntime:
             raise CheckError(str(exc)) from None
 
     def prefetch(self) -> None:
-        """Ask every node its facts at once (parallel SSH), the first time any is needed."""
-        if self._prefetched:
-            return
-        self._prefetched = True
+        """Ask every node its facts at once (one SSH batch per node, in parallel), the first time
+        any is needed. Returns at once: ``facts`` waits for the node it is asked about only, so a
+        check of a node that answered is judged while the slower nodes still answer."""
+        with self._facts_lock:
+            if self._prefetched:
+                return
+            self._prefetched = True
+            for node in self.inventory.nodes:
+                if node.name not in self._facts:
+                    self._facts[node.name] = self._ask(node)
 
-        def one(node: inv.NodeEntry) -> None:
-            with contextlib.suppress(NodeUnreachable, CheckError):
-                self.facts(node)
+    def _ask(self, node: inv.NodeEntry) -> concurrent.futures.Future[NodeFacts]:
+        """The node's fact batch, asked in a thread of its own: its future."""
+        assert self.source is not None
+        source = self.source
+        future: concurrent.futures.Future[NodeFacts] = concurrent.futures.Future()
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.inventory.nodes)) as pool:
-            list(pool.map(one, self.inventory.nodes))
+        def fetch() -> None:
+            try:
+                future.set_result(source.facts(node))
+            except BaseException as exc:  # the asker gets it, whatever it is
+                future.set_exception(exc)
+
+        threading.Thread(target=fetch, name=f"facts-{node.name}", daemon=True).start()
+        return future
 
     def facts(self, node: inv.NodeEntry) -> NodeFacts:
-        """Every probe's result on the node, from the fact source (one SSH round trip)."""
-        if not self._prefetched:
-            self.prefetch()
-        if node.name not in self._facts:
-            assert self.source is not None
-            self._facts[node.name] = self.source.facts(node)
-        return self._facts[node.name]
+        """Every probe's result on the node (one SSH round trip), asked once: a node that did
+        not answer raises the same error again without being asked again (nothing waited for
+        twice; ``fresh`` asks anew). Raises NodeUnreachable (the login failed) or CheckError (the
+        batch as a whole did not answer in time)."""
+        self.prefetch()
+        with self._facts_lock:
+            if node.name not in self._facts:  # a node the inventory's list does not name
+                self._facts[node.name] = self._ask(node)
+            future = self._facts[node.name]
+        return future.result()
+
+    def settle_facts(self) -> None:
+        """Wait for every fact batch under way (each bounded by its time limit)."""
+        concurrent.futures.wait(list(self._facts.values()))
 
     def value(self, node: inv.NodeEntry, name: str) -> Any:
         """A fact's value on ``node`` for diagnosis (not a verdict): raises CheckError (a
@@ -272,5 +295,7 @@ class SiteRuntime:
         return text
 
     def close(self) -> None:
+        """Close the connections, once no fact batch is under way on them."""
         assert self.pool is not None
+        self.settle_facts()
         self.pool.close()

@@ -4,7 +4,9 @@ unreadable, judged on a recorded 5node lab (no machine, no network)."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from suites.context import CheckError, CheckFailed, Context, NotVerifiable, Site
 from suites.engine import run_checks
 from suites.facts import PROBES, Unreadable
 from suites.facts import values as v
-from suites.factsource import RecordedFactSource
+from suites.factsource import NodeFacts, RecordedFactSource
 from suites.registry import declared_facts, load_checks
 
 DATA = Path(__file__).parent / "data" / "facts"
@@ -406,3 +408,34 @@ def test_mariadbs_own_log_file_is_read_in_the_nodes_zone() -> None:
     assert [t for t, _ in lines] == [at, at, at + 1]
     (stop,) = mariadb_log.stops(lines)
     assert stop.at == at and "Duplicate entry" in stop.cause
+
+
+def test_each_node_is_asked_once_its_error_kept_and_a_slow_node_holds_up_only_its_own_checks() -> None:
+    """SiteRuntime asks each node's batch once: a batch that did not answer raises the same
+    error again without being asked again (each ask may wait its whole time limit), and a
+    node's facts are there while a slower node's batch still runs."""
+    recorded = RecordedFactSource.from_dir(LAB)
+    release = threading.Event()
+    asked: list[str] = []
+
+    @dataclasses.dataclass
+    class Source:
+        def facts(self, node: inv.NodeEntry) -> NodeFacts:
+            asked.append(node.name)
+            if node.name == "db2":
+                raise CheckError("db2: the fact batch did not finish in 300 s")
+            if node.name == "node1":
+                assert release.wait(10), "node1's batch was never let go"
+            return recorded.facts(node)
+
+    rt = recorded_lab()
+    rt.source = Source()
+    db1 = rt.inventory.node("db1")
+    assert rt.facts(db1).node == "db1"  # node1's batch still under way
+    for _ in range(3):
+        with pytest.raises(CheckError, match="did not finish"):
+            rt.facts(rt.inventory.node("db2"))
+    release.set()
+    assert rt.facts(rt.inventory.node("node1")).values["hostname"].value == "node1"
+    rt.settle_facts()
+    assert sorted(asked) == sorted(n.name for n in rt.inventory.nodes)

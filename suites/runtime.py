@@ -159,10 +159,6 @@ class SiteRuntime:
             future = self._facts[node.name]
         return future.result()
 
-    def settle_facts(self) -> None:
-        """Wait for every fact batch under way (each bounded by its time limit)."""
-        concurrent.futures.wait(list(self._facts.values()))
-
     def value(self, node: inv.NodeEntry, name: str) -> Any:
         """A fact's value on ``node`` for diagnosis (not a verdict): raises CheckError (a
         FactFailed) where it is unreadable, NodeUnreachable where the node is."""
@@ -295,7 +291,7 @@ class SiteRuntime:
         return text
 
     def close(self) -> None:
-        """Close the connections, once no fact batch is under way on them."""
+        """Close the connections. A fact batch still under way (a node no check needed, or a run
+        stopped by Ctrl-C) ends with its connection: nobody waits for it, so a stop is prompt."""
         assert self.pool is not None
-        self.settle_facts()
         self.pool.close()

@@ -19,6 +19,8 @@ from bootstrap.runner_host import local_address
 from fixtures.footprint import pytest_xdist_auto_num_workers, runner_is_a_node
 from tests.conftest import VALID_INVENTORY
 
+OCBOOT_DATA = Path(__file__).parent / "data" / "ocboot"
+
 
 def test_the_modules_examples_hold() -> None:
     assert doctest.testmod(fixtures.footprint).failed == 0
@@ -31,11 +33,11 @@ def test_the_runners_own_addresses_are_known_without_sending_anything() -> None:
 
 
 class _Config:
-    def __init__(self, inventory: str | None) -> None:
-        self.inventory = inventory
+    def __init__(self, inventory: str | None, **options: str) -> None:
+        self.options = {"--inventory": inventory, **{f"--{k.replace('_', '-')}": v for k, v in options.items()}}
 
     def getoption(self, name: str, default: Any = None) -> Any:
-        return self.inventory if name == "--inventory" else default
+        return self.options.get(name, default)
 
 
 def test_auto_starts_no_worker_on_a_node_of_the_site(tmp_path: Path) -> None:
@@ -92,3 +94,19 @@ def test_only_a_read_only_run_of_the_suite_lowers_its_priority(monkeypatch: pyte
     assert run(Check("os"), Check("db")) == 1
     assert run(Check("os"), Check("destructive")) == 0
     assert run(Item("lab")) == 0 and run() == 0
+
+
+def test_auto_starts_no_worker_on_a_node_named_by_ocboots_file_or_db_nodes(tmp_path: Path) -> None:
+    """A field engineer's run on the First Node with --ocboot-config (and --db-nodes where ocboot
+    did not deploy the database) is a run on a node of the site, as with --inventory."""
+    published = (OCBOOT_DATA / "ha-5node.yml").read_text()
+    path = tmp_path / "config.yml"
+    path.write_text(published)
+    assert not runner_is_a_node(None, str(path))
+    path.write_text(published.replace("198.51.100.32", "127.0.0.1"))  # the runner is a compute node
+    assert runner_is_a_node(None, str(path))
+    assert pytest_xdist_auto_num_workers(_Config(None, ocboot_config=str(path))) == 0  # type: ignore[arg-type]
+    assert runner_is_a_node(None, None, "198.51.100.21, 127.0.0.1")
+    assert not runner_is_a_node(None, None, "198.51.100.21,198.51.100.22")
+    path.write_text("primary_master_node: [")  # the plugin names that error later
+    assert not runner_is_a_node(None, str(path))
